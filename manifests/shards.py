@@ -1,0 +1,106 @@
+"""Deterministic WebDataset tar shards, rolled over by sample count and bytes, visible only whole.
+
+``webdataset.ShardWriter`` stamps members with the current time; these shards carry
+``mtime=0``, ``uid=gid=0`` and mode ``0o444`` so that the same samples give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from vlpipe.schema import Sample
+
+TMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a sample landed: its shard and the byte range of its members in the tar."""
+
+    shard: str
+    offset: int
+    size: int
+
+
+class ShardWriter:
+    """Writes samples to ``<directory>/<prefix>-<seq:03d>.tar``, starting a new shard when the
+    next sample would pass ``max_samples`` or ``max_bytes``. Each shard is written under a
+    temporary name and renamed when complete."""
+
+    def __init__(self, directory: Path, prefix: str, max_samples: int, max_bytes: int) -> None:
+        self.directory = directory
+        self.prefix = prefix
+        self.max_samples = max_samples
+        self.max_bytes = max_bytes
+        self.shards: list[str] = []
+        self._tar: tarfile.TarFile | None = None
+        self._file: BinaryIO | None = None
+        self._count = 0
+
+    def write(self, sample: Sample) -> Placement:
+        size = sum(tar_member_size(len(data)) for data in sample.files.values())
+        if self._tar is not None and (
+            self._count >= self.max_samples or self._tar.offset + size > self.max_bytes
+        ):
+            self._finish()
+        if self._tar is None:
+            self._open()
+        assert self._tar is not None
+        offset = self._tar.offset
+        for ext, data in sample.files.items():
+            self._tar.addfile(_member(f"{sample.key}.{ext}", len(data)), io.BytesIO(data))
+        self._count += 1
+        return Placement(self.shards[-1], offset, self._tar.offset - offset)
+
+    def close(self) -> list[str]:
+        if self._tar is not None:
+            self._finish()
+        return self.shards
+
+    def _open(self) -> None:
+        name = f"{self.prefix}-{len(self.shards):03d}.tar"
+        self.shards.append(name)
+        self._file = open(self.directory / (name + TMP_SUFFIX), "wb")  # noqa: SIM115
+        self._tar = tarfile.TarFile(fileobj=self._file, mode="w", format=tarfile.USTAR_FORMAT)
+        self._count = 0
+
+    def _finish(self) -> None:
+        assert self._tar is not None and self._file is not None
+        self._tar.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self._tar = self._file = None
+        temporary = self.directory / (self.shards[-1] + TMP_SUFFIX)
+        os.replace(temporary, self.directory / self.shards[-1])
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        elif self._file is not None:
+            self._file.close()
+            (self.directory / (self.shards.pop() + TMP_SUFFIX)).unlink(missing_ok=True)
+            self._tar = self._file = None
+
+
+def tar_member_size(data_bytes: int) -> int:
+    """Bytes one member takes in a tar: a 512-byte header plus data padded to 512."""
+    return tarfile.BLOCKSIZE + -(-data_bytes // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+
+
+def _member(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0
+    info.mode = 0o444
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info

@@ -1,0 +1,72 @@
+"""Build summaries computed from the ledger alone, so ``vlpipe stats`` works on any output."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from vlpipe.manifests.ledger import read_documents, read_samples, shards_dir
+
+
+def summarize(out: Path) -> dict[str, Any]:
+    documents = read_documents(out).to_pydict()
+    samples = read_samples(out).select(["status", "reason", "shard"]).to_pydict()
+    statuses = Counter(documents["status"])
+    dropped = Counter(
+        reason
+        for status, reason in zip(documents["status"], documents["reason"], strict=True)
+        if status == "dropped"
+    )
+    failed = Counter(
+        error
+        for status, error in zip(documents["status"], documents["error_class"], strict=True)
+        if status == "failed"
+    )
+    candidates_dropped = Counter(
+        reason
+        for status, reason in zip(samples["status"], samples["reason"], strict=True)
+        if status == "dropped"
+    )
+    shards = sorted({shard for shard in samples["shard"] if shard is not None})
+    folder = shards_dir(out)
+    return {
+        "read": len(documents["doc_id"]),
+        "kept": statuses["kept"],
+        "dropped": dict(sorted(dropped.items())),
+        "failed": dict(sorted(failed.items())),
+        "samples": sum(1 for status in samples["status"] if status == "kept"),
+        "candidates_dropped": dict(sorted(candidates_dropped.items())),
+        "shards": len(shards),
+        "bytes": sum((folder / shard).stat().st_size for shard in shards),
+        "sources": dict(sorted(Counter(documents["source"]).items())),
+    }
+
+
+def print_summary(
+    summary: dict[str, Any], out: Path, console: Console, seconds: float | None = None
+) -> None:
+    table = Table(title=f"vlpipe build {out}", show_header=True, header_style="bold")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("documents read", f"{summary['read']:,}")
+    table.add_row("kept", f"{summary['kept']:,}")
+    dropped = summary["dropped"]
+    table.add_row("dropped", f"{sum(dropped.values()):,}")
+    for reason, count in dropped.items():
+        table.add_row(f"  dropped: {reason}", f"{count:,}")
+    failed = summary["failed"]
+    table.add_row("failed", f"{sum(failed.values()):,}")
+    for reason, count in failed.items():
+        table.add_row(f"  failed: {reason}", f"{count:,}")
+    table.add_row("samples", f"{summary['samples']:,}")
+    for reason, count in summary["candidates_dropped"].items():
+        table.add_row(f"  candidates dropped: {reason}", f"{count:,}")
+    table.add_row("shards", f"{summary['shards']:,}")
+    table.add_row("bytes", f"{summary['bytes']:,}")
+    if seconds is not None and seconds > 0:
+        table.add_row("documents/s", f"{summary['read'] / seconds:,.1f}")
+    console.print(table)

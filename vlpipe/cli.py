@@ -1,0 +1,114 @@
+"""The ``vlpipe`` command line."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from vlpipe.errors import ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console(stderr=True)
+
+
+class SourceName(StrEnum):
+    jupyter = "jupyter"
+
+
+class ExecutorName(StrEnum):
+    ray = "ray"
+    inline = "inline"
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+@app.command()
+def build(
+    source: Annotated[SourceName, typer.Option(help="which source connector to run")],
+    input: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="directory, .ipynb/.parquet/.jsonl file, or hf:DATASET; repeatable. "
+            "Default: the bundled sample documents"
+        ),
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="output folder (default: out/SOURCE)")] = None,
+    recipe: Annotated[
+        Path | None, typer.Option(help="YAML recipe (default: the bundled one)")
+    ] = None,
+    executor: Annotated[
+        ExecutorName, typer.Option(help="ray, or inline to debug in one process")
+    ] = ExecutorName.ray,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="parallel workers (default: all CPUs)")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (or set RAY_ADDRESS)")
+    ] = None,
+    hf_data_dir: Annotated[str | None, typer.Option(help="data_dir of a hf: dataset")] = None,
+    overwrite: Annotated[bool, typer.Option(help="discard an earlier build in OUTPUT")] = False,
+) -> None:
+    """Build WebDataset shards and the ledger from a source; re-running resumes."""
+    from vlpipe.manifests.stats import print_summary, summarize
+    from vlpipe.pipelines.build import bundled_samples, clear_output, run_build
+    from vlpipe.recipe import load_recipe
+
+    out = output or Path("out") / source.value
+    try:
+        loaded = load_recipe(source.value, recipe)
+        if hf_data_dir is not None:
+            loaded = loaded.model_copy(
+                update={"input": loaded.input.model_copy(update={"hf_data_dir": hf_data_dir})}
+            )
+        if overwrite:
+            clear_output(out)
+        inputs = input or [bundled_samples(source.value)]
+        run = run_build(loaded, inputs, out, executor.value, workers, address, console)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    summary = summarize(out)
+    print_summary(summary, out, Console(), seconds=None)
+    rate = run["documents"] / run["seconds"] if run["seconds"] else 0.0
+    resumed = (
+        f", {run['skipped_documents']:,} already committed" if run["skipped_documents"] else ""
+    )
+    console.print(
+        f"this run: {run['documents']:,} documents in {run['seconds']:.1f}s "
+        f"({rate:,.1f}/s){resumed}",
+        highlight=False,
+    )
+    console.print(f"shards: {out / 'shards'}   ledger: {out / 'ledger'}", highlight=False)
+
+
+@app.command()
+def stats(
+    output: Annotated[Path, typer.Argument(help="a build's output folder")],
+    json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Summarise a build from its ledger."""
+    from vlpipe.manifests.stats import print_summary, summarize
+
+    if not (output / "ledger").is_dir():
+        raise _fail(f"{output} holds no vlpipe ledger")
+    summary = summarize(output)
+    if json:
+        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print_summary(summary, output, Console())
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(context: typer.Context) -> None:
+    """Train the bundled VLM on shards: vlpipe train --recipe recipes/<stage>.yaml [options]."""
+    from vlpipe.trainer import main
+
+    raise typer.Exit(main(list(context.args)))

@@ -1,0 +1,66 @@
+"""The data model shared by sources, filters and manifests (DESIGN.md: document, sample, ledger)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["kept", "dropped", "failed"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One unit of input: raw bytes plus where it came from."""
+
+    doc_id: str
+    content: bytes | str
+    origin: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A filter's verdict against a document or a candidate sample."""
+
+    filter: str
+    reason: str  # a short category, e.g. ``too_few_code_lines``
+    detail: str = ""  # the specifics, e.g. ``3 code lines < 5``
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One training example: tar members sharing ``key`` (extension → bytes)."""
+
+    key: str
+    files: dict[str, bytes]
+
+
+@dataclass(frozen=True)
+class DroppedCandidate:
+    key: str
+    drop: Drop
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one document: kept samples, dropped candidates, or a failure."""
+
+    doc_id: str
+    samples: tuple[Sample, ...] = ()
+    dropped: tuple[DroppedCandidate, ...] = ()
+    drop: Drop | None = None  # the document itself was dropped before any candidate
+    error_class: str | None = None
+    error: str | None = None
+    doc_bytes: int = 0
+
+    @property
+    def status(self) -> Status:
+        if self.error_class is not None:
+            return "failed"
+        return "kept" if self.samples else "dropped"
+
+
+def sample_key(doc_id: str, index: int) -> str:
+    """Deterministic, WebDataset-safe key (no dots): a hash of the document id and an index."""
+    digest = hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
+    return f"{digest}_{index:04d}"
