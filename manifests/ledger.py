@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vlpipe.manifests.shards import TMP_SUFFIX, Placement
+from vlpipe.manifests.shards import TMP_MARK, Placement, temporary_path
 from vlpipe.schema import Outcome, Sample
 
 LAST_CHUNK_KEY = b"vlpipe.last_chunk"
@@ -72,6 +72,11 @@ class ChunkId:
     @property
     def name(self) -> str:
         return f"u{self.unit:05d}-c{self.chunk:05d}"
+
+    @classmethod
+    def parse(cls, name: str) -> ChunkId:
+        unit, chunk = name.split("-")
+        return cls(int(unit[1:]), int(chunk[1:]))
 
 
 def documents_dir(out: Path) -> Path:
@@ -169,7 +174,7 @@ def commit_chunk(
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
-    temporary = path.with_name(path.name + TMP_SUFFIX)
+    temporary = temporary_path(path)
     with open(temporary, "wb") as handle:
         pq.write_table(table, handle, compression="zstd")
         handle.flush()
@@ -193,7 +198,7 @@ def remove_uncommitted(out: Path, committed: dict[str, bool]) -> int:
         for path in folder.iterdir():
             match = _SHARD_CHUNK.search(path.name)
             chunk = match.group(1) if match else path.name.split(".")[0]
-            if path.name.endswith(TMP_SUFFIX) or chunk not in committed:
+            if TMP_MARK in path.name or chunk not in committed:
                 path.unlink()
                 removed += 1
     return removed

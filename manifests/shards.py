@@ -15,7 +15,13 @@ from typing import BinaryIO
 
 from vlpipe.schema import Sample
 
-TMP_SUFFIX = ".tmp"
+TMP_MARK = ".tmp-"
+
+
+def temporary_path(path: Path) -> Path:
+    """A per-process temporary name beside ``path``: a straggling worker of a killed run can
+    never write into the file a resumed run is writing."""
+    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ class ShardWriter:
     def _open(self) -> None:
         name = f"{self.prefix}-{len(self.shards):03d}.tar"
         self.shards.append(name)
-        self._file = open(self.directory / (name + TMP_SUFFIX), "wb")  # noqa: SIM115
+        self._file = open(temporary_path(self.directory / name), "wb")  # noqa: SIM115
         self._tar = tarfile.TarFile(fileobj=self._file, mode="w", format=tarfile.USTAR_FORMAT)
         self._count = 0
 
@@ -76,7 +82,7 @@ class ShardWriter:
         os.fsync(self._file.fileno())
         self._file.close()
         self._tar = self._file = None
-        temporary = self.directory / (self.shards[-1] + TMP_SUFFIX)
+        temporary = temporary_path(self.directory / self.shards[-1])
         os.replace(temporary, self.directory / self.shards[-1])
 
     def __enter__(self) -> ShardWriter:
@@ -87,7 +93,7 @@ class ShardWriter:
             self.close()
         elif self._file is not None:
             self._file.close()
-            (self.directory / (self.shards.pop() + TMP_SUFFIX)).unlink(missing_ok=True)
+            temporary_path(self.directory / self.shards.pop()).unlink(missing_ok=True)
             self._tar = self._file = None
 
 

@@ -70,7 +70,7 @@ def run_build(
     _prepare_output(out, recipe, inputs)
     committed = ledger.committed_chunks(out)
     ledger.remove_uncommitted(out, committed)
-    finished_units = {int(name[1:6]) for name, last in committed.items() if last}
+    finished_units = {ledger.ChunkId.parse(name).unit for name, last in committed.items() if last}
     pending = [unit for unit in units if unit.index not in finished_units]
     started = time.perf_counter()
     if executor == "inline":
@@ -119,16 +119,18 @@ def process_unit(
 ) -> Iterator[ChunkReport]:
     """Read one unit and commit its chunks; chunks already committed are read past, not redone."""
     size = recipe.output.docs_per_chunk
+    items = _guarded(iter_documents(unit, recipe.input), unit)
     batch: list[Document | Outcome] = []
     number = 0
-    for item in _guarded(iter_documents(unit, recipe.input), unit):
-        batch.append(item)
-        if len(batch) == size:
-            yield _run_chunk(
-                ledger.ChunkId(unit.index, number), batch, recipe, out, committed, last=False
-            )
+    upcoming = next(items, None)
+    while upcoming is not None or number == 0:
+        if upcoming is not None:
+            batch.append(upcoming)
+            upcoming = next(items, None)
+        if len(batch) == size or upcoming is None:
+            chunk = ledger.ChunkId(unit.index, number)
+            yield _run_chunk(chunk, batch, recipe, out, committed, last=upcoming is None)
             batch, number = [], number + 1
-    yield _run_chunk(ledger.ChunkId(unit.index, number), batch, recipe, out, committed, last=True)
 
 
 def _guarded(items: Iterator[Document | Outcome], unit: Unit) -> Iterator[Document | Outcome]:

@@ -61,7 +61,8 @@ def plan_units(inputs: list[str], file_suffix: str, config: InputConfig) -> list
     units: list[Unit] = []
     for spec in inputs:
         if spec.startswith(HF_PREFIXES):
-            units.extend(_hf_units(spec.split(":", 1)[1].lstrip("/"), config, len(units)))
+            dataset = next(spec.removeprefix(p) for p in HF_PREFIXES if spec.startswith(p))
+            units.extend(_hf_units(dataset, config, len(units)))
             continue
         path = Path(spec)
         if not path.exists():

@@ -1,0 +1,44 @@
+# Two commands do all set-up on a fresh Debian machine (Python 3.11, no GPU):
+#   make run    create .venv, install vlpipe, build the bundled Jupyter samples on embedded Ray
+#   make test   also install the test/trainer extras and the Debian packages, run the test suite
+# Both are idempotent: stamps under .venv/ skip work already done.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+# Chromium and TeX for the renderers, Noto CJK for Chinese glyphs, biber/bibtex for bibliographies.
+DEBIAN_PACKAGES := chromium fonts-noto-cjk texlive-latex-base texlive-latex-recommended \
+	texlive-latex-extra texlive-xetex texlive-fonts-recommended lmodern biber texlive-bibtex-extra
+
+.PHONY: run test lint bench system-packages
+
+run: $(VENV)/.core
+	$(VENV)/bin/vlpipe build --source jupyter
+
+test: system-packages $(VENV)/.dev
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: system-packages $(VENV)/.dev
+	$(PY) bench/run_all.py
+
+$(VENV)/.core: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) -e .
+	touch $@
+
+# torch is pinned to the CPU wheel here; an unpinned torch pulls a multi-GB CUDA build.
+$(VENV)/.dev: $(VENV)/.core
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[train,dev]'
+	touch $@
+
+system-packages:
+	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); }

@@ -1,0 +1,125 @@
+"""The single-image + ≥5-lines rule and the image sanity checks, on real image bytes."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from tests.jupyter.helpers import png_bytes
+from vlpipe.filters.code_image import check_code_image
+from vlpipe.filters.image import check_image, decode_base64
+from vlpipe.recipe import CodeImageFilter, ImageLimits
+from vlpipe.sources.jupyter import Candidate, ImageOutput
+
+FIVE_LINES = "import numpy as np\nx = np.arange(3)\ny = x * 2\nfig = figure()\nplot(x, y)\n"
+
+
+def candidate(code: str, images: int = 1) -> Candidate:
+    outputs = tuple(ImageOutput("image/png", "") for _ in range(images))
+    return Candidate(cell_index=0, images=outputs, code=code, cell_code=code, context_cells=0)
+
+
+def test_rule_keeps_one_image_and_five_lines() -> None:
+    assert check_code_image(candidate(FIVE_LINES), CodeImageFilter(), 16_000) is None
+
+
+@pytest.mark.parametrize(
+    ("code", "images", "reason"),
+    [
+        (FIVE_LINES, 2, "images_per_cell"),
+        (FIVE_LINES, 0, "images_per_cell"),
+        ("# a comment\n\nimport x\nplot()\n# more\n\n\n", 1, "too_few_code_lines"),
+        ("x" * 20_000, 1, "code_too_long"),
+    ],
+)
+def test_rule_drops_with_filter_name_and_reason(code: str, images: int, reason: str) -> None:
+    drop = check_code_image(candidate(code, images), CodeImageFilter(), 16_000)
+    assert drop is not None
+    assert (drop.filter, drop.reason) == ("code_image", reason)
+    assert drop.detail
+
+
+def test_thresholds_come_from_the_recipe() -> None:
+    assert check_code_image(candidate("a\nb\n"), CodeImageFilter(min_code_lines=2), 16_000) is None
+    assert (
+        check_code_image(candidate(FIVE_LINES, 2), CodeImageFilter(images_per_cell=2), 16_000)
+        is None
+    )
+
+
+def test_valid_png_and_jpeg_are_identified_from_their_bytes() -> None:
+    checked = check_image(png_bytes(80, 60), ImageLimits())
+    assert (checked.ext, checked.width, checked.height) == ("png", 80, 60)
+    buffer = io.BytesIO()
+    Image.new("RGB", (50, 40), "blue").save(buffer, format="JPEG")
+    assert check_image(buffer.getvalue(), ImageLimits()).ext == "jpg"
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def bomb_png(side: int = 50_000) -> bytes:
+    """A real 1-bit PNG of side×side zero pixels: ~300 KB that decodes to 2.5 gigapixels."""
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    row = b"\x00" * (1 + side // 8)
+    compressor = zlib.compressobj(9)
+    body = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", body)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def test_decompression_bomb_is_dropped_before_decoding() -> None:
+    drop = check_image(bomb_png(), ImageLimits())
+    assert (drop.filter, drop.reason) == ("image", "decompression_bomb")
+
+
+def test_bomb_just_over_the_recipe_limit_is_caught_by_our_check() -> None:
+    drop = check_image(png_bytes(100, 100), ImageLimits(max_pixels=9_999))
+    assert drop.reason == "decompression_bomb"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"not an image at all", "corrupt_image"),
+        (png_bytes(64, 64)[:-30], "corrupt_image"),
+        (png_bytes(64, 64)[:120], "corrupt_image"),
+        (b"GIF89a" + b"\x00" * 64, "corrupt_image"),
+        (png_bytes(4, 4), "image_too_small"),
+        (png_bytes(2000, 40), "extreme_aspect_ratio"),
+    ],
+)
+def test_bad_image_bytes_are_dropped_with_reason(data: bytes, reason: str) -> None:
+    drop = check_image(data, ImageLimits())
+    assert drop.reason == reason, drop
+
+
+def test_corrupt_pixel_stream_is_caught_by_full_decode() -> None:
+    data = bytearray(png_bytes(64, 64, (10, 200, 10)))
+    idat = data.index(b"IDAT") + 8
+    data[idat : idat + 12] = b"\xff" * 12  # inside the zlib stream; fix the CRC so only data is bad
+    start = data.index(b"IDAT") - 4
+    length = struct.unpack(">I", data[start : start + 4])[0]
+    crc_at = start + 8 + length
+    data[crc_at : crc_at + 4] = struct.pack(">I", zlib.crc32(bytes(data[start + 4 : crc_at])))
+    drop = check_image(bytes(data), ImageLimits())
+    assert drop.reason == "corrupt_image"
+
+
+def test_oversized_image_bytes_are_dropped_unopened() -> None:
+    assert check_image(png_bytes(), ImageLimits(max_image_bytes=10)).reason == "image_too_large"
+
+
+def test_base64_decoding_is_strict_but_tolerates_line_breaks() -> None:
+    assert decode_base64("aGVs\nbG8=\n") == b"hello"
+    assert decode_base64("aGVsbG8=*!").reason == "corrupt_base64"
+    assert decode_base64("aGVsbG8").reason == "corrupt_base64"

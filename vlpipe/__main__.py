@@ -1,0 +1,3 @@
+from vlpipe.cli import app
+
+app(prog_name="vlpipe")
