@@ -9,6 +9,7 @@ changes nothing in what the chunk writes; a re-run skips committed chunks and re
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -67,7 +68,7 @@ def run_build(
     console = console or Console(stderr=True)
     _, suffix = SOURCES[recipe.source]
     units = plan_units(inputs, suffix, recipe.input)
-    _prepare_output(out, recipe, inputs)
+    _prepare_output(out, recipe, inputs, plan_fingerprint(units))
     committed = ledger.committed_chunks(out)
     ledger.remove_uncommitted(out, committed)
     finished_units = {ledger.ChunkId.parse(name).unit for name, last in committed.items() if last}
@@ -84,16 +85,27 @@ def run_build(
     return totals
 
 
-def _prepare_output(out: Path, recipe: Recipe, inputs: list[str]) -> None:
+def plan_fingerprint(units: list[Unit]) -> str:
+    """A hash of the work plan and the input files' sizes: a resumed build must see the same
+    documents in the same units, or committed chunk names would point at other documents."""
+    digest = hashlib.sha256()
+    for unit in units:
+        digest.update(orjson.dumps(dataclasses.asdict(unit)))
+        for path in unit.paths:
+            digest.update(str(Path(path).stat().st_size).encode())
+    return digest.hexdigest()
+
+
+def _prepare_output(out: Path, recipe: Recipe, inputs: list[str], plan: str) -> None:
     """Create the output layout, or check that it holds this same build (recipe and inputs)."""
-    identity = {"recipe": recipe.model_dump(mode="json"), "inputs": inputs}
+    identity = {"recipe": recipe.model_dump(mode="json"), "inputs": inputs, "plan": plan}
     marker = out / "build.json"
     try:
         if marker.exists():
             previous = orjson.loads(marker.read_bytes())
             if {k: previous.get(k) for k in identity} != identity:
                 raise ConfigError(
-                    f"{out} holds a build with another recipe or inputs; "
+                    f"{out} holds a build with another recipe or other input files; "
                     "choose another --output or pass --overwrite"
                 )
         for folder in (ledger.shards_dir(out), ledger.documents_dir(out), ledger.samples_dir(out)):

@@ -46,6 +46,9 @@ class ImageLimits(StrictModel):
     max_pixels: int = Field(40_000_000, gt=0, description="decompression-bomb guard")
     min_side: int = Field(16, ge=1)
     max_aspect_ratio: float = Field(20.0, gt=1)
+    full_decode: bool = Field(
+        True, description="decode every pixel (catches any corruption); false: header + CRC check"
+    )
 
 
 class FilterConfig(StrictModel):

@@ -123,3 +123,12 @@ def test_base64_decoding_is_strict_but_tolerates_line_breaks() -> None:
     assert decode_base64("aGVs\nbG8=\n") == b"hello"
     assert decode_base64("aGVsbG8=*!").reason == "corrupt_base64"
     assert decode_base64("aGVsbG8").reason == "corrupt_base64"
+
+
+def test_header_and_crc_mode_still_catches_truncation_and_bit_flips() -> None:
+    fast = ImageLimits(full_decode=False)
+    assert check_image(png_bytes(64, 64), fast).ext == "png"
+    assert check_image(png_bytes(64, 64)[:-30], fast).reason == "corrupt_image"
+    flipped = bytearray(png_bytes(64, 64))
+    flipped[flipped.index(b"IDAT") + 10] ^= 0xFF
+    assert check_image(bytes(flipped), fast).reason == "corrupt_image"
