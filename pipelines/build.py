@@ -8,11 +8,13 @@ changes nothing in what the chunk writes; a re-run skips committed chunks and re
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,17 +27,12 @@ from vlpipe import __version__
 from vlpipe.errors import ConfigError
 from vlpipe.manifests import ledger
 from vlpipe.manifests.shards import ShardWriter
-from vlpipe.pipelines import jupyter
+from vlpipe.pipelines.registry import SOURCES, DocumentStep
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Outcome
 from vlpipe.sources.inputs import Unit, iter_documents, plan_units
 
 Executor = Literal["ray", "inline"]
-DocumentStep = Callable[[Document, Recipe], Outcome]
-
-SOURCES: dict[str, tuple[DocumentStep, str]] = {
-    jupyter.SOURCE: (jupyter.notebook_outcome, jupyter.FILE_SUFFIX),
-}
 
 
 def bundled_samples(source: str) -> str:
@@ -66,8 +63,7 @@ def run_build(
 ) -> dict[str, Any]:
     """Run (or resume) a build into ``out``; returns the counts of this run."""
     console = console or Console(stderr=True)
-    _, suffix = SOURCES[recipe.source]
-    units = plan_units(inputs, suffix, recipe.input)
+    units = plan_units(inputs, SOURCES[recipe.source].file_suffixes, recipe.input)
     _prepare_output(out, recipe, inputs, plan_fingerprint(units))
     committed = ledger.committed_chunks(out)
     ledger.remove_uncommitted(out, committed)
@@ -75,9 +71,7 @@ def run_build(
     pending = [unit for unit in units if unit.index not in finished_units]
     started = time.perf_counter()
     if executor == "inline":
-        reports: Iterable[ChunkReport] = (
-            report for unit in pending for report in process_unit(unit, recipe, out, committed)
-        )
+        reports: Iterable[ChunkReport] = _inline_reports(pending, recipe, out, committed)
     else:
         reports = _ray_reports(pending, recipe, out, committed, workers, address)
     totals = _follow(reports, len(units), len(units) - len(pending), console)
@@ -126,12 +120,21 @@ def clear_output(out: Path) -> None:
     (out / "build.json").unlink(missing_ok=True)
 
 
+def _inline_reports(
+    units: list[Unit], recipe: Recipe, out: Path, committed: dict[str, bool]
+) -> Iterator[ChunkReport]:
+    with SOURCES[recipe.source].open_step(recipe) as step:
+        for unit in units:
+            yield from process_unit(unit, step, recipe, out, committed)
+
+
 def process_unit(
-    unit: Unit, recipe: Recipe, out: Path, committed: dict[str, bool]
+    unit: Unit, step: DocumentStep, recipe: Recipe, out: Path, committed: dict[str, bool]
 ) -> Iterator[ChunkReport]:
     """Read one unit and commit its chunks; chunks already committed are read past, not redone."""
     size = recipe.output.docs_per_chunk
-    items = _guarded(iter_documents(unit, recipe.input), unit)
+    columns = SOURCES[recipe.source].columns
+    items = _guarded(iter_documents(unit, recipe.input, columns), unit)
     batch: list[Document | Outcome] = []
     number = 0
     upcoming = next(items, None)
@@ -141,7 +144,7 @@ def process_unit(
             upcoming = next(items, None)
         if len(batch) == size or upcoming is None:
             chunk = ledger.ChunkId(unit.index, number)
-            yield _run_chunk(chunk, batch, recipe, out, committed, last=upcoming is None)
+            yield _run_chunk(chunk, batch, step, recipe, out, committed, last=upcoming is None)
             batch, number = [], number + 1
 
 
@@ -160,6 +163,7 @@ def _guarded(items: Iterator[Document | Outcome], unit: Unit) -> Iterator[Docume
 def _run_chunk(
     chunk: ledger.ChunkId,
     items: list[Document | Outcome],
+    step: DocumentStep,
     recipe: Recipe,
     out: Path,
     committed: dict[str, bool],
@@ -167,7 +171,6 @@ def _run_chunk(
 ) -> ChunkReport:
     if chunk.name in committed:
         return ChunkReport(chunk.unit, chunk.chunk, len(items), 0, 0, skipped=True, last=last)
-    step, _ = SOURCES[recipe.source]
     outcomes = [
         item if isinstance(item, Outcome) else _safe_step(step, item, recipe) for item in items
     ]
@@ -211,6 +214,26 @@ def _safe_step(step: DocumentStep, document: Document, recipe: Recipe) -> Outcom
         )
 
 
+class UnitWorker:
+    """A Ray Data actor: opens the source's step once (its browser, its TeX sandbox …) and
+    processes the units it is handed, yielding a report per chunk as it commits."""
+
+    def __init__(self, recipe: Recipe, out: Path, committed: dict[str, bool]) -> None:
+        self.recipe, self.out, self.committed = recipe, out, committed
+        self._opened = SOURCES[recipe.source].open_step(recipe)
+        self.step = self._opened.__enter__()
+
+    def __call__(self, batch: dict[str, Any]) -> Iterator[dict[str, list[Any]]]:
+        for payload in batch["unit"]:
+            unit = Unit(**orjson.loads(payload))
+            for report in process_unit(unit, self.step, self.recipe, self.out, self.committed):
+                yield {"report": [orjson.dumps(dataclasses.asdict(report))]}
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter shutdown: best effort
+            self._opened.__exit__(None, None, None)
+
+
 def _ray_reports(
     units: list[Unit],
     recipe: Recipe,
@@ -226,22 +249,18 @@ def _ray_reports(
     from vlpipe.runtime import init_ray
 
     slots = init_ray(address, workers)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # our progress bar and table suffice
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     context.execution_options.preserve_order = False
 
-    def run_units(batch: dict[str, Any]) -> Iterator[dict[str, list[Any]]]:
-        for payload in batch["unit"]:
-            unit = Unit(**orjson.loads(payload))
-            for report in process_unit(unit, recipe, out, committed):
-                yield {"report": [orjson.dumps(dataclasses.asdict(report))]}
-
     rows = [{"unit": orjson.dumps(dataclasses.asdict(unit))} for unit in units]
     dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-        run_units,
+        UnitWorker,
+        fn_constructor_args=(recipe, out, committed),
         batch_size=1,
         batch_format="numpy",
-        compute=ray.data.TaskPoolStrategy(size=min(slots, len(rows))),
+        compute=ray.data.ActorPoolStrategy(size=min(slots, len(rows))),
         num_cpus=1,
     )
     for row in dataset.iter_rows():

@@ -12,13 +12,13 @@ import typer
 from rich.console import Console
 
 from vlpipe.errors import ConfigError
+from vlpipe.pipelines.registry import SOURCES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(stderr=True)
 
 
-class SourceName(StrEnum):
-    jupyter = "jupyter"
+SourceName = StrEnum("SourceName", {name: name for name in SOURCES})
 
 
 class ExecutorName(StrEnum):
@@ -37,7 +37,7 @@ def build(
     input: Annotated[
         list[str] | None,
         typer.Option(
-            help="directory, .ipynb/.parquet/.jsonl file, or hf:DATASET; repeatable. "
+            help="directory, file (.ipynb, .txt, .parquet, .jsonl) or hf:DATASET; repeatable. "
             "Default: the bundled sample documents"
         ),
     ] = None,

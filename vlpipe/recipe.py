@@ -34,6 +34,22 @@ class JupyterOptions(StrictModel):
     python_only: bool = Field(True, description="drop notebooks whose kernel is not Python")
 
 
+class TextOptions(StrictModel):
+    """Text-only documents (DeepSeek-VL keeps ~30% text in pretraining to keep the LM's skills)."""
+
+    min_chars: int = Field(100, ge=1, description="shorter texts are dropped")
+    max_chars: int = Field(200_000, gt=0, description="longer texts are dropped")
+    lang: str = Field("und", description="BCP-47 language written into each sample")
+
+
+class ChatOptions(StrictModel):
+    """Conversations for SFT: ``messages`` [{role, content}] and optional ``images``."""
+
+    max_images: int = Field(8, ge=0)
+    max_turns: int = Field(64, gt=0)
+    lang: str = "und"
+
+
 class CodeImageFilter(StrictModel):
     """DeepSeek-VL's rule for notebook pairs: a single image and at least N lines of code."""
 
@@ -67,16 +83,18 @@ class OutputConfig(StrictModel):
 class InputConfig(StrictModel):
     max_doc_bytes: int = Field(32 * 2**20, gt=0, description="larger documents are dropped unread")
     files_per_unit: int = Field(
-        500, gt=0, description="loose files (.ipynb) grouped into one work unit"
+        500, gt=0, description="loose files (.ipynb, .txt) grouped into one work unit"
     )
     hf_data_dir: str | None = None
     hf_split: str = "train"
 
 
 class Recipe(StrictModel):
-    source: Literal["jupyter"]
+    source: Literal["jupyter", "text", "chat"]
     input: InputConfig = InputConfig()
     jupyter: JupyterOptions = JupyterOptions()
+    text: TextOptions = TextOptions()
+    chat: ChatOptions = ChatOptions()
     filters: FilterConfig = FilterConfig()
     output: OutputConfig = OutputConfig()
 

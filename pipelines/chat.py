@@ -1,0 +1,135 @@
+"""Conversations → ``chat`` samples for SFT (DeepSeek-VL stage 3).
+
+A row holds ``messages``: ``[{"role": "user"|"assistant"|"system", "content": str}]`` (the
+ShareGPT/LLaVA spelling ``{"from": "human"|"gpt", "value": …}`` is accepted), and optionally
+``images``: raw bytes, ``{"bytes": …}`` structs (a Hugging Face ``Image`` column) or base64
+strings. Images never come from file paths, so a row cannot read the machine's files. Each image
+has an ``<image>`` placeholder in a user turn; rows with images and no placeholders get them in
+front of the first user turn (the LLaVA convention).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from vlpipe.errors import DocumentError
+from vlpipe.filters.image import CheckedImage, check_image, decode_base64
+from vlpipe.recipe import Recipe
+from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
+
+SOURCE = "chat"
+FILE_SUFFIXES: tuple[str, ...] = ()
+COLUMNS = ("messages", "images")
+PLACEHOLDER = "<image>"
+ROLES = {
+    "user": "user",
+    "human": "user",
+    "assistant": "assistant",
+    "gpt": "assistant",
+    "system": "system",
+}
+
+
+class InvalidChat(DocumentError):
+    """The row's messages are not a conversation."""
+
+
+def chat_outcome(document: Document, recipe: Recipe) -> Outcome:
+    content = (
+        document.content if isinstance(document.content, dict) else {"messages": document.content}
+    )
+    messages = _messages(content.get("messages"))
+    options = recipe.chat
+    images_in = content.get("images") or []
+    if not isinstance(images_in, list):
+        raise InvalidChat("'images' is not a list")
+    verdict = _conversation_drop(messages, len(images_in), options.max_turns, options.max_images)
+    if verdict is None:
+        messages = _with_placeholders(messages, len(images_in))
+        verdict = _placeholder_drop(messages, len(images_in))
+    images: list[CheckedImage] = []
+    for item in images_in if verdict is None else []:
+        checked = _image(item, recipe)
+        if isinstance(checked, Drop):
+            verdict = checked
+            break
+        images.append(checked)
+    key = sample_key(document.doc_id, 0)
+    if verdict is not None:
+        return Outcome(document.doc_id, drop=verdict)
+    metadata = {
+        "kind": "chat",
+        "task": document.origin.get("task") or "chat",
+        "source": SOURCE,
+        "doc_id": document.doc_id,
+        "lang": document.origin.get("lang") or options.lang,
+        "license": document.origin.get("license"),
+        "turns": len(messages),
+        "images": [{"format": i.ext, "width": i.width, "height": i.height} for i in images],
+        "origin": document.origin,
+    }
+    files = {f"{n}.{image.ext}": image.data for n, image in enumerate(images)}
+    files["chat.json"] = orjson.dumps(messages)
+    files["json"] = orjson.dumps(metadata, default=str)
+    return Outcome(document.doc_id, (Sample(key, files),))
+
+
+def _messages(raw: Any) -> list[dict[str, str]]:
+    if not isinstance(raw, list) or not raw:
+        raise InvalidChat("'messages' is not a non-empty list")
+    messages = []
+    for number, turn in enumerate(raw):
+        if not isinstance(turn, dict):
+            raise InvalidChat(f"message {number} is not an object")
+        role = ROLES.get(str(turn.get("role", turn.get("from", ""))).lower())
+        text = turn.get("content", turn.get("value"))
+        if role is None or not isinstance(text, str):
+            raise InvalidChat(f"message {number} needs a known role and text content")
+        messages.append({"role": role, "content": text})
+    return messages
+
+
+def _conversation_drop(
+    messages: list[dict[str, str]], images: int, max_turns: int, max_images: int
+) -> Drop | None:
+    if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
+        return Drop("chat", "no_assistant_turn", f"{len(messages)} turns")
+    if len(messages) > max_turns:
+        return Drop("chat", "too_many_turns", f"{len(messages)} > {max_turns}")
+    if images > max_images:
+        return Drop("chat", "too_many_images", f"{images} > {max_images}")
+    return None
+
+
+def _with_placeholders(messages: list[dict[str, str]], images: int) -> list[dict[str, str]]:
+    if images == 0 or any(PLACEHOLDER in m["content"] for m in messages):
+        return messages
+    first_user = next((n for n, m in enumerate(messages) if m["role"] == "user"), None)
+    if first_user is None:
+        return messages
+    updated = [dict(m) for m in messages]
+    updated[first_user]["content"] = PLACEHOLDER * images + "\n" + updated[first_user]["content"]
+    return updated
+
+
+def _placeholder_drop(messages: list[dict[str, str]], images: int) -> Drop | None:
+    in_users = sum(m["content"].count(PLACEHOLDER) for m in messages if m["role"] == "user")
+    in_others = sum(m["content"].count(PLACEHOLDER) for m in messages if m["role"] != "user")
+    if in_users != images or in_others:
+        detail = f"{images} images, {in_users} placeholders in user turns, {in_others} elsewhere"
+        return Drop("chat", "image_placeholder_mismatch", detail)
+    return None
+
+
+def _image(item: Any, recipe: Recipe) -> CheckedImage | Drop:
+    if isinstance(item, dict):
+        item = item.get("bytes")
+    if isinstance(item, str):
+        item = decode_base64(item)
+        if isinstance(item, Drop):
+            return item
+    if not isinstance(item, bytes):
+        return Drop("image", "missing_image_bytes", "images are bytes, {'bytes': …} or base64")
+    return check_image(item, recipe.filters.image)

@@ -1,0 +1,49 @@
+"""The sources a build can run: how each finds documents and turns one into an ``Outcome``.
+
+``open_step`` is a context manager so that a source holding a heavy resource (a browser pool,
+a TeX sandbox) creates it once per worker — a Ray actor, or the process for ``inline`` — and
+closes it at the end; stateless sources yield their plain function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+
+from vlpipe.pipelines import chat, jupyter, text
+from vlpipe.recipe import Recipe
+from vlpipe.schema import Document, Outcome
+
+DocumentStep = Callable[[Document, Recipe], Outcome]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    file_suffixes: tuple[str, ...]  # loose files that are one document each
+    columns: tuple[str, ...]  # a table's content columns; the first is required
+    open_step: Callable[[Recipe], AbstractContextManager[DocumentStep]]
+
+
+def stateless(step: DocumentStep) -> Callable[[Recipe], AbstractContextManager[DocumentStep]]:
+    @contextmanager
+    def opened(_: Recipe) -> Iterator[DocumentStep]:
+        yield step
+
+    return opened
+
+
+SOURCES = {
+    spec.name: spec
+    for spec in (
+        SourceSpec(
+            jupyter.SOURCE,
+            (jupyter.FILE_SUFFIX,),
+            ("content",),
+            stateless(jupyter.notebook_outcome),
+        ),
+        SourceSpec(text.SOURCE, text.FILE_SUFFIXES, text.COLUMNS, stateless(text.text_outcome)),
+        SourceSpec(chat.SOURCE, chat.FILE_SUFFIXES, chat.COLUMNS, stateless(chat.chat_outcome)),
+    )
+}

@@ -1,0 +1,55 @@
+"""Text-only documents → ``text`` samples (the text corpus DeepSeek-VL mixes into pretraining)."""
+
+from __future__ import annotations
+
+import orjson
+
+from vlpipe.errors import DocumentError
+from vlpipe.recipe import Recipe
+from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
+
+SOURCE = "text"
+FILE_SUFFIXES = (".txt",)
+COLUMNS = ("text",)
+
+
+class InvalidText(DocumentError):
+    """The document's bytes are not UTF-8 text."""
+
+
+def text_outcome(document: Document, recipe: Recipe) -> Outcome:
+    text = _text(document.content).replace("\r\n", "\n").replace("\r", "\n").strip()
+    options = recipe.text
+    size = len(text)
+    if size < options.min_chars:
+        drop = Drop("text", "too_short", f"{size} chars < {options.min_chars}")
+        return Outcome(document.doc_id, drop=drop, doc_bytes=size)
+    if size > options.max_chars:
+        drop = Drop("text", "too_long", f"{size} chars > {options.max_chars}")
+        return Outcome(document.doc_id, drop=drop, doc_bytes=size)
+    origin = document.origin
+    metadata = {
+        "kind": "text",
+        "task": "text",
+        "source": SOURCE,
+        "doc_id": document.doc_id,
+        "lang": origin.get("lang") if isinstance(origin.get("lang"), str) else options.lang,
+        "license": origin.get("license"),
+        "chars": size,
+        "origin": origin,
+    }
+    files = {"txt": text.encode("utf-8"), "json": orjson.dumps(metadata, default=str)}
+    return Outcome(
+        document.doc_id, (Sample(sample_key(document.doc_id, 0), files),), doc_bytes=size
+    )
+
+
+def _text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, bytes):
+        try:
+            return content.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidText(f"not UTF-8: {exc}") from None
+    raise InvalidText(f"text is a {type(content).__name__}, not a string")
