@@ -63,7 +63,7 @@ def run_build(
 ) -> dict[str, Any]:
     """Run (or resume) a build into ``out``; returns the counts of this run."""
     console = console or Console(stderr=True)
-    units = plan_units(inputs, SOURCES[recipe.source].file_suffixes, recipe.input)
+    units = plan_units(inputs, SOURCES[recipe.source].layout, recipe.input)
     _prepare_output(out, recipe, inputs, plan_fingerprint(units))
     committed = ledger.committed_chunks(out)
     ledger.remove_uncommitted(out, committed)
@@ -133,8 +133,7 @@ def process_unit(
 ) -> Iterator[ChunkReport]:
     """Read one unit and commit its chunks; chunks already committed are read past, not redone."""
     size = recipe.output.docs_per_chunk
-    columns = SOURCES[recipe.source].columns
-    items = _guarded(iter_documents(unit, recipe.input, columns), unit)
+    items = _guarded(iter_documents(unit, recipe.input, SOURCES[recipe.source].layout), unit)
     batch: list[Document | Outcome] = []
     number = 0
     upcoming = next(items, None)

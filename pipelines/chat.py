@@ -20,7 +20,6 @@ from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
 
 SOURCE = "chat"
-FILE_SUFFIXES: tuple[str, ...] = ()
 COLUMNS = ("messages", "images")
 PLACEHOLDER = "<image>"
 ROLES = {

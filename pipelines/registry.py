@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from vlpipe.pipelines import chat, jupyter, text
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Outcome
+from vlpipe.sources.inputs import InputLayout
 
 DocumentStep = Callable[[Document, Recipe], Outcome]
 
@@ -21,8 +22,7 @@ DocumentStep = Callable[[Document, Recipe], Outcome]
 @dataclass(frozen=True)
 class SourceSpec:
     name: str
-    file_suffixes: tuple[str, ...]  # loose files that are one document each
-    columns: tuple[str, ...]  # a table's content columns; the first is required
+    layout: InputLayout
     open_step: Callable[[Recipe], AbstractContextManager[DocumentStep]]
 
 
@@ -39,11 +39,14 @@ SOURCES = {
     for spec in (
         SourceSpec(
             jupyter.SOURCE,
-            (jupyter.FILE_SUFFIX,),
-            ("content",),
+            InputLayout(file_suffixes=(jupyter.FILE_SUFFIX,), columns=("content",)),
             stateless(jupyter.notebook_outcome),
         ),
-        SourceSpec(text.SOURCE, text.FILE_SUFFIXES, text.COLUMNS, stateless(text.text_outcome)),
-        SourceSpec(chat.SOURCE, chat.FILE_SUFFIXES, chat.COLUMNS, stateless(chat.chat_outcome)),
+        SourceSpec(
+            text.SOURCE,
+            InputLayout(file_suffixes=text.FILE_SUFFIXES, columns=text.COLUMNS),
+            stateless(text.text_outcome),
+        ),
+        SourceSpec(chat.SOURCE, InputLayout(columns=chat.COLUMNS), stateless(chat.chat_outcome)),
     )
 }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -40,12 +40,27 @@ class MissingColumns(DocumentError):
     """A table lacks the columns of The Stack's schema."""
 
 
+ContainerReader = Callable[[Path, str, InputConfig], Iterator[Document | Outcome]]
+
+
+@dataclass(frozen=True)
+class InputLayout:
+    """What a source's documents look like on disk, besides tables and datasets."""
+
+    file_suffixes: tuple[str, ...] = ()  # loose files that are one document each
+    columns: tuple[str, ...] = ("content",)  # a table's content columns; the first is required
+    is_document_folder: Callable[[Path], bool] | None = None  # a folder that is one document
+    container_suffixes: tuple[str, ...] = ()  # files holding many documents (arXiv bulk tars)
+    read_container: ContainerReader | None = None
+
+
 @dataclass(frozen=True)
 class Unit:
-    """One work unit: a group of loose files, one table file, or one shard of a HF dataset."""
+    """One work unit: a group of loose files or document folders, one container or table file,
+    or one shard of a HF dataset."""
 
     index: int
-    kind: Literal["files", "parquet", "jsonl", "hf"]
+    kind: Literal["files", "container", "parquet", "jsonl", "hf"]
     label: str
     paths: tuple[str, ...] = ()
     root: str = ""
@@ -56,9 +71,7 @@ class Unit:
     hf_num_shards: int = 1
 
 
-def plan_units(
-    inputs: list[str], file_suffixes: tuple[str, ...], config: InputConfig
-) -> list[Unit]:
+def plan_units(inputs: list[str], layout: InputLayout, config: InputConfig) -> list[Unit]:
     """Work units for the given inputs, in a deterministic order."""
     units: list[Unit] = []
     for spec in inputs:
@@ -69,34 +82,56 @@ def plan_units(
         path = Path(spec)
         if not path.exists():
             raise ConfigError(f"input path does not exist: {spec}")
-        loose, tables = _list_files(path, file_suffixes)
-        if not loose and not tables:
-            kinds = ", ".join(f"*{suffix}" for suffix in (*file_suffixes, ".parquet", ".jsonl"))
-            raise ConfigError(f"no {kinds} files under {spec}")
-        root = str(path if path.is_dir() else path.parent)
+        loose, containers, tables = _list_inputs(path, layout)
+        if not loose and not containers and not tables:
+            suffixes = (*layout.file_suffixes, *layout.container_suffixes, ".parquet", ".jsonl")
+            kinds = ", ".join(f"*{suffix}" for suffix in suffixes)
+            folders = " or document folders" if layout.is_document_folder else ""
+            raise ConfigError(f"no {kinds} files{folders} under {spec}")
+        root = str(path.parent if path.is_file() or _is_folder_doc(path, layout) else path)
         for start in range(0, len(loose), config.files_per_unit):
             group = tuple(str(p) for p in loose[start : start + config.files_per_unit])
             units.append(Unit(len(units), "files", f"{spec}[{start}:]", group, root))
+        for container in containers:
+            label = _relative(container, root)
+            units.append(Unit(len(units), "container", label, (str(container),), root))
         for table in tables:
             kind = "parquet" if table.name.endswith(".parquet") else "jsonl"
             units.append(Unit(len(units), kind, _relative(table, root), (str(table),), root))
     return units
 
 
-def _list_files(path: Path, file_suffixes: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
-    """Regular files under ``path`` (symlinks and hidden folders such as .ipynb_checkpoints
-    are not followed), split into loose documents and tables."""
-    if path.is_file():
-        files = [path]
-    else:
-        files = []
-        for folder, subfolders, names in os.walk(path):
-            subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-            files.extend(Path(folder, name) for name in names if not name.startswith("."))
-    files = sorted(f for f in files if f.is_file() and not f.is_symlink())
-    loose = [f for f in files if f.name.endswith(file_suffixes)]
-    tables = [f for f in files if f.name.endswith(TABLE_SUFFIXES)]
-    return loose, tables
+def _is_folder_doc(path: Path, layout: InputLayout) -> bool:
+    return (
+        layout.is_document_folder is not None
+        and path.is_dir()
+        and not path.is_symlink()
+        and layout.is_document_folder(path)
+    )
+
+
+def _list_inputs(path: Path, layout: InputLayout) -> tuple[list[Path], list[Path], list[Path]]:
+    """Loose documents (files and document folders), container files and tables under ``path``.
+
+    Symlinks are never followed, and hidden entries (``.ipynb_checkpoints``, ``.git``) skipped.
+    """
+    if _is_folder_doc(path, layout):
+        return [path], [], []
+    files: list[Path] = [path] if path.is_file() else []
+    folders: list[Path] = []
+    for folder, subfolders, names in os.walk(path) if path.is_dir() else ():
+        visible = sorted(d for d in subfolders if not d.startswith("."))
+        documents = [d for d in visible if _is_folder_doc(Path(folder, d), layout)]
+        folders.extend(Path(folder, d) for d in documents)
+        subfolders[:] = [d for d in visible if d not in documents]
+        files.extend(Path(folder, name) for name in names if not name.startswith("."))
+    files = [f for f in files if f.is_file() and not f.is_symlink()]
+    loose = [f for f in files if layout.file_suffixes and f.name.endswith(layout.file_suffixes)]
+    containers = [
+        f for f in files if layout.container_suffixes and f.name.endswith(layout.container_suffixes)
+    ]
+    tables = [f for f in files if f.name.endswith(TABLE_SUFFIXES) and f not in containers]
+    return sorted(loose + folders), sorted(containers), sorted(tables)
 
 
 def _relative(path: Path, root: str) -> str:
@@ -131,17 +166,24 @@ def _hf_stream(dataset: str, data_dir: str | None, split: str) -> Any:
 
 
 def iter_documents(
-    unit: Unit, config: InputConfig, columns: tuple[str, ...]
+    unit: Unit, config: InputConfig, layout: InputLayout
 ) -> Iterator[Document | Outcome]:
     """The unit's documents in order; per-document read problems as ``Outcome`` rows.
 
-    ``columns`` name a table's content columns: the first is required, the others optional.
-    A single column's value is the document's content, several make a dict; every other column
-    is kept as the document's origin.
+    ``layout.columns`` name a table's content columns: the first is required, the others
+    optional. A single column's value is the document's content, several make a dict; every
+    other column is kept as the document's origin. A document folder's content is its ``Path``.
     """
+    columns = layout.columns
     if unit.kind == "files":
-        for path in unit.paths:
-            yield _file_document(Path(path), unit.root, config)
+        for path in map(Path, unit.paths):
+            if path.is_dir():
+                yield _folder_document(path, unit.root, config)
+            else:
+                yield _file_document(path, unit.root, config)
+    elif unit.kind == "container":
+        assert layout.read_container is not None
+        yield from layout.read_container(Path(unit.paths[0]), unit.label, config)
     elif unit.kind == "parquet":
         yield from _parquet_documents(Path(unit.paths[0]), unit.label, config, columns)
     elif unit.kind == "jsonl":
@@ -163,6 +205,19 @@ def _file_document(path: Path, root: str, config: InputConfig) -> Document | Out
     except OSError as exc:
         return Outcome(doc_id, error_class="ReadError", error=f"cannot read {path}: {exc.strerror}")
     return Document(doc_id, content, {"path": doc_id})
+
+
+def _folder_document(path: Path, root: str, config: InputConfig) -> Document | Outcome:
+    doc_id = _relative(path, root)
+    size = 0
+    for folder, _, names in os.walk(path):
+        for name in names:
+            file = Path(folder, name)
+            if not file.is_symlink():
+                size += file.stat().st_size
+    if size > config.max_doc_bytes:
+        return too_large(doc_id, size, config)
+    return Document(doc_id, path, {"path": doc_id})
 
 
 def too_large(doc_id: str, size: int, config: InputConfig) -> Outcome:
