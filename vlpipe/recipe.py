@@ -90,7 +90,7 @@ class InputConfig(StrictModel):
 
 
 class Recipe(StrictModel):
-    source: Literal["jupyter", "text", "chat"]
+    source: Literal["jupyter", "text", "chat", "arxiv", "ebooks", "websight"]
     input: InputConfig = InputConfig()
     jupyter: JupyterOptions = JupyterOptions()
     text: TextOptions = TextOptions()
