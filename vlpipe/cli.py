@@ -106,6 +106,19 @@ def stats(
         print_summary(summary, output, Console())
 
 
+@app.command()
+def inspect(
+    output: Annotated[Path, typer.Argument(help="a build's output folder")],
+    limit: Annotated[int, typer.Option(min=1, help="samples and drops to show")] = 60,
+) -> None:
+    """Write OUTPUT/inspect.html: a contact sheet of samples, drops and the summary."""
+    from vlpipe.manifests.inspect import write_contact_sheet
+
+    if not (output / "ledger").is_dir():
+        raise _fail(f"{output} holds no vlpipe ledger")
+    console.print(f"wrote {write_contact_sheet(output, limit)}", highlight=False)
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train(context: typer.Context) -> None:
     """Train the bundled VLM on shards: vlpipe train --recipe recipes/<stage>.yaml [options]."""

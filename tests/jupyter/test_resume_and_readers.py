@@ -243,3 +243,11 @@ def test_cli_recipe_typo_and_empty_input_folder(tmp_path: Path) -> None:
     assert result.returncode == 2 and "no *.ipynb" in result.stderr
     result = run_cli("stats", str(tmp_path / "empty"))
     assert result.returncode == 2 and "no vlpipe ledger" in result.stderr
+
+
+def test_cli_inspect_writes_a_contact_sheet(built: Path) -> None:
+    result = run_cli("inspect", str(built), "--limit", "3")
+    assert result.returncode == 0, result.stderr
+    page = (built / "inspect.html").read_text()
+    assert page.count('class="card"') == 3 and page.count("data:image/jpeg;base64,") == 3
+    assert "no_plot_output" in page and "plt.figure" in page
