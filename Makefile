@@ -9,7 +9,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 # Chromium and TeX for the renderers, Noto CJK for Chinese glyphs, biber/bibtex for bibliographies.
 DEBIAN_PACKAGES := chromium fonts-noto-cjk texlive-latex-base texlive-latex-recommended \
-	texlive-latex-extra texlive-xetex texlive-fonts-recommended lmodern biber texlive-bibtex-extra
+	texlive-latex-extra texlive-xetex texlive-lang-chinese texlive-fonts-recommended lmodern biber \
+	texlive-bibtex-extra fontconfig
 
 .PHONY: run test lint bench system-packages
 

@@ -1,0 +1,649 @@
+"""HTML → page images (and their text) with a pool of long-lived, network-blocked Chromiums.
+
+Why the pieces look the way they do:
+
+* **Throughput.** Launching Chromium costs about a second and a fresh context about half of one, so
+  each pool worker keeps one browser, one context and one page alive and only navigates between
+  documents (clearing the origin's storage first, and serving everything ``no-store``, so one
+  document never sees another's state). Screenshots go through CDP with ``optimizeForSpeed``.
+  Playwright's sync API is bound to the thread that created it, so each worker is a thread that
+  owns its own Playwright driver and browser; they run in parallel because the work happens in
+  the browsers, not in Python.
+* **No network.** Documents are served from a reserved, never-resolvable origin
+  (``http://vlpipe.invalid/``): a context-wide route answers the document itself and files inside
+  its own folder, and aborts every other request (images, fonts, fetch/XHR, beacons, prefetches,
+  redirects); navigations away (links, ``location=``, meta refresh, forms, iframes) get an empty
+  ``204`` from the route, which cancels them and leaves the document in place. ``data:`` URLs
+  never reach the network. WebSockets are intercepted and closed, service workers and pop-ups
+  blocked. As defence in depth the browser's proxy is a dead loopback port
+  (``--proxy-server=127.0.0.1:9`` with ``<-loopback>``), so anything that escaped the routes
+  fails too, and WebRTC may not use UDP.
+* **Limits.** Loads have a timeout; a watchdog thread kills a worker's whole browser process group
+  when a document overruns its render budget (a ``while(true){}`` blocks the renderer, and then
+  every CDP call with it). The blocked call then fails, the document becomes a
+  :class:`RenderTimeout`, and the worker relaunches its browser and carries on with the batch.
+  Too-tall documents (``max_height_px``) and too many pages (``max_pages``) fail before capture.
+* **Paginated mode.** The document is laid out once in a single column of the page width (margins
+  as body padding, base font size from the config; author styles still win for fonts), its text
+  lines are measured from the DOM (see :mod:`vlpipe.renderers.dom`) and page cuts are chosen at
+  line boundaries (:func:`vlpipe.renderers.layout.plan_page_cuts`), so no line is cut. Each page is
+  then shown by clipping the root element to its band and scrolling the band under the top
+  margin: one layout, no re-flow per page, and the text of a page is exactly the lines in its band.
+  We chose this over CSS multi-column pagination because columns re-flow floats, tables and
+  positioned content unpredictably and hide overflow, while a fixed-width column with scroll
+  offsets renders the document as its author laid it out.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import mimetypes
+import os
+import queue
+import re
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+from urllib.parse import quote, unquote, urlsplit
+
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    CDPSession,
+    Page,
+    Playwright,
+    Request,
+    Route,
+    sync_playwright,
+)
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vlpipe.errors import ConfigError, DocumentError
+from vlpipe.renderers.dom import MEASURE_JS, PAGINATED_CSS, SHOW_PAGE_JS, STILL_CSS
+from vlpipe.renderers.errors import BrowserCrashed, RenderError, RenderTimeout
+from vlpipe.renderers.install import find_chromium
+from vlpipe.renderers.layout import (
+    TextLine,
+    lines_in_view,
+    lines_on_page,
+    page_text,
+    plan_page_cuts,
+)
+
+RenderMode = Literal["viewport", "full_page", "paginated"]
+
+ORIGIN = "http://vlpipe.invalid"
+
+CHROMIUM_ARGS: tuple[str, ...] = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--block-new-web-contents",
+    "--disable-dev-shm-usage",
+    "--disable-breakpad",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--no-default-browser-check",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--font-render-hinting=none",
+    "--force-color-profile=srgb",
+    "--disable-features=Translate,MediaRouter,OptimizationHints,Prerender2,NetworkPrediction,"
+    "AutofillServerCommunication,CertificateTransparencyComponentUpdater",
+)
+
+# How long closing a context or browser may take before the watchdog kills the browser instead.
+_TEARDOWN_S = 10.0
+_LAUNCH_ATTEMPTS = 2
+
+
+class PageGeometry(BaseModel):
+    """The page (and viewport) in CSS pixels, and the base typography of paginated mode."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    width: int = Field(1024, ge=64, le=8192)
+    height: int = Field(1024, ge=64, le=8192)
+    margin_x: int = Field(48, ge=0)
+    margin_top: int = Field(48, ge=0)
+    margin_bottom: int = Field(48, ge=0)
+    font_size_px: float = Field(18.0, gt=0)
+    line_height: float = Field(1.5, gt=0)
+    font_family: str | None = None
+
+    @model_validator(mode="after")
+    def _room_for_content(self) -> Self:
+        if self.content_height < 16 or self.width - 2 * self.margin_x < 16:
+            raise ValueError("margins leave no room for content")
+        return self
+
+    @property
+    def content_height(self) -> int:
+        """Pixels of document shown on one page, between the top and bottom margins."""
+        return self.height - self.margin_top - self.margin_bottom
+
+
+class BrowserConfig(BaseModel):
+    """How the Chromium pool runs. ``chromium`` defaults to ``$VLPIPE_CHROMIUM`` or
+    /usr/bin/chromium; ``browsers`` is the number of browsers (worker threads) in one pool."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chromium: str | None = None
+    browsers: int = Field(1, ge=1, le=64)
+    mode: RenderMode = "paginated"
+    geometry: PageGeometry = PageGeometry()
+    javascript: bool = True
+    load_timeout_s: float = Field(15.0, gt=0)
+    render_timeout_s: float = Field(60.0, gt=0)
+    max_height_px: int = Field(32768, ge=64)
+    max_pages: int = Field(32, ge=1)
+    js_heap_mb: int = Field(512, ge=64)
+    recycle_after: int = Field(500, ge=1)
+
+
+@dataclass(frozen=True, slots=True)
+class HtmlDocument:
+    """One HTML document. ``entry`` is its path inside ``base_dir``, the folder it may load files
+    from (``None``: nothing but ``data:`` URLs)."""
+
+    html: str
+    base_dir: Path | None = None
+    entry: str = "index.html"
+
+    @classmethod
+    def from_file(cls, path: Path, base_dir: Path | None = None) -> HtmlDocument:
+        """Read an HTML file; by default it may load files from its own folder."""
+        base = (base_dir or path.parent).resolve()
+        entry = path.resolve().relative_to(base).as_posix()
+        return cls(path.read_bytes().decode("utf-8", errors="replace"), base, entry)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    """One page image (PNG bytes) with the text visible on it, in reading order."""
+
+    index: int
+    png: bytes
+    text: str
+    width: int
+    height: int
+
+
+def _content_type(name: str) -> str:
+    guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return f"{guessed}; charset=utf-8" if guessed.startswith("text/") else guessed
+
+
+def resolve_request(doc: HtmlDocument, url: str) -> tuple[bytes, str] | None:
+    """What the sandboxed origin serves for ``url``: the document itself, or a regular file inside
+    its folder (symlinks resolved, ``..`` refused); ``None`` means the request is blocked."""
+    parts = urlsplit(url)
+    if f"{parts.scheme}://{parts.netloc}" != ORIGIN:
+        return None
+    rel = unquote(parts.path).lstrip("/")
+    if rel == doc.entry:
+        return doc.html.encode("utf-8"), _content_type(doc.entry if "." in doc.entry else "x.html")
+    if doc.base_dir is None or not rel:
+        return None
+    base = doc.base_dir.resolve()
+    target = (base / rel).resolve()
+    if not target.is_relative_to(base) or not target.is_file():
+        return None
+    return target.read_bytes(), _content_type(target.name)
+
+
+def _browser_pid(marker: str) -> int | None:
+    """The pid of the browser process whose command line carries ``marker`` (Linux /proc)."""
+    needle = marker.encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                args = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if needle in args and not any(a.startswith(b"--type=") for a in args):
+            return int(entry.name)
+    return None
+
+
+def _leaves_document(request: Request) -> bool:
+    """Whether a request navigates the top-level page (or a frame Playwright cannot identify yet,
+    treated the same way): only the document's own entry URL may be loaded there."""
+    if not request.is_navigation_request():
+        return False
+    try:
+        return request.frame.parent_frame is None
+    except PlaywrightError:
+        return True
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+_Job = tuple[HtmlDocument, RenderMode, "Future[list[RenderedPage]]"]
+
+
+class _Worker(threading.Thread):
+    """One browser, one context, one page, driven by this thread only."""
+
+    def __init__(
+        self,
+        pool_id: str,
+        index: int,
+        config: BrowserConfig,
+        executable: str,
+        jobs: queue.Queue[_Job | None],
+    ) -> None:
+        super().__init__(name=f"vlpipe-chromium-{index}", daemon=True)
+        self.config = config
+        self.ready = threading.Event()
+        self.startup_error: ConfigError | None = None
+        self.pid: int | None = None
+        self._marker_base = f"--vlpipe-browser={pool_id}-{index}"
+        self._executable = executable
+        self._jobs = jobs
+        self._lock = threading.Lock()
+        self._deadline: float | None = None
+        self._killed = False
+        self._generation = 0
+        self._pw: Playwright | None = None
+        self._browser: Browser | None = None
+        self._context: BrowserContext | None = None
+        self._page: Page | None = None
+        self._cdp: CDPSession | None = None
+        self._doc: HtmlDocument | None = None
+        self._docs_in_context = 0
+
+    # -- watchdog -------------------------------------------------------------------------
+    def _arm(self, seconds: float) -> None:
+        with self._lock:
+            self._killed = False
+            self._deadline = time.monotonic() + seconds
+
+    def _disarm(self) -> None:
+        with self._lock:
+            self._deadline = None
+
+    def check_deadline(self, now: float) -> None:
+        """Called by the pool's watchdog thread: kill the browser if its deadline has passed."""
+        with self._lock:
+            if self._deadline is None or now < self._deadline or self._killed:
+                return
+            self._killed = True
+            pid = self.pid
+        if pid is not None:
+            _kill_group(pid)
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def run(self) -> None:
+        with sync_playwright() as pw:
+            self._pw = pw
+            try:
+                self._launch()
+            except ConfigError as exc:
+                self.startup_error = exc
+                return
+            finally:
+                self.ready.set()
+            self._serve()
+            self._close_browser()
+
+    def _launch(self) -> None:
+        assert self._pw is not None
+        last: Exception | None = None
+        for _ in range(_LAUNCH_ATTEMPTS):
+            self._generation += 1
+            marker = f"{self._marker_base}-{self._generation}"
+            try:
+                self._browser = self._pw.chromium.launch(
+                    executable_path=self._executable,
+                    args=[
+                        *CHROMIUM_ARGS,
+                        marker,
+                        f"--js-flags=--max-old-space-size={self.config.js_heap_mb}",
+                    ],
+                    timeout=30_000,
+                    handle_sigint=False,
+                    handle_sigterm=False,
+                    handle_sighup=False,
+                )
+            except PlaywrightError as exc:
+                last = exc
+                continue
+            self.pid = _browser_pid(marker)
+            if self.pid is None:
+                self._browser.close()
+                raise ConfigError("cannot find the Chromium process in /proc (Linux is required)")
+            self._new_context()
+            return
+        reason = _first_line(last) if last else "unknown error"
+        raise ConfigError(f"cannot start Chromium {self._executable}: {reason}")
+
+    def _new_context(self) -> None:
+        assert self._browser is not None
+        g = self.config.geometry
+        context = self._browser.new_context(
+            viewport={"width": g.width, "height": g.height},
+            device_scale_factor=1,
+            service_workers="block",
+            java_script_enabled=self.config.javascript,
+            accept_downloads=False,
+            locale="en-US",
+            timezone_id="UTC",
+            color_scheme="light",
+            reduced_motion="reduce",
+        )
+        context.route("**/*", self._route)
+        context.route_web_socket(re.compile(r".*"), lambda ws: ws.close())
+        self._context = context
+        self._page = context.new_page()
+        self._cdp = context.new_cdp_session(self._page)
+        self._docs_in_context = 0
+
+    def _close_browser(self) -> None:
+        browser, self._browser = self._browser, None
+        self._context = self._page = self._cdp = None
+        if browser is None:
+            return
+        self._arm(_TEARDOWN_S)
+        try:
+            browser.close()
+        except PlaywrightError:
+            pass
+        finally:
+            self._disarm()
+        if self.pid is not None:
+            _kill_group(self.pid)
+
+    def _relaunch(self) -> None:
+        self._close_browser()
+        self._launch()
+
+    def _fresh_context(self) -> None:
+        context = self._context
+        self._arm(_TEARDOWN_S)
+        try:
+            if context is not None:
+                context.close()
+            self._disarm()
+            self._new_context()
+        except PlaywrightError:
+            self._disarm()
+            self._relaunch()
+
+    # -- serving --------------------------------------------------------------------------
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            doc, mode, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(self._render(doc, mode))
+            except Exception as exc:  # delivered to the caller through the future
+                future.set_exception(exc)
+
+    def _route(self, route: Route) -> None:
+        request = route.request
+        doc = self._doc
+        answer = None
+        if doc is not None and request.method == "GET":
+            url = request.url
+            if not _leaves_document(request) or url == f"{ORIGIN}/{quote(doc.entry)}":
+                answer = resolve_request(doc, url)
+        try:
+            if answer is None and request.is_navigation_request():
+                # A 204 cancels the navigation and keeps the current document; aborting would
+                # commit Chromium's "blocked" error page in its place.
+                route.fulfill(status=204, headers={"cache-control": "no-store"})
+            elif answer is None:
+                route.abort("blockedbyclient")
+            else:
+                body, content_type = answer
+                route.fulfill(
+                    status=200,
+                    body=body,
+                    headers={"content-type": content_type, "cache-control": "no-store"},
+                )
+        except PlaywrightError:
+            pass  # the page went away while the request was pending
+
+    def _render(self, doc: HtmlDocument, mode: RenderMode) -> list[RenderedPage]:
+        # _killed still set: the watchdog fired as the previous document finished, so the
+        # browser is dead or dying even if Playwright has not noticed yet.
+        if self._killed or self._browser is None or not self._browser.is_connected():
+            self._relaunch()
+        elif self._docs_in_context >= self.config.recycle_after:
+            self._fresh_context()
+        self._docs_in_context += 1
+        self._doc = doc
+        self._arm(self.config.render_timeout_s)
+        try:
+            return self._render_document(doc, mode)
+        except PlaywrightError as exc:
+            error, recovery = self._classify(exc)
+        finally:
+            self._disarm()
+            self._doc = None
+        recovery()
+        raise error
+
+    def _classify(self, exc: PlaywrightError) -> tuple[DocumentError, Callable[[], None]]:
+        """The document's failure, and how to bring the worker back to a clean state."""
+        assert self._browser is not None
+        cfg = self.config
+        if self._killed:
+            message = f"rendering exceeded {cfg.render_timeout_s:g}s; browser restarted"
+            return RenderTimeout(message), self._relaunch
+        if not self._browser.is_connected():
+            return BrowserCrashed("the browser process died while rendering"), self._relaunch
+        if isinstance(exc, PlaywrightTimeoutError):
+            return RenderTimeout(f"page load exceeded {cfg.load_timeout_s:g}s"), self._fresh_context
+        message = _first_line(exc)
+        if "crash" in message.lower() or "closed" in message.lower():
+            return BrowserCrashed(f"the page crashed: {message}"), self._fresh_context
+        return RenderError(f"render failed: {message}"), self._fresh_context
+
+    def _capture(self, full_height: int | None = None) -> bytes:
+        assert self._cdp is not None
+        params: dict[str, object] = {"format": "png", "optimizeForSpeed": True}
+        if full_height is not None:
+            width = self.config.geometry.width
+            params["clip"] = {"x": 0, "y": 0, "width": width, "height": full_height, "scale": 1}
+            params["captureBeyondViewport"] = True
+        return base64.b64decode(self._cdp.send("Page.captureScreenshot", params)["data"])
+
+    def _render_document(self, doc: HtmlDocument, mode: RenderMode) -> list[RenderedPage]:
+        assert self._page is not None and self._cdp is not None and self._context is not None
+        cfg, g, page = self.config, self.config.geometry, self._page
+        self._cdp.send("Storage.clearDataForOrigin", {"origin": ORIGIN, "storageTypes": "all"})
+        # Navigate only to the commit, then wait for the load inside MEASURE_JS: Playwright's own
+        # load wait follows any navigation the page starts, and ours are cancelled (204), so a
+        # page that sets location= while loading would never finish loading for it.
+        load_deadline = time.monotonic() + cfg.load_timeout_s
+        page.goto(
+            f"{ORIGIN}/{quote(doc.entry)}", wait_until="commit", timeout=cfg.load_timeout_s * 1000
+        )
+        css = STILL_CSS
+        if mode == "paginated":
+            family = f"font-family: {g.font_family};" if g.font_family else ""
+            css += PAGINATED_CSS % {
+                "font_px": g.font_size_px,
+                "line_height": g.line_height,
+                "font_family": family,
+                "margin_top": g.margin_top,
+                "margin_x": g.margin_x,
+            }
+        max_height = 0 if mode == "viewport" else cfg.max_height_px
+        load_ms = max(0, int((load_deadline - time.monotonic()) * 1000))
+        measured = page.evaluate(
+            MEASURE_JS, {"css": css, "maxHeight": max_height, "loadMs": load_ms}
+        )
+        if measured.get("loadTimeout"):
+            raise RenderTimeout(f"page load exceeded {cfg.load_timeout_s:g}s")
+        height = float(measured["height"])
+        if max_height and height > max_height:
+            raise RenderError(f"document is {height:.0f} px tall, over the {max_height} px limit")
+        lines = [TextLine.from_js(raw) for raw in measured["lines"]]
+        if mode == "viewport":
+            text = page_text(lines_in_view(lines, 0, g.height))
+            return [RenderedPage(0, self._capture(), text, g.width, g.height)]
+        if mode == "full_page":
+            full = max(1, int(height))
+            return [RenderedPage(0, self._capture(full), page_text(lines), g.width, full)]
+        cuts = plan_page_cuts(lines, g.margin_top, float(measured["bottom"]), g.content_height)
+        if not cuts:
+            raise RenderError("document has no visible content")
+        if len(cuts) - 1 > cfg.max_pages:
+            raise RenderError(
+                f"document needs {len(cuts) - 1} pages, over the {cfg.max_pages}-page limit"
+            )
+        pages = []
+        for index, (top, bottom) in enumerate(pairwise(cuts)):
+            page.evaluate(SHOW_PAGE_JS, [top, bottom, top - g.margin_top, g.height])
+            text = page_text(lines_on_page(lines, top, bottom))
+            pages.append(RenderedPage(index, self._capture(), text, g.width, g.height))
+        return pages
+
+
+class BrowserPool:
+    """A pool of long-lived Chromium browsers; use as a context manager.
+
+    ``render`` renders one document (raising a ``DocumentError`` subclass on failure);
+    ``render_many`` spreads documents over the browsers and returns, in input order, each
+    document's pages or its error, so one bad document never loses the rest of the batch.
+    """
+
+    def __init__(self, config: BrowserConfig | None = None) -> None:
+        self.config = config or BrowserConfig()
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._workers: list[_Worker] = []
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+
+    def start(self) -> Self:
+        """Launch the browsers; a missing or broken Chromium raises ``ConfigError``."""
+        if self._workers:
+            return self
+        executable = find_chromium(self.config.chromium)
+        pool_id = uuid.uuid4().hex[:12]
+        self._stop.clear()
+        self._workers = [
+            _Worker(pool_id, i, self.config, executable, self._jobs)
+            for i in range(self.config.browsers)
+        ]
+        self._watchdog = threading.Thread(
+            target=self._watch, name="vlpipe-chromium-watchdog", daemon=True
+        )
+        self._watchdog.start()
+        for worker in self._workers:
+            worker.start()
+        for worker in self._workers:
+            worker.ready.wait()
+        errors = [w.startup_error for w in self._workers if w.startup_error is not None]
+        if errors:
+            self.close()
+            raise errors[0]
+        return self
+
+    def close(self) -> None:
+        """Stop the workers and their browsers (pending documents still render first)."""
+        for _ in self._workers:
+            self._jobs.put(None)
+        for worker in self._workers:
+            worker.join()
+        self._workers = []
+        self._stop.set()
+        if self._watchdog is not None:
+            self._watchdog.join()
+            self._watchdog = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.05):
+            now = time.monotonic()
+            for worker in self._workers:
+                worker.check_deadline(now)
+
+    def browser_pids(self) -> list[int]:
+        """The pid of each worker's current browser process (for monitoring)."""
+        return [w.pid for w in self._workers if w.pid is not None]
+
+    def submit(
+        self, doc: HtmlDocument, mode: RenderMode | None = None
+    ) -> Future[list[RenderedPage]]:
+        """Queue one document; the future holds its pages or its ``DocumentError``."""
+        if not self._workers:
+            raise RuntimeError("BrowserPool is not started; use it as a context manager")
+        future: Future[list[RenderedPage]] = Future()
+        self._jobs.put((doc, mode or self.config.mode, future))
+        return future
+
+    def render(self, doc: HtmlDocument, mode: RenderMode | None = None) -> list[RenderedPage]:
+        """Render one document; raises a ``DocumentError`` subclass if it cannot be rendered."""
+        return self.submit(doc, mode).result()
+
+    def render_many(
+        self, docs: list[HtmlDocument], mode: RenderMode | None = None
+    ) -> list[list[RenderedPage] | DocumentError]:
+        """Render documents on all browsers; each result is the pages or the document's error."""
+        futures = [self.submit(doc, mode) for doc in docs]
+        results: list[list[RenderedPage] | DocumentError] = []
+        for future in futures:
+            try:
+                results.append(future.result())
+            except DocumentError as exc:
+                results.append(exc)
+        return results
+
+
+def render_html(
+    html: str,
+    *,
+    base_dir: Path | None = None,
+    mode: RenderMode | None = None,
+    config: BrowserConfig | None = None,
+) -> list[RenderedPage]:
+    """One-off render with a single-browser pool (a pool is far faster for many documents)."""
+    cfg = (config or BrowserConfig()).model_copy(update={"browsers": 1})
+    with BrowserPool(cfg) as pool:
+        return pool.render(HtmlDocument(html, base_dir), mode)

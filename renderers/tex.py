@@ -1,0 +1,376 @@
+"""LaTeX → PDF with TeX Live, treating every source as hostile.
+
+The sandbox, layer by layer:
+
+* the sources are copied into a private temporary directory (regular files only: symlinks in an
+  archive could otherwise smuggle ``/etc/passwd`` in) and TeX runs there with a fresh environment:
+  ``openout_any=p`` / ``openin_any=p`` (no absolute paths, no ``..``, no dot files; ``TEXMFOUTPUT``
+  unset so no absolute path is exempt), ``TEXINPUTS`` = the folder plus the system tree, ``HOME``
+  and ``TEXMFVAR`` inside the private directory;
+* ``-no-shell-escape`` (and ``shell_escape=f``) so ``\\write18`` never runs a command;
+* each process starts in its own session with ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``,
+  ``RLIMIT_FSIZE`` and no core dumps, and the whole compilation has one wall-clock budget; on
+  overrun the process *group* is SIGKILLed, so helpers such as ``xdvipdfmx`` die with it;
+* biber, which does not honour ``openin_any``, only runs when every data source it was told to
+  read is a relative path inside the folder.
+
+Failures raise :class:`TexError` whose message is the first TeX error line of the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vlpipe.renderers.errors import TexError
+from vlpipe.renderers.install import find_tex_binary
+
+TexEngine = Literal["pdflatex", "xelatex"]
+
+_XETEX_MARKERS = re.compile(
+    r"\\usepackage\s*(\[[^\]]*\])?\s*\{[^}]*\b(xeCJK|ctex|fontspec|xltxtra|polyglossia|xunicode)\b"
+    r"|\\documentclass\s*(\[[^\]]*\])?\s*\{ctex(art|rep|book|beamer)\}"
+    r"|\\set(CJK)?mainfont\b"
+)
+_PDFTEX_CJK = re.compile(r"\\usepackage\s*(\[[^\]]*\])?\s*\{[^}]*\b(CJK|CJKutf8)\b")
+_CJK_CHARS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_COMMENT = re.compile(r"(?<!\\)%.*")
+_FILE_LINE_ERROR = re.compile(r"^(?:\./)?([^\s:][^:]*):(\d+): (.+)$")
+_RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck")
+_MISSING_AUX = re.compile(r"^No file .*\.(toc|lof|lot)\.$", re.MULTILINE)
+_BCF_SOURCE = re.compile(r"<bcf:datasource[^>]*>([^<]*)</bcf:datasource>")
+_AUX_SUFFIXES = (".aux", ".toc", ".lof", ".lot", ".out", ".bbl", ".nav", ".snm")
+
+
+class TexConfig(BaseModel):
+    """Engine choice and the limits of one compilation (``timeout_s`` covers all its runs)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    engine: Literal["auto", "pdflatex", "xelatex"] = "auto"
+    timeout_s: float = Field(120.0, gt=0)
+    cpu_s: int = Field(120, ge=1)
+    memory_mb: int = Field(2048, ge=256)
+    max_file_mb: int = Field(256, ge=1)
+    max_source_mb: int = Field(200, ge=1)
+    max_runs: int = Field(4, ge=1, le=8)
+    bibliography: bool = True
+    synctex: bool = False
+    # \today and PDF dates come from this epoch so that output is reproducible; None: the clock.
+    source_date_epoch: int | None = 0
+    tmp_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TexResult:
+    """A compiled PDF with the engine's final log; ``bibliography`` names the tool that ran."""
+
+    pdf: bytes
+    log: str
+    engine: TexEngine
+    runs: int
+    bibliography: str | None = None
+    synctex: bytes | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def strip_comments(tex: str) -> str:
+    """TeX source without ``%`` comments (an escaped ``\\%`` stays)."""
+    return _COMMENT.sub("", tex)
+
+
+def detect_engine(sources: Iterable[str]) -> TexEngine:
+    """xelatex for sources that load xeCJK/ctex/fontspec or contain CJK characters (unless they
+    use the pdfTeX CJK package), pdflatex otherwise."""
+    texts = [strip_comments(s) for s in sources]
+    if any(_XETEX_MARKERS.search(t) for t in texts):
+        return "xelatex"
+    if any(_PDFTEX_CJK.search(t) for t in texts):
+        return "pdflatex"
+    return "xelatex" if any(_CJK_CHARS.search(t) for t in texts) else "pdflatex"
+
+
+def first_tex_error(log: str) -> str | None:
+    """The first error line of a TeX log: ``! Message`` or ``file:line: message``."""
+    for line in log.splitlines():
+        if line.startswith("! "):
+            return line.strip()
+        match = _FILE_LINE_ERROR.match(line)
+        if match:
+            return f"{match[1]}:{match[2]}: {match[3].strip()}"
+    return None
+
+
+def unsafe_bcf_sources(bcf: str) -> list[str]:
+    """Data sources in a biblatex control file that point outside the folder."""
+    bad = []
+    for raw in _BCF_SOURCE.findall(bcf):
+        path = PurePosixPath(raw.strip())
+        if path.is_absolute() or ".." in path.parts or "~" in raw or ":" in raw:
+            bad.append(raw.strip())
+    return bad
+
+
+def safe_relative_path(name: str) -> PurePosixPath:
+    """A source file name as a relative path inside the folder, or a ``TexError``."""
+    path = PurePosixPath(name)
+    if not name or path.is_absolute() or ".." in path.parts or "\\" in name or "\0" in name:
+        raise TexError(f"unsafe source path {name!r}")
+    return path
+
+
+def sandbox_env(home: Path, source_date_epoch: int | None = 0) -> dict[str, str]:
+    """The whole environment TeX runs with (nothing inherited except PATH)."""
+    dates = (
+        {}
+        if source_date_epoch is None
+        else {"SOURCE_DATE_EPOCH": str(source_date_epoch), "FORCE_SOURCE_DATE": "1"}
+    )
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "TEXMFVAR": str(home / "texmf-var"),
+        "TEXMFCONFIG": str(home / "texmf-config"),
+        "LANG": "C.UTF-8",
+        "openout_any": "p",
+        "openin_any": "p",
+        "shell_escape": "f",
+        "TEXINPUTS": ".:",
+        "BIBINPUTS": ".:",
+        "BSTINPUTS": ".:",
+        "max_print_line": "10000",
+        "error_line": "254",
+        "half_error_line": "238",
+        **dates,
+    }
+
+
+def _limiter(cfg: TexConfig) -> Callable[[], None]:
+    """A preexec function applying the resource limits (capped by the current hard limits)."""
+    wanted = {
+        resource.RLIMIT_CPU: cfg.cpu_s,
+        resource.RLIMIT_AS: cfg.memory_mb * 2**20,
+        resource.RLIMIT_FSIZE: cfg.max_file_mb * 2**20,
+        resource.RLIMIT_CORE: 0,
+    }
+    limits = {}
+    for which, value in wanted.items():
+        hard = resource.getrlimit(which)[1]
+        limits[which] = value if hard == resource.RLIM_INFINITY else min(value, hard)
+
+    def apply() -> None:
+        for which, value in limits.items():
+            resource.setrlimit(which, (value, value))
+
+    return apply
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+@dataclass
+class _Sandbox:
+    workdir: Path
+    env: dict[str, str]
+    cfg: TexConfig
+    deadline: float
+
+    def run(self, argv: list[str]) -> int:
+        """Run one tool in the folder; on overrun kill its process group and raise."""
+        remaining = self.deadline - time.monotonic()
+        name = Path(argv[0]).name
+        if remaining <= 0:
+            raise TexError(f"compilation exceeded the {self.cfg.timeout_s:g}s time limit")
+        proc = subprocess.Popen(
+            argv,
+            cwd=self.workdir,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_limiter(self.cfg),
+        )
+        try:
+            code = proc.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc.pid)
+            proc.wait()
+            raise TexError(
+                f"{name} exceeded the {self.cfg.timeout_s:g}s time limit (killed)"
+            ) from None
+        _kill_group(proc.pid)  # helpers it left behind in its session
+        if code < 0:
+            raise TexError(f"{name} killed by {signal.Signals(-code).name} (resource limit)")
+        return code
+
+
+def _read(path: Path) -> str:
+    return path.read_bytes().decode("utf-8", errors="replace") if path.is_file() else ""
+
+
+def _aux_digest(workdir: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in workdir.rglob("*") if p.suffix in _AUX_SUFFIXES):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _run_bibliography(box: _Sandbox, stem: str, had_bbl: bool) -> tuple[str | None, list[str]]:
+    """Run bibtex or biber when the document asks for one and no .bbl was supplied."""
+    if had_bbl:
+        return None, []
+    bcf = box.workdir / f"{stem}.bcf"
+    if bcf.is_file():
+        bad = unsafe_bcf_sources(_read(bcf))
+        if bad:
+            return None, [f"biber skipped: data source outside the folder: {bad[0]}"]
+        tool, argv = "biber", [find_tex_binary("biber"), "--nodieonerror", stem]
+    elif re.search(r"\\bibdata\{", _read(box.workdir / f"{stem}.aux")):
+        tool, argv = "bibtex", [find_tex_binary("bibtex"), stem]
+    else:
+        return None, []
+    code = box.run(argv)
+    if code >= 2 or not (box.workdir / f"{stem}.bbl").is_file():
+        log = _read(box.workdir / f"{stem}.blg")
+        detail = next(
+            (
+                ln.strip()
+                for ln in log.splitlines()
+                if "ERROR" in ln or "couldn't" in ln or ln.startswith("I ")
+            ),
+            "",
+        )
+        return None, [f"{tool} failed (exit {code}){': ' + detail if detail else ''}"]
+    return tool, []
+
+
+def _compile(workdir: Path, home: Path, main: str, cfg: TexConfig) -> TexResult:
+    main_path = workdir / safe_relative_path(main)
+    if not main_path.is_file():
+        raise TexError(f"main file {main} not found in the sources")
+    if main_path.parent != workdir:
+        raise TexError(f"main file {main} must be at the top of the folder")
+    if cfg.engine == "auto":
+        texts = (_read(p) for p in workdir.rglob("*.tex") if p.stat().st_size < 2**22)
+        engine: TexEngine = detect_engine(texts)
+    else:
+        engine = cfg.engine
+    binary = find_tex_binary(engine)
+    stem = main_path.stem
+    had_bbl = (workdir / f"{stem}.bbl").is_file()
+    env = sandbox_env(home, cfg.source_date_epoch)
+    box = _Sandbox(workdir, env, cfg, time.monotonic() + cfg.timeout_s)
+    argv = [
+        binary,
+        "-no-shell-escape",
+        "-interaction=nonstopmode",
+        "-halt-on-error",
+        "-file-line-error",
+        *(["-synctex=1"] if cfg.synctex else []),
+        main_path.name,
+    ]
+    log_path, pdf_path = workdir / f"{stem}.log", workdir / f"{stem}.pdf"
+
+    def run_engine() -> str:
+        code = box.run(argv)
+        log = _read(log_path)
+        if code != 0:
+            raise TexError(first_tex_error(log) or f"{engine} failed with exit code {code}")
+        return log
+
+    log, runs = run_engine(), 1
+    bibliography, warnings = None, []
+    if cfg.bibliography:
+        bibliography, warnings = _run_bibliography(box, stem, had_bbl)
+    needs_rerun = bool(bibliography or _RERUN.search(log) or _MISSING_AUX.search(log))
+    digest = _aux_digest(workdir)
+    while needs_rerun and runs < cfg.max_runs:
+        log, runs = run_engine(), runs + 1
+        new_digest = _aux_digest(workdir)
+        needs_rerun = new_digest != digest or bool(_RERUN.search(log))
+        digest = new_digest
+    if not pdf_path.is_file():
+        raise TexError(first_tex_error(log) or f"{engine} produced no PDF")
+    synctex_path = workdir / f"{stem}.synctex.gz"
+    return TexResult(
+        pdf=pdf_path.read_bytes(),
+        log=log,
+        engine=engine,
+        runs=runs,
+        bibliography=bibliography,
+        synctex=synctex_path.read_bytes() if cfg.synctex and synctex_path.is_file() else None,
+        warnings=warnings,
+    )
+
+
+def _private_dirs(cfg: TexConfig) -> tempfile.TemporaryDirectory[str]:
+    if cfg.tmp_dir is not None:
+        cfg.tmp_dir.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix="vlpipe-tex-", dir=cfg.tmp_dir)
+
+
+def compile_latex(
+    tex: str,
+    *,
+    files: Mapping[str, bytes] | None = None,
+    main: str = "main.tex",
+    config: TexConfig | None = None,
+) -> TexResult:
+    """Compile LaTeX source text (plus extra files such as ``refs.bib`` or figures)."""
+    cfg = config or TexConfig()
+    total = len(tex.encode()) + sum(len(b) for b in (files or {}).values())
+    if total > cfg.max_source_mb * 2**20:
+        raise TexError(
+            f"sources are {total / 2**20:.0f} MiB, over the {cfg.max_source_mb} MiB limit"
+        )
+    with _private_dirs(cfg) as tmp:
+        workdir, home = Path(tmp, "src"), Path(tmp, "home")
+        workdir.mkdir()
+        home.mkdir()
+        for name, data in (files or {}).items():
+            target = workdir / safe_relative_path(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        (workdir / safe_relative_path(main)).write_text(tex, encoding="utf-8")
+        return _compile(workdir, home, main, cfg)
+
+
+def compile_latex_dir(
+    folder: Path, main: str = "main.tex", config: TexConfig | None = None
+) -> TexResult:
+    """Compile a LaTeX project folder (it is copied first; the original is never written)."""
+    cfg = config or TexConfig()
+    if not folder.is_dir():
+        raise TexError(f"source folder {folder} does not exist")
+    limit, total = cfg.max_source_mb * 2**20, 0
+    with _private_dirs(cfg) as tmp:
+        workdir, home = Path(tmp, "src"), Path(tmp, "home")
+        home.mkdir()
+        workdir.mkdir()
+        for path in sorted(folder.rglob("*")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            total += path.stat().st_size
+            if total > limit:
+                raise TexError(f"sources exceed the {cfg.max_source_mb} MiB limit")
+            target = workdir / path.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        return _compile(workdir, home, main, cfg)

@@ -1,0 +1,142 @@
+"""LaTeX → PDF with real TeX Live: a real article, CJK through xelatex, and hostile sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymupdf
+import pytest
+from _render_helpers import FIXTURES, processes_under
+
+from vlpipe.renderers import TexConfig, TexError, compile_latex, compile_latex_dir
+from vlpipe.renderers.tex import detect_engine, first_tex_error, unsafe_bcf_sources
+
+ARTICLE = FIXTURES / "article"
+
+
+def _pdf_text(pdf: bytes) -> list[str]:
+    with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+        return [page.get_text() for page in doc]
+
+
+def test_article_with_bibliography_and_cross_references(tools: None, tmp_path: Path) -> None:
+    result = compile_latex_dir(ARTICLE, config=TexConfig(tmp_dir=tmp_path))
+    assert result.engine == "pdflatex" and result.bibliography == "bibtex"
+    assert result.runs == 3 and result.warnings == []
+    pages = _pdf_text(result.pdf)
+    assert len(pages) == 2
+    assert "Section 2" in pages[0] and "Equation (1)" in pages[0] and "Table 1" in pages[0]
+    assert "[2]" in pages[0] and "??" not in "".join(pages) and "[?]" not in "".join(pages)
+    assert "Nougat: Neural optical understanding" in " ".join(pages[1].split())
+    assert "Output written on main.pdf (2 pages" in result.log
+    assert list(tmp_path.iterdir()) == []  # the private directory is removed
+    assert not (ARTICLE / "main.aux").exists()  # the source folder is never written
+
+
+def test_cjk_document_uses_xelatex_with_noto(tools: None) -> None:
+    tex = (
+        r"\documentclass{article}\usepackage{xeCJK}\setCJKmainfont{Noto Serif CJK SC}"
+        "\n\\begin{document}\n视觉语言模型需要高质量的训练数据。\n\\end{document}\n"
+    )
+    result = compile_latex(tex, config=TexConfig(synctex=True))
+    assert result.engine == "xelatex"
+    assert "视觉语言模型需要高质量的训练数据。" in _pdf_text(result.pdf)[0]
+    with pymupdf.open(stream=result.pdf, filetype="pdf") as doc:
+        fonts = {f[3] for f in doc[0].get_fonts()}
+    assert any("NotoSerifCJK" in f for f in fonts), fonts
+    assert result.synctex is not None and result.synctex[:2] == b"\x1f\x8b"  # gzip
+
+
+def test_engine_detection() -> None:
+    assert detect_engine([r"\documentclass{article}"]) == "pdflatex"
+    assert detect_engine([r"\usepackage[slantfont]{xeCJK}"]) == "xelatex"
+    assert detect_engine([r"\documentclass[UTF8]{ctexart}"]) == "xelatex"
+    assert detect_engine(["中文"]) == "xelatex"
+    assert detect_engine([r"\usepackage{CJKutf8} 中文"]) == "pdflatex"
+    assert detect_engine([r"% \usepackage{xeCJK}" + "\n" + r"50\% done"]) == "pdflatex"
+
+
+def test_first_error_line_and_biber_sources() -> None:
+    log = "This is pdfTeX\n(./main.tex\n./main.tex:4: Undefined control sequence.\nl.4 \\foo\n"
+    assert first_tex_error(log) == "main.tex:4: Undefined control sequence."
+    assert first_tex_error("x\n! LaTeX Error: File `a.sty' not found.\n") == (
+        "! LaTeX Error: File `a.sty' not found."
+    )
+    assert first_tex_error("all good\n") is None
+    bcf = (
+        "<bcf:datasource type='file'>refs.bib</bcf:datasource>"
+        "<bcf:datasource type='file'>/etc/passwd</bcf:datasource>"
+        "<bcf:datasource type='file'>../up.bib</bcf:datasource>"
+    )
+    assert unsafe_bcf_sources(bcf) == ["/etc/passwd", "../up.bib"]
+
+
+HOSTILE = {
+    "undefined": (r"Hello \foo", "main.tex:4: Undefined control sequence."),
+    "missing_package": (
+        r"\usepackage{nosuchpackagexyz}",
+        "! LaTeX Error: File `nosuchpackagexyz.sty' not found.",
+    ),
+    "read_passwd": (r"\input{/etc/passwd}", "! LaTeX Error: File `/etc/passwd.tex' not found."),
+}
+
+
+def _doc(body: str) -> str:
+    preamble, _, text = body.partition("\n") if body.startswith(r"\usepackage") else ("", "", body)
+    return (
+        f"\\documentclass{{article}}\n{preamble}\n\\begin{{document}}\n{text}\n\\end{{document}}\n"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_bad_sources_fail_with_the_first_tex_error(tools: None, tmp_path: Path, name: str) -> None:
+    body, reason = HOSTILE[name]
+    with pytest.raises(TexError) as info:
+        compile_latex(_doc(body), config=TexConfig(tmp_dir=tmp_path / "tex"))
+    assert str(info.value) == reason
+    assert list((tmp_path / "tex").iterdir()) == []
+    assert processes_under(tmp_path) == []
+
+
+def test_shell_escape_and_writes_outside_are_refused(tools: None, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    pwned = outside / "pwned"
+    body = (
+        f"\\immediate\\write18{{touch {pwned}}}\nshell escape refused\n"
+        f"\\immediate\\openout5=../escape.txt \\immediate\\write5{{x}}\\immediate\\closeout5\n"
+    )
+    with pytest.raises(TexError, match=r"I can't write on file `\.\./escape\.txt'"):
+        compile_latex(_doc(body), config=TexConfig(tmp_dir=tmp_path / "tex"))
+    absolute = f"\\immediate\\openout5={outside}/abs.txt \\immediate\\write5{{x}}"
+    with pytest.raises(TexError, match="I can't write on file"):
+        compile_latex(_doc(absolute), config=TexConfig(tmp_dir=tmp_path / "tex"))
+    result = compile_latex(
+        _doc(f"\\immediate\\write18{{touch {pwned}}} text"),
+        config=TexConfig(tmp_dir=tmp_path / "tex"),
+    )
+    assert "runsystem(touch" in result.log and "disabled" in result.log
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["outside", "tex"]
+
+
+def test_infinite_macro_is_killed_at_the_time_limit(tools: None, tmp_path: Path) -> None:
+    with pytest.raises(TexError, match=r"^pdflatex exceeded the 2s time limit \(killed\)$"):
+        compile_latex(_doc(r"\def\a{\a}\a"), config=TexConfig(timeout_s=2, tmp_dir=tmp_path))
+    assert processes_under(tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_symlinks_in_a_source_folder_are_not_followed(tools: None, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "main.tex").write_text(_doc(r"\input{secret}"))
+    (tmp_path / "secret.tex").write_text("TOP SECRET")
+    (src / "secret.tex").symlink_to(tmp_path / "secret.tex")
+    with pytest.raises(TexError, match=r"secret\.tex' not found"):
+        compile_latex_dir(src)
+
+
+def test_unsafe_file_names_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(TexError, match="unsafe source path"):
+        compile_latex(_doc("x"), files={"../evil.tex": b"x"}, config=TexConfig(tmp_dir=tmp_path))
