@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from _render_helpers import image
 from PIL import Image, ImageChops
 
+from tests.renderers._render_helpers import image
 from vlpipe.errors import ConfigError
 from vlpipe.renderers import (
     BrowserConfig,

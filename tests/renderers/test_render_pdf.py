@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pymupdf
 import pytest
-from _render_helpers import FIXTURES, image
 
+from tests.renderers._render_helpers import FIXTURES, image
 from vlpipe.renderers import PdfConfig, PdfError, compile_latex_dir, render_pdf
 
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 import ray
-from _render_helpers import FIXTURES
 
+from tests.renderers._render_helpers import FIXTURES
 from vlpipe.renderers.ray_actors import HtmlRenderActor, PdfRenderActor, TexCompileActor
 
 

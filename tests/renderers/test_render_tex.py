@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pymupdf
 import pytest
-from _render_helpers import FIXTURES, processes_under
 
+from tests.renderers._render_helpers import FIXTURES, processes_under
 from vlpipe.renderers import TexConfig, TexError, compile_latex, compile_latex_dir
 from vlpipe.renderers.tex import detect_engine, first_tex_error, unsafe_bcf_sources
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
-from shardkit import MAKERS, make_shards
 
-from vlpipe.trainer.config import Recipe, recipe_from_dict
+from tests.trainer.shardkit import MAKERS, make_shards, tiny_recipe
 
 torch.set_num_threads(1)
 
@@ -21,33 +19,6 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for kind in MAKERS:
         make_shards(root / kind, kind)
     return {kind: root / kind for kind in MAKERS}
-
-
-def tiny_recipe(out: Path, streams: list[dict[str, Any]], **train: Any) -> Recipe:
-    """A recipe on the tiny model, CPU, fp32, short sequences; ``train`` overrides train.*."""
-    return recipe_from_dict(
-        {
-            "model": "tiny",
-            "out": str(out),
-            "data": {
-                "seq_len": 96,
-                "batch_size": 2,
-                "num_workers": 0,
-                "shuffle_buffer": 8,
-                "streams": streams,
-            },
-            "train": {
-                "steps": 4,
-                "warmup_steps": 1,
-                "lr": 3e-3,
-                "precision": "fp32",
-                "device": "cpu",
-                "log_every": 1,
-                "checkpoint_every": 100,
-                **train,
-            },
-        }
-    )
 
 
 @pytest.fixture

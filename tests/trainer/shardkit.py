@@ -7,8 +7,11 @@ import json
 import random
 import tarfile
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
+
+from vlpipe.trainer.config import Recipe, recipe_from_dict
 
 WORDS = (
     "plot",
@@ -125,3 +128,30 @@ def make_shards(
             samples.append((f"{kind}_{i:05d}", MAKERS[kind](i)))
         paths.append(str(write_shard(root / "shards" / f"fixture-{kind}-{s:04d}.tar", samples)))
     return paths
+
+
+def tiny_recipe(out: Path, streams: list[dict[str, Any]], **train: Any) -> Recipe:
+    """A recipe on the tiny model, CPU, fp32, short sequences; ``train`` overrides train.*."""
+    return recipe_from_dict(
+        {
+            "model": "tiny",
+            "out": str(out),
+            "data": {
+                "seq_len": 96,
+                "batch_size": 2,
+                "num_workers": 0,
+                "shuffle_buffer": 8,
+                "streams": streams,
+            },
+            "train": {
+                "steps": 4,
+                "warmup_steps": 1,
+                "lr": 3e-3,
+                "precision": "fp32",
+                "device": "cpu",
+                "log_every": 1,
+                "checkpoint_every": 100,
+                **train,
+            },
+        }
+    )

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import torch
-from shardkit import image_text, make_shards, png_bytes, write_shard
 
+from tests.trainer.shardkit import image_text, make_shards, png_bytes, write_shard
 from vlpipe.trainer.config import DataConfig, resolve_model
 from vlpipe.trainer.data import (
     DataPosition,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from shardkit import interleaved, text
 
+from tests.trainer.shardkit import interleaved, text
 from vlpipe.errors import ConfigError
 from vlpipe.trainer.checkpoint import load_pretrained
 from vlpipe.trainer.config import InitConfig, resolve_model

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from shardkit import chat, image_text, interleaved, png_bytes, text
 
+from tests.trainer.shardkit import chat, image_text, interleaved, png_bytes, text
 from vlpipe.trainer.config import resolve_model
 from vlpipe.trainer.samples import (
     IGNORE,

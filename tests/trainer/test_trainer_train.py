@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from conftest import tiny_recipe
-from shardkit import image_text, make_shards, write_shard
 
+from tests.trainer.shardkit import image_text, make_shards, tiny_recipe, write_shard
 from vlpipe.errors import ConfigError
 from vlpipe.trainer import main
 from vlpipe.trainer.checkpoint import load_checkpoint
