@@ -209,7 +209,7 @@ def _safe_step(step: DocumentStep, document: Document, recipe: Recipe) -> Outcom
             document.doc_id,
             error_class=type(exc).__name__,
             error=message[:2000],
-            doc_bytes=len(document.content),
+            doc_bytes=len(document.content) if isinstance(document.content, str | bytes) else 0,
         )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
+from vlpipe.errors import ConfigError
+
 
 def init_ray(address: str | None, workers: int | None) -> int:
     """Connect to (or start) Ray; returns how many worker slots a build may use.
@@ -22,7 +24,10 @@ def init_ray(address: str | None, workers: int | None) -> int:
             "log_to_driver": True,
         }
         if address:
-            ray.init(address=address, **options)
+            try:
+                ray.init(address=address, **options)
+            except (ConnectionError, RuntimeError) as exc:
+                raise ConfigError(f"cannot join the Ray cluster at {address}: {exc}") from None
         else:
             ray.init(num_cpus=workers or os.cpu_count() or 1, **options)
     available = int(ray.cluster_resources().get("CPU", 1))
