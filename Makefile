@@ -7,10 +7,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
-# Chromium and TeX for the renderers, Noto CJK for Chinese glyphs, biber/bibtex for bibliographies.
-DEBIAN_PACKAGES := chromium fonts-noto-cjk texlive-latex-base texlive-latex-recommended \
-	texlive-latex-extra texlive-xetex texlive-lang-chinese texlive-fonts-recommended lmodern biber \
-	texlive-bibtex-extra fontconfig
+# Chromium and TeX for the renderers, Noto CJK for Chinese glyphs, biber/bibtex for bibliographies,
+# pandoc for the arXiv source's LaTeX → markdown, tesseract (EN + ZH) for the ebook tests' OCR check.
+DEBIAN_PACKAGES := chromium fonts-noto-cjk fonts-dejavu-core fontconfig pandoc \
+	texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-xetex \
+	texlive-lang-chinese texlive-fonts-recommended lmodern biber texlive-bibtex-extra \
+	tesseract-ocr tesseract-ocr-chi-sim
 
 .PHONY: run test lint bench system-packages
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
-from vlpipe.pipelines import chat, jupyter, text
+from vlpipe.pipelines import arxiv, chat, ebooks, jupyter, text, websight
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Outcome
 from vlpipe.sources.inputs import InputLayout
@@ -48,5 +48,8 @@ SOURCES = {
             stateless(text.text_outcome),
         ),
         SourceSpec(chat.SOURCE, InputLayout(columns=chat.COLUMNS), stateless(chat.chat_outcome)),
+        SourceSpec(ebooks.SOURCE, ebooks.LAYOUT, ebooks.open_step),
+        SourceSpec(websight.SOURCE, websight.LAYOUT, websight.open_step),
+        SourceSpec(arxiv.SOURCE, arxiv.LAYOUT, stateless(arxiv.paper_outcome)),
     )
 }

@@ -50,11 +50,96 @@ class ChatOptions(StrictModel):
     lang: str = "und"
 
 
+class ArxivOptions(StrictModel):
+    """arXiv LaTeX sources → (page image, page markdown) pairs, Nougat-style."""
+
+    longest_side: int = Field(1024, ge=64, le=8192, description="page PNG size in pixels")
+    min_alignment: float = Field(
+        0.5, ge=0, le=1, description="pages whose markdown matches their text layer worse drop"
+    )
+    max_figure_fraction: float = Field(
+        0.5, gt=0, le=1, description="pages whose figures cover more of the page are dropped"
+    )
+    max_pages: int = Field(100, ge=1, description="longer papers fail (PDF page limit)")
+    lang: str = Field("en", description="BCP-47 language written into each sample")
+    max_source_bytes: int = Field(
+        256 * 2**20, gt=0, description="uncompressed size of a paper's files (tar/gzip bombs)"
+    )
+    max_source_files: int = Field(5_000, gt=0, description="members of a paper's archive")
+    tex_timeout_s: float = Field(180.0, gt=0, description="wall clock for all TeX runs")
+    tex_memory_mb: int = Field(2048, ge=256)
+    pandoc_timeout_s: float = Field(60.0, gt=0)
+
+
 class CodeImageFilter(StrictModel):
     """DeepSeek-VL's rule for notebook pairs: a single image and at least N lines of code."""
 
     images_per_cell: int = Field(1, ge=1)
     min_code_lines: int = Field(5, ge=0)
+
+
+class ArchiveLimits(StrictModel):
+    """Guards for untrusted archives (EPUB). Path traversal, absolute names, symlinks and
+    encrypted members are always refused; these bound what a zip bomb can cost."""
+
+    max_members: int = Field(5_000, gt=0)
+    max_unpacked_bytes: int = Field(
+        512 * 2**20, gt=0, description="sum of the members' sizes, declared and actual"
+    )
+    max_member_bytes: int = Field(128 * 2**20, gt=0)
+    max_ratio: float = Field(
+        200.0, gt=1, description="uncompressed / compressed size of any member over 1 MiB"
+    )
+
+
+class PageLayout(StrictModel):
+    """The page of paginated rendering, in CSS pixels (one CSS px = one image px)."""
+
+    width: int = Field(1024, ge=64, le=8192)
+    height: int = Field(1024, ge=64, le=8192)
+    margin_x: int = Field(64, ge=0)
+    margin_top: int = Field(64, ge=0)
+    margin_bottom: int = Field(64, ge=0)
+    font_size_px: float = Field(20.0, gt=0, description="base size; the book's own CSS wins")
+    line_height: float = Field(1.6, gt=0)
+    font_family: str | None = Field(None, description="default family; the book's CSS wins")
+
+
+class EbookOptions(StrictModel):
+    """EPUB / HTML books → page images with exactly the text shown on them (DeepSeek-VL's
+    rendered ebooks)."""
+
+    page: PageLayout = PageLayout()
+    browsers: int = Field(1, ge=1, le=64, description="Chromiums per worker")
+    javascript: bool = Field(False, description="run the book's scripts (EPUB 3 allows them)")
+    load_timeout_s: float = Field(15.0, gt=0)
+    render_timeout_s: float = Field(60.0, gt=0, description="per chapter")
+    max_pages_per_chapter: int = Field(200, ge=1, description="longer chapters fail")
+    min_page_chars: int = Field(20, ge=0, description="pages with less text are near-blank")
+    blank_max_ink: float = Field(
+        0.002, ge=0, le=1, description="share of non-background pixels under which a page is blank"
+    )
+    lang_mismatch: Literal["flag", "drop"] = Field(
+        "flag", description="a page whose script contradicts the book's language"
+    )
+    archive: ArchiveLimits = ArchiveLimits()
+
+
+class WebsightOptions(StrictModel):
+    """HTML pages → (screenshot, normalised HTML) pairs for UI inverse rendering (WebSight)."""
+
+    width: int = Field(1024, ge=64, le=8192, description="viewport width")
+    height: int = Field(1024, ge=64, le=8192, description="viewport height")
+    screenshot: Literal["viewport", "full_page"] = "viewport"
+    max_height: int = Field(4096, ge=64, description="full_page screenshots are cut here")
+    browsers: int = Field(1, ge=1, le=64, description="Chromiums per worker")
+    javascript: bool = True
+    load_timeout_s: float = Field(10.0, gt=0)
+    render_timeout_s: float = Field(30.0, gt=0)
+    max_html_chars: int = Field(100_000, gt=0, description="longer pages are dropped")
+    blank_max_ink: float = Field(0.002, ge=0, le=1)
+    lang: str = Field("en", description="BCP-47 language unless the row has a `lang` column")
+    license: str | None = Field(None, description="unless the row has a `license` column")
 
 
 class ImageLimits(StrictModel):
@@ -93,8 +178,11 @@ class Recipe(StrictModel):
     source: Literal["jupyter", "text", "chat", "arxiv", "ebooks", "websight"]
     input: InputConfig = InputConfig()
     jupyter: JupyterOptions = JupyterOptions()
+    ebooks: EbookOptions = EbookOptions()
+    websight: WebsightOptions = WebsightOptions()
     text: TextOptions = TextOptions()
     chat: ChatOptions = ChatOptions()
+    arxiv: ArxivOptions = ArxivOptions()
     filters: FilterConfig = FilterConfig()
     output: OutputConfig = OutputConfig()
 

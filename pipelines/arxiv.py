@@ -1,0 +1,223 @@
+"""One arXiv paper → its outcome: (page image, page markdown) pairs, Nougat-style.
+
+The source (``sources.arxiv``) is unpacked with guards and its main file found; the paper is
+compiled by the sandboxed TeX renderer and its pages rendered with their text layer; the
+markdown made from the source by pandoc is cut into pages by aligning it with those text
+layers. Pages whose alignment is poor, or that are mostly figures, are dropped with the reason.
+Samples are ``image_text``, task ``ocr_page``, target ``md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import orjson
+import pymupdf
+
+from vlpipe.filters.image import CheckedImage, check_image
+from vlpipe.recipe import ArxivOptions, Recipe
+from vlpipe.renderers import PdfConfig, PdfPage, TexConfig, TexResult, compile_latex_dir, render_pdf
+from vlpipe.schema import Document, Drop, DroppedCandidate, Outcome, Sample, sample_key
+from vlpipe.sources.arxiv import (
+    CONTAINER_SUFFIXES,
+    FILE_SUFFIXES,
+    SOURCE,
+    ArchiveLimits,
+    PageMarkdown,
+    PaperFiles,
+    find_license,
+    find_main_file,
+    is_paper_folder,
+    paper_markdown,
+    parse_arxiv_id,
+    read_bulk_archive,
+    read_folder,
+    split_pages,
+    unpack_source,
+)
+from vlpipe.sources.inputs import InputLayout
+
+LAYOUT = InputLayout(
+    file_suffixes=FILE_SUFFIXES,
+    is_document_folder=is_paper_folder,
+    container_suffixes=CONTAINER_SUFFIXES,
+    read_container=read_bulk_archive,
+)
+FIGURE_GRID = 64  # figure coverage is measured on a 64×64 raster of the page
+TABLE_WORDS = 12  # a vector drawing around more words than this is a table's rules, not a figure
+
+
+def paper_outcome(document: Document, recipe: Recipe) -> Outcome:
+    """Unpack, compile, render, convert, align and pack one paper (``DocumentError`` on bad
+    input: the ledger records the failure and the build goes on)."""
+    options = recipe.arxiv
+    paper = _paper_files(document, options)
+    size = sum(len(data) for data in paper.files.values()) if isinstance(paper, PaperFiles) else 0
+    if isinstance(paper, Drop):
+        return Outcome(document.doc_id, drop=paper, doc_bytes=_content_size(document))
+    main = find_main_file(paper.files)
+    compiled = _compile(paper.files, main, options)
+    pdf_config = PdfConfig(longest_side=options.longest_side, max_pages=options.max_pages)
+    pages = render_pdf(compiled.pdf, pdf_config)
+    markdown = paper_markdown(paper.files, main, options.pandoc_timeout_s)
+    parts = split_pages(markdown, [page.text for page in pages])
+    coverage = figure_coverage(compiled.pdf)
+    context = _paper_metadata(document, paper, main, compiled, len(pages), options)
+    samples: list[Sample] = []
+    dropped: list[DroppedCandidate] = []
+    for page, part, covered in zip(pages, parts, coverage, strict=True):
+        key = sample_key(document.doc_id, page.index)
+        result = _page_sample(key, page, part, covered, context, recipe)
+        if isinstance(result, Drop):
+            dropped.append(DroppedCandidate(key, result))
+        else:
+            samples.append(result)
+    drop = None if samples else _paper_drop(dropped)
+    return Outcome(document.doc_id, tuple(samples), tuple(dropped), drop, doc_bytes=size)
+
+
+def _content_size(document: Document) -> int:
+    return 0 if isinstance(document.content, Path) else len(document.content)
+
+
+def _paper_files(document: Document, options: ArxivOptions) -> PaperFiles | Drop:
+    limits = ArchiveLimits(options.max_source_bytes, options.max_source_files)
+    content: Any = document.content
+    if isinstance(content, Path):
+        return read_folder(content, limits)
+    data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+    return unpack_source(data, limits)
+
+
+def _compile(files: dict[str, bytes], main: str, options: ArxivOptions) -> TexResult:
+    """Compile in the TeX sandbox. The files are written to a private folder first (names were
+    checked when the archive was read) because ``compile_latex`` re-encodes the main file as
+    UTF-8, which would break Latin-1 sources; ``compile_latex_dir`` copies bytes as they are."""
+    config = TexConfig(
+        timeout_s=options.tex_timeout_s,
+        cpu_s=max(1, int(options.tex_timeout_s)),
+        memory_mb=options.tex_memory_mb,
+        max_source_mb=max(1, options.max_source_bytes // 2**20),
+    )
+    main_path = PurePosixPath(main)
+    with tempfile.TemporaryDirectory(prefix="vlpipe-arxiv-") as tmp:
+        for name, data in files.items():
+            target = Path(tmp, name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return compile_latex_dir(Path(tmp, main_path.parent), main_path.name, config)
+
+
+def figure_coverage(pdf: bytes) -> list[float]:
+    """The fraction of each page's content area (the box around its text and figures, so that
+    margins do not count) covered by figures: raster images, and vector drawings that do not
+    enclose much text (table rules do). PyMuPDF's image, drawing and word boxes."""
+    fractions = []
+    with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+        for page in doc:
+            rects = [pymupdf.Rect(info["bbox"]) for info in page.get_image_info()]
+            words = page.get_text("words")
+            for cluster in page.cluster_drawings():
+                inside = sum(1 for w in words if pymupdf.Rect(w[:4]).intersects(cluster))
+                if inside <= TABLE_WORDS:
+                    rects.append(cluster)
+            content = pymupdf.Rect()
+            for rect in [*rects, *(pymupdf.Rect(w[:4]) for w in words)]:
+                content |= rect & page.rect
+            fractions.append(_covered(rects, content) if rects else 0.0)
+    return fractions
+
+
+def _covered(rects: list[pymupdf.Rect], page: pymupdf.Rect) -> float:
+    """Union area of ``rects`` over the area of ``page``, on a coarse raster (overlaps count
+    once)."""
+    grid = np.zeros((FIGURE_GRID, FIGURE_GRID), dtype=bool)
+    for rect in rects:
+        clipped = pymupdf.Rect(rect) & page
+        if clipped.is_empty:
+            continue
+        x0, x1 = (int((v - page.x0) / page.width * FIGURE_GRID) for v in (clipped.x0, clipped.x1))
+        y0, y1 = (int((v - page.y0) / page.height * FIGURE_GRID) for v in (clipped.y0, clipped.y1))
+        grid[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)] = True
+    return float(grid.mean())
+
+
+def _paper_metadata(
+    document: Document,
+    paper: PaperFiles,
+    main: str,
+    compiled: TexResult,
+    page_count: int,
+    options: ArxivOptions,
+) -> dict[str, Any]:
+    origin = {key: value for key, value in document.origin.items() if key != "version"}
+    named = parse_arxiv_id(Path(str(origin.get("member") or document.doc_id)).name)
+    return {
+        "kind": "image_text",
+        "task": "ocr_page",
+        "source": SOURCE,
+        "doc_id": document.doc_id,
+        "lang": options.lang,
+        "license": find_license(paper.files),
+        "target": "md",
+        "arxiv_id": origin.pop("arxiv_id", None) or named.id,
+        "version": document.origin.get("version") or named.version,
+        "page_count": page_count,
+        "main_file": main,
+        "tex_engine": compiled.engine,
+        "bibliography": compiled.bibliography,
+        "refused_members": list(paper.refused),
+        "origin": origin,
+    }
+
+
+def _page_sample(
+    key: str,
+    page: PdfPage,
+    part: PageMarkdown,
+    covered: float,
+    context: dict[str, Any],
+    recipe: Recipe,
+) -> Sample | Drop:
+    options = recipe.arxiv
+    number = page.index + 1
+    if covered > options.max_figure_fraction:
+        detail = f"page {number}: figures cover {covered:.0%} > {options.max_figure_fraction:.0%}"
+        return Drop(SOURCE, "mostly_figure", detail)
+    if part.score < options.min_alignment:
+        detail = f"page {number}: alignment {part.score:.2f} < {options.min_alignment}"
+        return Drop(SOURCE, "low_alignment", detail)
+    image = check_image(page.png, recipe.filters.image)
+    if isinstance(image, Drop):
+        return image
+    metadata = {
+        **context,
+        "page": number,
+        "alignment_score": round(part.score, 4),
+        "figure_fraction": round(covered, 4),
+        "image": _image_metadata(image),
+    }
+    files = {"png": image.data, "md": part.markdown.encode("utf-8")}
+    return Sample(key, {**files, "json": orjson.dumps(metadata, default=str)})
+
+
+def _image_metadata(image: CheckedImage) -> dict[str, Any]:
+    return {
+        "format": image.ext,
+        "width": image.width,
+        "height": image.height,
+        "sha256": hashlib.sha256(image.data).hexdigest(),
+    }
+
+
+def _paper_drop(dropped: list[DroppedCandidate]) -> Drop:
+    if not dropped:
+        return Drop(SOURCE, "no_pages", "the PDF has no pages")
+    reasons = [d.drop.reason for d in dropped]
+    main = max(reasons, key=reasons.count)  # ties: the first page's reason
+    first = next(d.drop for d in dropped if d.drop.reason == main)
+    return Drop(first.filter, main, f"{len(dropped)} pages dropped; first: {first.detail}")

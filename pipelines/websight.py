@@ -1,0 +1,127 @@
+"""One HTML page → an ``image_text`` sample, task ``html_from_screenshot`` (UI inverse rendering,
+as DeepSeek-VL used WebSight): the screenshot of the normalised page and that page's HTML.
+
+Rows follow WebSight's schema (the HTML in ``text``; other scalar columns such as
+``llm_generated_idea`` are kept as origin), or loose ``.html`` files. The page is rendered with
+nothing but itself and ``placeholder.png`` (see ``vlpipe.sources.websight``), so the HTML target
+reproduces the screenshot exactly.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache, partial
+from pathlib import Path
+from typing import Any
+
+import orjson
+from PIL import Image
+
+from vlpipe.filters.page import ink_fraction
+from vlpipe.recipe import Recipe, WebsightOptions
+from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, PageGeometry
+from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
+from vlpipe.sources.inputs import InputLayout
+from vlpipe.sources.websight import PLACEHOLDER, decode_page, normalise_html
+
+SOURCE = "websight"
+LAYOUT = InputLayout(file_suffixes=(".html", ".htm"), columns=("text",))
+PLACEHOLDER_SIZE = (320, 200)
+PLACEHOLDER_GREY = (204, 204, 204)
+
+Step = Callable[[Document, Recipe], Outcome]
+
+
+def browser_config(options: WebsightOptions) -> BrowserConfig:
+    geometry = PageGeometry(
+        width=options.width, height=options.height, margin_x=0, margin_top=0, margin_bottom=0
+    )
+    return BrowserConfig(
+        browsers=options.browsers,
+        mode=options.screenshot,
+        geometry=geometry,
+        javascript=options.javascript,
+        load_timeout_s=options.load_timeout_s,
+        render_timeout_s=options.render_timeout_s,
+    )
+
+
+@cache
+def placeholder_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", PLACEHOLDER_SIZE, PLACEHOLDER_GREY).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@contextmanager
+def open_step(recipe: Recipe) -> Iterator[Step]:
+    """One browser pool per worker, and one private folder holding only the placeholder image,
+    the only file a page may load."""
+    with (
+        tempfile.TemporaryDirectory(prefix="vlpipe-websight-") as folder,
+        BrowserPool(browser_config(recipe.websight)) as pool,
+    ):
+        (Path(folder) / PLACEHOLDER).write_bytes(placeholder_png())
+        yield partial(screenshot_outcome, pool, Path(folder))
+
+
+def screenshot_outcome(
+    pool: BrowserPool, assets: Path, document: Document, recipe: Recipe
+) -> Outcome:
+    options = recipe.websight
+    page_html, changes = normalise_html(decode_page(document.content))
+    if len(page_html) > options.max_html_chars:
+        drop = Drop(SOURCE, "html_too_long", f"{len(page_html)} > {options.max_html_chars} chars")
+        return Outcome(document.doc_id, drop=drop)
+    page = pool.render(HtmlDocument(page_html, assets, "index.html"))[0]
+    png, height = page.png, page.height
+    if height > options.max_height:
+        png, height = crop_png(png, options.max_height), options.max_height
+    ink = ink_fraction(png)
+    if ink <= options.blank_max_ink:
+        drop = Drop("page", "blank_screenshot", f"ink {ink:.4f} <= {options.blank_max_ink}")
+        return Outcome(document.doc_id, drop=drop)
+    origin = plain_origin(document.origin)
+    metadata = {
+        "kind": "image_text",
+        "task": "html_from_screenshot",
+        "source": SOURCE,
+        "doc_id": document.doc_id,
+        "lang": origin.get("lang") or options.lang,
+        "license": origin.get("license") or options.license,
+        "target": "html",
+        "screenshot": options.screenshot,
+        "width": page.width,
+        "height": height,
+        "cropped": height < page.height,
+        "normalised": changes,
+        "origin": origin,
+    }
+    files = {
+        "png": png,
+        "html": page_html.encode("utf-8", "surrogatepass"),
+        "json": orjson.dumps(metadata, default=str),
+    }
+    return Outcome(document.doc_id, (Sample(sample_key(document.doc_id, 0), files),))
+
+
+def crop_png(png: bytes, height: int) -> bytes:
+    """The top ``height`` pixels of a full-page screenshot (the renderer captures it whole)."""
+    with Image.open(io.BytesIO(png)) as image:
+        top = image.crop((0, 0, image.width, height))
+    buffer = io.BytesIO()
+    top.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def plain_origin(origin: dict[str, Any]) -> dict[str, Any]:
+    """Origin columns that are text or numbers: WebSight rows also carry the original screenshot
+    as image bytes, which has no place in the metadata (ours is rendered from the HTML)."""
+    return {
+        key: value
+        for key, value in origin.items()
+        if value is None or isinstance(value, str | int | float | bool)
+    }

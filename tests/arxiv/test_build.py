@@ -1,0 +1,144 @@
+"""arXiv builds end to end with real TeX: formats, samples, drops, failures, hostile archives."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from rich.console import Console
+
+from tests.arxiv.helpers import BULK, HOSTILE, PAPERS, SOURCES
+from vlpipe.pipelines.build import run_build
+from vlpipe.recipe import load_recipe
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("pdflatex") is None or shutil.which("pandoc") is None,
+    reason="needs TeX Live and pandoc",
+)
+
+
+def build(inputs: list[Path], out: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    run_build(
+        load_recipe("arxiv"),
+        [str(p) for p in inputs],
+        out,
+        "inline",
+        console=Console(file=io.StringIO()),
+    )
+    rows = pq.read_table(out / "ledger" / "documents").to_pylist()
+    samples: dict[str, Any] = {}
+    for shard in sorted((out / "shards").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            for member in tar:
+                key, ext = member.name.split(".", 1)
+                samples.setdefault(key, {})[ext] = tar.extractfile(member).read()
+    return {row["doc_id"]: row for row in rows}, samples
+
+
+@pytest.mark.slow
+def test_loose_sources_in_arxiv_formats(tmp_path: Path) -> None:
+    docs, samples = build([SOURCES], tmp_path / "out")
+    statuses = {doc_id: row["status"] for doc_id, row in docs.items()}
+    assert statuses == {
+        "sources/2401.00001": "kept",
+        "sources/2401.00002v2.gz": "kept",
+        "sources/2401.00003.gz": "kept",
+        "sources/2401.00004.tar.gz": "failed",
+    }
+    assert docs["sources/2401.00004.tar.gz"]["error_class"] == "TexError"
+    assert "Undefined control sequence" in docs["sources/2401.00004.tar.gz"]["error"]
+    metas = [json.loads(files["json"]) for files in samples.values()]
+    full = sorted((m for m in metas if m["arxiv_id"] == "2401.00001"), key=lambda m: m["page"])
+    assert [m["page"] for m in full] == list(range(1, full[0]["page_count"] + 1))
+    assert full[0]["page_count"] >= 3 and full[0]["bibliography"] == "bibtex"
+    twocol = [m for m in metas if m["arxiv_id"] == "2401.00002"]
+    assert {m["version"] for m in twocol} == {2} and len(twocol) == 2
+    for key, files in samples.items():
+        meta = json.loads(files["json"])
+        assert set(files) == {"png", "md", "json"}
+        assert (meta["kind"], meta["task"], meta["target"], meta["source"]) == (
+            "image_text",
+            "ocr_page",
+            "md",
+            "arxiv",
+        )
+        assert meta["alignment_score"] >= 0.5 and meta["license"] is None
+        assert max(Image.open(io.BytesIO(files["png"])).size) == 1024
+        assert key.endswith(f"_{meta['page'] - 1:04d}")
+    pages = {
+        m["page"]: samples[k]["md"].decode()
+        for k, m in ((k, json.loads(f["json"])) for k, f in samples.items())
+        if m["arxiv_id"] == "2401.00001"
+    }
+    text = "\n\n".join(pages[p] for p in sorted(pages))
+    assert text.count("# 3 Method") == 1 and "Figure 1: Validation loss" in text
+    assert pages[1].startswith("# Learning to Read Scientific Pages")
+    assert "# References" in pages[max(pages)]
+
+
+@pytest.mark.slow
+def test_bulk_archive_and_paper_folders(tmp_path: Path) -> None:
+    folders = tmp_path / "folders"
+    shutil.copytree(PAPERS / "twocol", folders / "twocol")
+    docs, samples = build([BULK, folders], tmp_path / "out")
+    reasons = {
+        doc_id: (row["status"], row["reason"] or row["error_class"]) for doc_id, row in docs.items()
+    }
+    assert reasons == {
+        "2401.00001": ("kept", None),
+        "2401.00002": ("kept", None),
+        "2401.00005": ("dropped", "pdf_only"),
+        "2401.00006": ("dropped", "withdrawn"),
+        "2401.00007": ("failed", "TexError"),
+        "folders/twocol": ("kept", None),
+    }
+    folder_pages = [
+        m
+        for m in (json.loads(f["json"]) for f in samples.values())
+        if m["doc_id"] == "folders/twocol"
+    ]
+    assert len(folder_pages) == 2 and folder_pages[0]["main_file"] == "main.tex"
+
+
+def test_hostile_archives_neither_write_nor_read_outside(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("traversal.tar.gz", "symlink.tar.gz"):
+        shutil.copy(HOSTILE / name, inputs / name)
+    docs, samples = build([inputs], tmp_path / "out")
+    assert not list(tmp_path.rglob("escaped.tex"))
+    assert docs["in/traversal.tar.gz"]["status"] == "kept"
+    meta = json.loads(next(iter(samples.values()))["json"])
+    assert meta["refused_members"] == ["../escaped.tex"]
+    symlink = docs["in/symlink.tar.gz"]
+    assert symlink["status"] == "failed" and "passwd.tex" in symlink["error"]
+    assert all(b"root:" not in files["md"] for files in samples.values())
+
+
+def test_mostly_figure_and_unaligned_pages_are_dropped(tmp_path: Path) -> None:
+    paper = tmp_path / "in" / "figpaper"
+    paper.mkdir(parents=True)
+    shutil.copy(PAPERS / "full" / "figures" / "curve.png", paper / "curve.png")
+    (paper / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{graphicx,pgffor}\\begin{document}\n"
+        "A short page of text before the generated page.\\newpage\n"
+        "\\foreach \\n in {1,...,300}{item\\n{} }\\clearpage\n"  # text pandoc cannot see
+        "\\begin{figure}\\includegraphics[width=\\textwidth,height=0.8\\textheight]{curve.png}"
+        "\\end{figure}\n"
+        "\\end{document}\n"
+    )
+    docs, _ = build([tmp_path / "in"], tmp_path / "out")
+    assert docs["in/figpaper"]["status"] == "kept"
+    rows = pq.read_table(tmp_path / "out" / "ledger" / "samples").to_pylist()
+    assert [(r["status"], r["reason"]) for r in rows] == [
+        ("kept", None),
+        ("dropped", "low_alignment"),
+        ("dropped", "mostly_figure"),
+    ]
