@@ -28,7 +28,7 @@ from rich.console import Console
 
 from vlpipe.pipelines.arxiv import _compile
 from vlpipe.pipelines.build import run_build
-from vlpipe.recipe import load_recipe
+from vlpipe.recipe import ArchiveLimits, load_recipe
 from vlpipe.renderers import render_pdf
 from vlpipe.sources import arxiv
 
@@ -85,7 +85,7 @@ def latexml_markdown(files: dict[str, bytes], main: str, folder: Path) -> str:
 def fidelity(
     name: str, convert: Callable[[dict[str, bytes], str, Path], str]
 ) -> tuple[float, list[float]]:
-    limits = arxiv.ArchiveLimits(2**28, 5000)
+    limits = ArchiveLimits(max_unpacked_bytes=2**28, max_members=5000)
     files = arxiv.read_folder(FIXTURES / "papers" / name, limits).files
     main = arxiv.find_main_file(files)
     texts = [

@@ -26,7 +26,6 @@ from vlpipe.sources.arxiv import (
     CONTAINER_SUFFIXES,
     FILE_SUFFIXES,
     SOURCE,
-    ArchiveLimits,
     PageMarkdown,
     PaperFiles,
     find_license,
@@ -85,7 +84,7 @@ def _content_size(document: Document) -> int:
 
 
 def _paper_files(document: Document, options: ArxivOptions) -> PaperFiles | Drop:
-    limits = ArchiveLimits(options.max_source_bytes, options.max_source_files)
+    limits = options.archive
     content: Any = document.content
     if isinstance(content, Path):
         return read_folder(content, limits)
@@ -101,7 +100,7 @@ def _compile(files: dict[str, bytes], main: str, options: ArxivOptions) -> TexRe
         timeout_s=options.tex_timeout_s,
         cpu_s=max(1, int(options.tex_timeout_s)),
         memory_mb=options.tex_memory_mb,
-        max_source_mb=max(1, options.max_source_bytes // 2**20),
+        max_source_mb=max(1, options.archive.max_unpacked_bytes // 2**20),
     )
     main_path = PurePosixPath(main)
     with tempfile.TemporaryDirectory(prefix="vlpipe-arxiv-") as tmp:

@@ -29,7 +29,7 @@ from typing import Literal
 from rapidfuzz.distance import Indel, LCSseq
 
 from vlpipe.errors import ConfigError, DocumentError
-from vlpipe.recipe import InputConfig
+from vlpipe.recipe import ArchiveLimits, InputConfig
 from vlpipe.renderers.tex import strip_comments
 from vlpipe.schema import Document, Drop, Outcome
 from vlpipe.sources.inputs import too_large
@@ -64,14 +64,6 @@ class ArchiveError(DocumentError):
 
 class NoMainFile(DocumentError):
     """The source holds ``.tex`` files but none of them is a LaTeX document."""
-
-
-@dataclass(frozen=True)
-class ArchiveLimits:
-    """Guards against tar and gzip bombs (sizes are uncompressed bytes)."""
-
-    max_bytes: int
-    max_members: int
 
 
 @dataclass(frozen=True)
@@ -152,8 +144,8 @@ def read_tar(data: bytes, limits: ArchiveLimits) -> PaperFiles:
                     refused.append(member.name)
                     continue
                 total += member.size
-                if total > limits.max_bytes:
-                    raise ArchiveError(f"archive holds over {limits.max_bytes} bytes")
+                if total > limits.max_unpacked_bytes:
+                    raise ArchiveError(f"archive holds over {limits.max_unpacked_bytes} bytes")
                 extracted = tar.extractfile(member)
                 assert extracted is not None  # a regular file always has data
                 files[name] = extracted.read()
@@ -175,7 +167,7 @@ def unpack_source(data: bytes, limits: ArchiveLimits) -> PaperFiles | Drop:
     """A paper's files from what arXiv serves, or a ``Drop`` for PDF-only and withdrawn papers."""
     kind = sniff(data)
     if kind == "gzip":
-        data = gunzip(data, limits.max_bytes)
+        data = gunzip(data, limits.max_unpacked_bytes)
         kind = sniff(data)
     if kind == "tar":
         return read_tar(data, limits)
@@ -202,8 +194,8 @@ def read_folder(folder: Path, limits: ArchiveLimits) -> PaperFiles:
             if len(files) >= limits.max_members:
                 raise ArchiveError(f"folder has over {limits.max_members} files")
             total += path.stat().st_size
-            if total > limits.max_bytes:
-                raise ArchiveError(f"folder holds over {limits.max_bytes} bytes")
+            if total > limits.max_unpacked_bytes:
+                raise ArchiveError(f"folder holds over {limits.max_unpacked_bytes} bytes")
             files[relative] = path.read_bytes()
     return PaperFiles(files, tuple(refused))
 

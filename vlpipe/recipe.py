@@ -50,6 +50,20 @@ class ChatOptions(StrictModel):
     lang: str = "und"
 
 
+class ArchiveLimits(StrictModel):
+    """Guards for untrusted archives (EPUB zips, arXiv tars and gzips). Path traversal, absolute
+    names, links and encrypted members are always refused; these bound what a bomb can cost."""
+
+    max_members: int = Field(5_000, gt=0)
+    max_unpacked_bytes: int = Field(
+        512 * 2**20, gt=0, description="sum of the members' sizes, declared and actual"
+    )
+    max_member_bytes: int = Field(128 * 2**20, gt=0)
+    max_ratio: float = Field(
+        200.0, gt=1, description="uncompressed / compressed size of any member over 1 MiB"
+    )
+
+
 class ArxivOptions(StrictModel):
     """arXiv LaTeX sources → (page image, page markdown) pairs, Nougat-style."""
 
@@ -62,10 +76,7 @@ class ArxivOptions(StrictModel):
     )
     max_pages: int = Field(100, ge=1, description="longer papers fail (PDF page limit)")
     lang: str = Field("en", description="BCP-47 language written into each sample")
-    max_source_bytes: int = Field(
-        256 * 2**20, gt=0, description="uncompressed size of a paper's files (tar/gzip bombs)"
-    )
-    max_source_files: int = Field(5_000, gt=0, description="members of a paper's archive")
+    archive: ArchiveLimits = ArchiveLimits(max_unpacked_bytes=256 * 2**20)
     tex_timeout_s: float = Field(180.0, gt=0, description="wall clock for all TeX runs")
     tex_memory_mb: int = Field(2048, ge=256)
     pandoc_timeout_s: float = Field(60.0, gt=0)
@@ -76,20 +87,6 @@ class CodeImageFilter(StrictModel):
 
     images_per_cell: int = Field(1, ge=1)
     min_code_lines: int = Field(5, ge=0)
-
-
-class ArchiveLimits(StrictModel):
-    """Guards for untrusted archives (EPUB). Path traversal, absolute names, symlinks and
-    encrypted members are always refused; these bound what a zip bomb can cost."""
-
-    max_members: int = Field(5_000, gt=0)
-    max_unpacked_bytes: int = Field(
-        512 * 2**20, gt=0, description="sum of the members' sizes, declared and actual"
-    )
-    max_member_bytes: int = Field(128 * 2**20, gt=0)
-    max_ratio: float = Field(
-        200.0, gt=1, description="uncompressed / compressed size of any member over 1 MiB"
-    )
 
 
 class PageLayout(StrictModel):

@@ -8,12 +8,12 @@ import shutil
 import pytest
 
 from tests.arxiv.helpers import BULK, HOSTILE, PAPERS, SOURCES, tar_gz
-from vlpipe.recipe import InputConfig
+from vlpipe.recipe import ArchiveLimits, InputConfig
 from vlpipe.schema import Document, Drop
 from vlpipe.sources import arxiv
-from vlpipe.sources.arxiv import ArchiveError, ArchiveLimits, NoMainFile
+from vlpipe.sources.arxiv import ArchiveError, NoMainFile
 
-LIMITS = ArchiveLimits(max_bytes=2**24, max_members=100)
+LIMITS = ArchiveLimits(max_unpacked_bytes=2**24, max_members=100)
 DOC = b"\\documentclass{article}\\begin{document}Hi\\end{document}"
 
 
@@ -68,16 +68,16 @@ def test_gzip_bomb_stops_at_the_limit() -> None:
     bomb = gzip.compress(b"\0" * (8 * 2**20), compresslevel=9)
     assert len(bomb) < 2**16
     with pytest.raises(ArchiveError, match="gzip bomb"):
-        arxiv.unpack_source(bomb, ArchiveLimits(max_bytes=2**20, max_members=10))
+        arxiv.unpack_source(bomb, ArchiveLimits(max_unpacked_bytes=2**20, max_members=10))
 
 
 def test_tar_limits_on_members_and_total_size() -> None:
     many = tar_gz({f"f{n}.tex": b"x" for n in range(20)})
     with pytest.raises(ArchiveError, match="over 10 members"):
-        arxiv.unpack_source(many, ArchiveLimits(max_bytes=2**20, max_members=10))
+        arxiv.unpack_source(many, ArchiveLimits(max_unpacked_bytes=2**20, max_members=10))
     big = gzip.decompress(tar_gz({"a.tex": b"x" * 3000, "b.tex": b"y" * 3000}))  # a plain tar
     with pytest.raises(ArchiveError, match="over 5000 bytes"):
-        arxiv.unpack_source(big, ArchiveLimits(max_bytes=5000, max_members=10))
+        arxiv.unpack_source(big, ArchiveLimits(max_unpacked_bytes=5000, max_members=10))
 
 
 def test_traversal_and_symlink_members_are_refused() -> None:
