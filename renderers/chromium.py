@@ -115,6 +115,8 @@ CHROMIUM_ARGS: tuple[str, ...] = (
 # How long closing a context or browser may take before the watchdog kills the browser instead.
 _TEARDOWN_S = 10.0
 _LAUNCH_ATTEMPTS = 2
+# How often a document that is still loading is asked whether it has finished (see _wait_for_load).
+_LOAD_POLL_S = 0.05
 
 
 class PageGeometry(BaseModel):
@@ -482,17 +484,44 @@ class _Worker(threading.Thread):
             params["captureBeyondViewport"] = True
         return base64.b64decode(self._cdp.send("Page.captureScreenshot", params)["data"])
 
+    def _wait_for_load(self, deadline: float) -> None:
+        """Wait, until ``deadline``, for the document just committed to finish loading.
+
+        The wait happens here, never inside the page: with ``javascript=False``
+        (``Emulation.setScriptExecutionDisabled``) the page runs no event listener or timer
+        callback, not even ours, so an in-page wait for ``load`` would never end. Playwright's
+        ``load`` state (CDP ``Page.lifecycleEvent``) ends the wait at once in the usual case, but
+        Chromium does not report the load event of a document that started a navigation while
+        loading (``location=``; ours are cancelled with a 204 and the document stays), and
+        ``goto(wait_until="load")`` would wait for that navigation. So between short lifecycle
+        waits we also ask the document itself (``document.readyState``, evaluated through CDP,
+        which works with page scripts disabled). A renderer that a script hung while loading
+        blocks that question until the watchdog ends it, as a hang must. A timeout is not
+        decided here: MEASURE_JS reports a document that is still loading.
+        """
+        assert self._page is not None
+        page = self._page
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                # At least 1 ms: Playwright reads a timeout of 0 as "no timeout".
+                page.wait_for_load_state(
+                    "load", timeout=max(1.0, min(remaining, _LOAD_POLL_S) * 1000)
+                )
+                return
+            except PlaywrightTimeoutError:
+                pass
+            if page.evaluate("document.readyState") == "complete":
+                return
+
     def _render_document(self, doc: HtmlDocument, mode: RenderMode) -> list[RenderedPage]:
         assert self._page is not None and self._cdp is not None and self._context is not None
         cfg, g, page = self.config, self.config.geometry, self._page
         self._cdp.send("Storage.clearDataForOrigin", {"origin": ORIGIN, "storageTypes": "all"})
-        # Navigate only to the commit, then wait for the load inside MEASURE_JS: Playwright's own
-        # load wait follows any navigation the page starts, and ours are cancelled (204), so a
-        # page that sets location= while loading would never finish loading for it.
         load_deadline = time.monotonic() + cfg.load_timeout_s
         page.goto(
             f"{ORIGIN}/{quote(doc.entry)}", wait_until="commit", timeout=cfg.load_timeout_s * 1000
         )
+        self._wait_for_load(load_deadline)
         css = STILL_CSS
         if mode == "paginated":
             family = f"font-family: {g.font_family};" if g.font_family else ""
@@ -504,10 +533,9 @@ class _Worker(threading.Thread):
                 "margin_x": g.margin_x,
             }
         max_height = 0 if mode == "viewport" else cfg.max_height_px
-        load_ms = max(0, int((load_deadline - time.monotonic()) * 1000))
-        measured = page.evaluate(
-            MEASURE_JS, {"css": css, "maxHeight": max_height, "loadMs": load_ms}
-        )
+        # Also checks that the load finished, and touches the renderer: one that a script hung
+        # while loading blocks this call until the watchdog kills the browser.
+        measured = page.evaluate(MEASURE_JS, {"css": css, "maxHeight": max_height})
         if measured.get("loadTimeout"):
             raise RenderTimeout(f"page load exceeded {cfg.load_timeout_s:g}s")
         height = float(measured["height"])

@@ -1,8 +1,11 @@
 """JavaScript run inside the rendered page (through CDP, so it works with page scripts disabled).
 
-``MEASURE_JS`` waits for the load event (bounded by ``loadMs``; waiting here instead of in a
-separate Playwright call saves a round trip and Playwright's utility-world injection per
-document), optionally applies the paginated layout, then walks every visible text node and
+Nothing here may wait on an event listener or a timer: with page scripts disabled
+(``Emulation.setScriptExecutionDisabled``) CDP evaluation still runs, and so do promises the
+browser itself resolves (``document.fonts.ready``), but listener and ``setTimeout`` callbacks never
+do. So the renderer waits for the document's load event on the Python side, and ``MEASURE_JS``
+only checks ``document.readyState`` (``{loadTimeout: true}`` while the document is still
+loading), optionally applies the paginated layout, then walks every visible text node and
 reports its line fragments: one ``[top, bottom, text, block, kind, group, pre]`` per visual line.
 A text node's ``Range.getClientRects()`` gives one rectangle per line; where the node spans several
 lines, the character offset at which each line starts is found by binary search over the tops of
@@ -36,14 +39,10 @@ body { display: flow-root !important; box-sizing: border-box !important; margin:
 """
 
 MEASURE_JS = r"""
-async ({css, maxHeight, loadMs}) => {
-  if (document.readyState !== 'complete') {
-    const loaded = await new Promise((resolve) => {
-      window.addEventListener('load', () => resolve(true), {once: true});
-      setTimeout(() => resolve(document.readyState === 'complete'), loadMs);
-    });
-    if (!loaded) { return {loadTimeout: true}; }
-  }
+async ({css, maxHeight}) => {
+  // The caller waited for the load event; no listener or timer here (they never run when page
+  // scripts are disabled).
+  if (document.readyState !== 'complete') { return {loadTimeout: true}; }
   const root = document.documentElement;
   if (css) {
     const style = document.createElement('style');
@@ -56,8 +55,10 @@ async ({css, maxHeight, loadMs}) => {
   const height = Math.max(root.scrollHeight, bottom);
   if (maxHeight && height > maxHeight) { return {height, bottom, lines: []}; }
 
-  const SKIP = new Set(['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEMPLATE', 'TEXTAREA', 'TITLE', 'HEAD',
-                        'OPTION', 'SELECT', 'IFRAME', 'OBJECT']);
+  // NOSCRIPT is not skipped: with page scripts disabled its content is parsed and rendered, and
+  // with scripts enabled it is one unrendered text node, which has no client rects.
+  const SKIP = new Set(['SCRIPT', 'STYLE', 'TEMPLATE', 'TEXTAREA', 'TITLE', 'HEAD', 'OPTION',
+                        'SELECT', 'IFRAME', 'OBJECT']);
   const ids = new Map();
   const idOf = (el) => { if (!ids.has(el)) ids.set(el, ids.size); return ids.get(el); };
   const blockCache = new Map();

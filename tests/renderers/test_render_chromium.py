@@ -198,3 +198,41 @@ def test_killed_browser_is_restarted_mid_batch() -> None:
 def test_missing_chromium_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="apt-get install chromium"):
         BrowserPool(BrowserConfig(chromium=str(tmp_path / "no-chromium"))).start()
+
+
+def test_scripts_off_documents_still_loading_render_without_their_scripts(
+    pool: BrowserPool, tmp_path: Path
+) -> None:
+    # Regression: the load wait used to be an in-page listener plus setTimeout, callbacks that
+    # never run when page scripts are disabled, so any document still loading when measuring
+    # started (a local image is enough) hung until the render timeout.
+    dot = io.BytesIO()
+    Image.new("RGB", (40, 40), (0, 160, 0)).save(dot, "PNG")
+    (tmp_path / "dot.png").write_bytes(dot.getvalue())
+    # One image, fetched 24 times (each URL is a request of its own): still loading for sure
+    # when measuring starts.
+    imgs = "".join(f"<img src='dot.png?{i}' style='width:40px;height:40px'>" for i in range(24))
+    html = (
+        f"<p>Before the picture.</p>{imgs}"
+        "<script>document.querySelector('p').textContent = 'CHANGED';"
+        "document.body.insertAdjacentHTML('beforeend', '<p>SCRIPT RAN</p>')</script>"
+        "<noscript><p>Scripts are off.</p></noscript><p>After the picture.</p>"
+    )
+    (tmp_path / "index.html").write_text(html)
+    doc = HtmlDocument.from_file(tmp_path / "index.html")
+    cfg = BrowserConfig(javascript=False, load_timeout_s=10, render_timeout_s=15)
+    with BrowserPool(cfg) as scripts_off:
+        started = time.monotonic()
+        pages = scripts_off.render_many([doc, doc], "paginated")
+        elapsed = time.monotonic() - started
+    assert elapsed < 8  # two documents, far from the load and render timeouts
+    for result in pages:
+        assert not isinstance(result, Exception), result
+        [page] = result
+        # the script did not run; <noscript> content is rendered, so it is in the text
+        assert page.text == "Before the picture.\n\nScripts are off.\n\nAfter the picture."
+        colours = image(page.png).getcolors(1 << 20)
+        assert colours is not None and any(c == (0, 160, 0) for _, c in colours)  # image loaded
+    # the same document with scripts on: the script runs and <noscript> is neither shown nor read
+    [page] = pool.render(doc, "paginated")
+    assert page.text == "CHANGED\n\nSCRIPT RAN\n\nAfter the picture."
