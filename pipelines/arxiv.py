@@ -19,6 +19,7 @@ import orjson
 import pymupdf
 
 from vlpipe.filters.image import CheckedImage, check_image
+from vlpipe.pipelines.registry import SourceSpec, stateless
 from vlpipe.recipe import ArxivOptions, Recipe
 from vlpipe.renderers import PdfConfig, PdfPage, TexConfig, TexResult, compile_latex_dir, render_pdf
 from vlpipe.schema import Document, Drop, DroppedCandidate, Outcome, Sample, sample_key
@@ -220,3 +221,6 @@ def _paper_drop(dropped: list[DroppedCandidate]) -> Drop:
     main = max(reasons, key=reasons.count)  # ties: the first page's reason
     first = next(d.drop for d in dropped if d.drop.reason == main)
     return Drop(first.filter, main, f"{len(dropped)} pages dropped; first: {first.detail}")
+
+
+SPEC = SourceSpec(SOURCE, LAYOUT, stateless(paper_outcome))

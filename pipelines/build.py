@@ -27,7 +27,7 @@ from vlpipe import __version__
 from vlpipe.errors import ConfigError
 from vlpipe.manifests import ledger
 from vlpipe.manifests.shards import ShardWriter
-from vlpipe.pipelines.registry import SOURCES, DocumentStep
+from vlpipe.pipelines.registry import DocumentStep, source_spec
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Outcome
 from vlpipe.sources.inputs import Unit, iter_documents, plan_units
@@ -63,7 +63,7 @@ def run_build(
 ) -> dict[str, Any]:
     """Run (or resume) a build into ``out``; returns the counts of this run."""
     console = console or Console(stderr=True)
-    units = plan_units(inputs, SOURCES[recipe.source].layout, recipe.input)
+    units = plan_units(inputs, source_spec(recipe.source).layout, recipe.input)
     _prepare_output(out, recipe, inputs, plan_fingerprint(units))
     committed = ledger.committed_chunks(out)
     ledger.remove_uncommitted(out, committed)
@@ -123,7 +123,7 @@ def clear_output(out: Path) -> None:
 def _inline_reports(
     units: list[Unit], recipe: Recipe, out: Path, committed: dict[str, bool]
 ) -> Iterator[ChunkReport]:
-    with SOURCES[recipe.source].open_step(recipe) as step:
+    with source_spec(recipe.source).open_step(recipe) as step:
         for unit in units:
             yield from process_unit(unit, step, recipe, out, committed)
 
@@ -133,7 +133,7 @@ def process_unit(
 ) -> Iterator[ChunkReport]:
     """Read one unit and commit its chunks; chunks already committed are read past, not redone."""
     size = recipe.output.docs_per_chunk
-    items = _guarded(iter_documents(unit, recipe.input, SOURCES[recipe.source].layout), unit)
+    items = _guarded(iter_documents(unit, recipe.input, source_spec(recipe.source).layout), unit)
     batch: list[Document | Outcome] = []
     number = 0
     upcoming = next(items, None)
@@ -219,7 +219,7 @@ class UnitWorker:
 
     def __init__(self, recipe: Recipe, out: Path, committed: dict[str, bool]) -> None:
         self.recipe, self.out, self.committed = recipe, out, committed
-        self._opened = SOURCES[recipe.source].open_step(recipe)
+        self._opened = source_spec(recipe.source).open_step(recipe)
         self.step = self._opened.__enter__()
 
     def __call__(self, batch: dict[str, Any]) -> Iterator[dict[str, list[Any]]]:

@@ -16,8 +16,10 @@ import orjson
 
 from vlpipe.errors import DocumentError
 from vlpipe.filters.image import CheckedImage, check_image, decode_base64
+from vlpipe.pipelines.registry import SourceSpec, stateless
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
+from vlpipe.sources.inputs import InputLayout
 
 SOURCE = "chat"
 COLUMNS = ("messages", "images")
@@ -132,3 +134,6 @@ def _image(item: Any, recipe: Recipe) -> CheckedImage | Drop:
     if not isinstance(item, bytes):
         return Drop("image", "missing_image_bytes", "images are bytes, {'bytes': …} or base64")
     return check_image(item, recipe.filters.image)
+
+
+SPEC = SourceSpec(SOURCE, InputLayout(columns=COLUMNS), stateless(chat_outcome))

@@ -20,6 +20,7 @@ import orjson
 
 from vlpipe.errors import DocumentError
 from vlpipe.filters.page import ink_fraction
+from vlpipe.pipelines.registry import SourceSpec
 from vlpipe.recipe import EbookOptions, Recipe
 from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, PageGeometry, RenderedPage
 from vlpipe.schema import Document, Drop, DroppedCandidate, Outcome, Sample, sample_key
@@ -201,3 +202,6 @@ def _document_drop(dropped: list[DroppedCandidate]) -> Drop:
     main = max(reasons, key=reasons.count)
     first = next(d.drop for d in dropped if d.drop.reason == main)
     return Drop(first.filter, main, f"{len(dropped)} pages dropped; first: {first.detail}")
+
+
+SPEC = SourceSpec(SOURCE, LAYOUT, open_step)

@@ -10,8 +10,10 @@ import orjson
 
 from vlpipe.filters.code_image import check_code_image
 from vlpipe.filters.image import CheckedImage, check_image, decode_base64
+from vlpipe.pipelines.registry import SourceSpec, stateless
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Drop, DroppedCandidate, Outcome, Sample, sample_key
+from vlpipe.sources.inputs import InputLayout
 from vlpipe.sources.jupyter import (
     Candidate,
     ImageOutput,
@@ -103,3 +105,10 @@ def _metadata(candidate: Candidate, document: Document, image: CheckedImage) -> 
         },
         "origin": origin,
     }
+
+
+SPEC = SourceSpec(
+    SOURCE,
+    InputLayout(file_suffixes=(FILE_SUFFIX,), columns=("content",)),
+    stateless(notebook_outcome),
+)

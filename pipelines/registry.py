@@ -1,4 +1,5 @@
 """The sources a build can run: how each finds documents and turns one into an ``Outcome``.
+Each source module defines its ``SPEC``; this registry only names the modules.
 
 ``open_step`` is a context manager so that a source holding a heavy resource (a browser pool,
 a TeX sandbox) creates it once per worker — a Ray actor, or the process for ``inline`` — and
@@ -10,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from importlib import import_module
 
-from vlpipe.pipelines import arxiv, chat, ebooks, jupyter, text, websight
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Outcome
 from vlpipe.sources.inputs import InputLayout
@@ -34,22 +35,17 @@ def stateless(step: DocumentStep) -> Callable[[Recipe], AbstractContextManager[D
     return opened
 
 
-SOURCES = {
-    spec.name: spec
-    for spec in (
-        SourceSpec(
-            jupyter.SOURCE,
-            InputLayout(file_suffixes=(jupyter.FILE_SUFFIX,), columns=("content",)),
-            stateless(jupyter.notebook_outcome),
-        ),
-        SourceSpec(
-            text.SOURCE,
-            InputLayout(file_suffixes=text.FILE_SUFFIXES, columns=text.COLUMNS),
-            stateless(text.text_outcome),
-        ),
-        SourceSpec(chat.SOURCE, InputLayout(columns=chat.COLUMNS), stateless(chat.chat_outcome)),
-        SourceSpec(ebooks.SOURCE, ebooks.LAYOUT, ebooks.open_step),
-        SourceSpec(websight.SOURCE, websight.LAYOUT, websight.open_step),
-        SourceSpec(arxiv.SOURCE, arxiv.LAYOUT, stateless(arxiv.paper_outcome)),
-    )
+SOURCE_MODULES = {
+    "jupyter": "vlpipe.pipelines.jupyter",
+    "text": "vlpipe.pipelines.text",
+    "chat": "vlpipe.pipelines.chat",
+    "arxiv": "vlpipe.pipelines.arxiv",
+    "ebooks": "vlpipe.pipelines.ebooks",
+    "websight": "vlpipe.pipelines.websight",
 }
+
+
+def source_spec(name: str) -> SourceSpec:
+    """The source's spec, importing only its own module: a Jupyter worker never pays for
+    PyMuPDF or Playwright."""
+    return import_module(SOURCE_MODULES[name]).SPEC

@@ -5,8 +5,10 @@ from __future__ import annotations
 import orjson
 
 from vlpipe.errors import DocumentError
+from vlpipe.pipelines.registry import SourceSpec, stateless
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
+from vlpipe.sources.inputs import InputLayout
 
 SOURCE = "text"
 FILE_SUFFIXES = (".txt",)
@@ -53,3 +55,8 @@ def _text(content: object) -> str:
         except UnicodeDecodeError as exc:
             raise InvalidText(f"not UTF-8: {exc}") from None
     raise InvalidText(f"text is a {type(content).__name__}, not a string")
+
+
+SPEC = SourceSpec(
+    SOURCE, InputLayout(file_suffixes=FILE_SUFFIXES, columns=COLUMNS), stateless(text_outcome)
+)

@@ -21,6 +21,7 @@ import orjson
 from PIL import Image
 
 from vlpipe.filters.page import ink_fraction
+from vlpipe.pipelines.registry import SourceSpec
 from vlpipe.recipe import Recipe, WebsightOptions
 from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, PageGeometry
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
@@ -125,3 +126,6 @@ def plain_origin(origin: dict[str, Any]) -> dict[str, Any]:
         for key, value in origin.items()
         if value is None or isinstance(value, str | int | float | bool)
     }
+
+
+SPEC = SourceSpec(SOURCE, LAYOUT, open_step)

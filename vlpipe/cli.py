@@ -12,13 +12,13 @@ import typer
 from rich.console import Console
 
 from vlpipe.errors import ConfigError
-from vlpipe.pipelines.registry import SOURCES
+from vlpipe.pipelines.registry import SOURCE_MODULES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(stderr=True)
 
 
-SourceName = StrEnum("SourceName", {name: name for name in SOURCES})
+SourceName = StrEnum("SourceName", {name: name for name in SOURCE_MODULES})
 
 
 class ExecutorName(StrEnum):
