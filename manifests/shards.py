@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import tarfile
 from dataclasses import dataclass
@@ -36,7 +35,10 @@ class Placement:
 class ShardWriter:
     """Writes samples to ``<directory>/<prefix>-<seq:03d>.tar``, starting a new shard when the
     next sample would pass ``max_samples`` or ``max_bytes``. Each shard is written under a
-    temporary name and renamed when complete."""
+    temporary name and renamed when complete.
+
+    Members are written as USTAR header + data + padding directly: ``tarfile.addfile`` deep-copies
+    every header, a third of the cost of writing a small sample."""
 
     def __init__(self, directory: Path, prefix: str, max_samples: int, max_bytes: int) -> None:
         self.directory = directory
@@ -44,27 +46,30 @@ class ShardWriter:
         self.max_samples = max_samples
         self.max_bytes = max_bytes
         self.shards: list[str] = []
-        self._tar: tarfile.TarFile | None = None
         self._file: BinaryIO | None = None
+        self._offset = 0
         self._count = 0
 
     def write(self, sample: Sample) -> Placement:
         size = sum(tar_member_size(len(data)) for data in sample.files.values())
-        if self._tar is not None and (
-            self._count >= self.max_samples or self._tar.offset + size > self.max_bytes
+        if self._file is not None and (
+            self._count >= self.max_samples or self._offset + size > self.max_bytes
         ):
             self._finish()
-        if self._tar is None:
+        if self._file is None:
             self._open()
-        assert self._tar is not None
-        offset = self._tar.offset
+        assert self._file is not None
+        offset = self._offset
         for ext, data in sample.files.items():
-            self._tar.addfile(_member(f"{sample.key}.{ext}", len(data)), io.BytesIO(data))
+            self._file.write(_header(f"{sample.key}.{ext}", len(data)))
+            self._file.write(data)
+            self._file.write(bytes(-len(data) % tarfile.BLOCKSIZE))
+        self._offset += size
         self._count += 1
-        return Placement(self.shards[-1], offset, self._tar.offset - offset)
+        return Placement(self.shards[-1], offset, size)
 
     def close(self) -> list[str]:
-        if self._tar is not None:
+        if self._file is not None:
             self._finish()
         return self.shards
 
@@ -72,16 +77,17 @@ class ShardWriter:
         name = f"{self.prefix}-{len(self.shards):03d}.tar"
         self.shards.append(name)
         self._file = open(temporary_path(self.directory / name), "wb")  # noqa: SIM115
-        self._tar = tarfile.TarFile(fileobj=self._file, mode="w", format=tarfile.USTAR_FORMAT)
-        self._count = 0
+        self._offset = self._count = 0
 
     def _finish(self) -> None:
-        assert self._tar is not None and self._file is not None
-        self._tar.close()
+        """End the archive as tarfile does (two zero blocks, padded to a whole record)."""
+        assert self._file is not None
+        end = self._offset + 2 * tarfile.BLOCKSIZE
+        self._file.write(bytes(2 * tarfile.BLOCKSIZE + -end % tarfile.RECORDSIZE))
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        self._tar = self._file = None
+        self._file = None
         temporary = temporary_path(self.directory / self.shards[-1])
         os.replace(temporary, self.directory / self.shards[-1])
 
@@ -94,7 +100,7 @@ class ShardWriter:
         elif self._file is not None:
             self._file.close()
             temporary_path(self.directory / self.shards.pop()).unlink(missing_ok=True)
-            self._tar = self._file = None
+            self._file = None
 
 
 def tar_member_size(data_bytes: int) -> int:
@@ -102,11 +108,11 @@ def tar_member_size(data_bytes: int) -> int:
     return tarfile.BLOCKSIZE + -(-data_bytes // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
 
 
-def _member(name: str, size: int) -> tarfile.TarInfo:
+def _header(name: str, size: int) -> bytes:
     info = tarfile.TarInfo(name)
     info.size = size
     info.mtime = 0
     info.mode = 0o444
     info.uid = info.gid = 0
     info.uname = info.gname = ""
-    return info
+    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")

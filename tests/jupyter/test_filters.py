@@ -11,7 +11,7 @@ from PIL import Image
 
 from tests.jupyter.helpers import png_bytes
 from vlpipe.filters.code_image import check_code_image
-from vlpipe.filters.image import check_image, decode_base64
+from vlpipe.filters.image import check_image, decode_base64, png_stream_error
 from vlpipe.recipe import CodeImageFilter, ImageLimits
 from vlpipe.sources.jupyter import Candidate, ImageOutput
 
@@ -132,3 +132,28 @@ def test_header_and_crc_mode_still_catches_truncation_and_bit_flips() -> None:
     flipped = bytearray(png_bytes(64, 64))
     flipped[flipped.index(b"IDAT") + 10] ^= 0xFF
     assert check_image(bytes(flipped), fast).reason == "corrupt_image"
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "LA", "I;16"])
+@pytest.mark.parametrize("interlace", [False, True])
+def test_inflate_check_accepts_every_png_layout(mode: str, interlace: bool) -> None:
+    buffer = io.BytesIO()
+    image = Image.linear_gradient("L").resize((37, 23)).convert(mode)
+    image.save(buffer, format="PNG", interlace=interlace)
+    assert png_stream_error(buffer.getvalue()) is None
+    assert check_image(buffer.getvalue(), ImageLimits()).ext == "png"
+
+
+def test_inflate_check_finds_short_long_and_unfiltered_streams() -> None:
+    def with_idat(data: bytes, pixels: bytes) -> bytes:
+        start = data.index(b"IDAT") - 4
+        length = struct.unpack(">I", data[start : start + 4])[0]
+        return (
+            data[:start] + png_chunk(b"IDAT", zlib.compress(pixels)) + data[start + 12 + length :]
+        )
+
+    good = png_bytes(20, 20)  # RGB: rows of 1 + 60 bytes
+    assert "pixel stream holds" in png_stream_error(with_idat(good, bytes(61 * 19)))
+    assert "more than" in png_stream_error(with_idat(good, bytes(61 * 21)))
+    assert "filter" in png_stream_error(with_idat(good, b"\x07" + bytes(61 * 20 - 1)))
+    assert png_stream_error(with_idat(good, bytes(61 * 20))) is None
