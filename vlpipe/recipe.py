@@ -145,7 +145,7 @@ class ImageLimits(StrictModel):
     min_side: int = Field(16, ge=1)
     max_aspect_ratio: float = Field(20.0, gt=1)
     full_decode: bool = Field(
-        True, description="decode every pixel (catches any corruption); false: header + CRC check"
+        True, description="check the whole compressed stream; false: header + chunk CRCs only"
     )
 
 
