@@ -117,6 +117,7 @@ _TEARDOWN_S = 10.0
 _LAUNCH_ATTEMPTS = 2
 # How often a document that is still loading is asked whether it has finished (see _wait_for_load).
 _LOAD_POLL_S = 0.05
+_FRAME_S = 0.05  # one compositor frame and then some, before a screenshot is retried
 
 
 class PageGeometry(BaseModel):
@@ -476,13 +477,23 @@ class _Worker(threading.Thread):
         return RenderError(f"render failed: {message}"), self._fresh_context
 
     def _capture(self, full_height: int | None = None) -> bytes:
+        """The page as PNG. Headless Chromium now and then answers "Unable to capture
+        screenshot" when no compositor frame is ready yet (seen about once in a few hundred
+        pages on a loaded machine); one retry after a frame's time gets it."""
         assert self._cdp is not None
         params: dict[str, object] = {"format": "png", "optimizeForSpeed": True}
         if full_height is not None:
             width = self.config.geometry.width
             params["clip"] = {"x": 0, "y": 0, "width": width, "height": full_height, "scale": 1}
             params["captureBeyondViewport"] = True
-        return base64.b64decode(self._cdp.send("Page.captureScreenshot", params)["data"])
+        try:
+            shot = self._cdp.send("Page.captureScreenshot", params)
+        except PlaywrightError as exc:
+            if "Unable to capture screenshot" not in str(exc):
+                raise
+            time.sleep(_FRAME_S)
+            shot = self._cdp.send("Page.captureScreenshot", params)
+        return base64.b64decode(shot["data"])
 
     def _wait_for_load(self, deadline: float) -> None:
         """Wait, until ``deadline``, for the document just committed to finish loading.

@@ -14,7 +14,7 @@ into fixed-width ``numpy.bytes_``, which strips trailing NUL bytes from PDFs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -49,6 +49,20 @@ def _failed(row: Row, error: DocumentError, blank: Row) -> Row:
 
 def _ok(row: Row, outputs: Row) -> Row:
     return {**row, **outputs, "error": None, "error_class": None}
+
+
+def _map_rows(batch: Batch, blank: Row, render: Callable[[Row], Row]) -> pa.Table:
+    """Apply ``render`` to each row not failed upstream; its ``DocumentError`` fails the row."""
+    out = []
+    for row in batch_rows(batch):
+        if (passed := _upstream_failed(row, blank)) is not None:
+            out.append(passed)
+            continue
+        try:
+            out.append(_ok(row, render(row)))
+        except DocumentError as exc:
+            out.append(_failed(row, exc, blank))
+    return pa.Table.from_pylist(out)
 
 
 def _pages_row(pages: Sequence[RenderedPage]) -> Row:
@@ -109,25 +123,15 @@ class TexCompileActor:
         )
 
     def __call__(self, batch: Batch) -> pa.Table:
-        out = []
-        for row in batch_rows(batch):
-            if (passed := _upstream_failed(row, self._BLANK)) is not None:
-                out.append(passed)
-                continue
-            try:
-                if row.get("source_dir"):
-                    result = compile_latex_dir(
-                        Path(row["source_dir"]), row.get("main") or "main.tex", self._config
-                    )
-                else:
-                    result = compile_latex(row["tex"], config=self._config)
-            except DocumentError as exc:
-                out.append(_failed(row, exc, self._BLANK))
-                continue
-            out.append(
-                _ok(row, {"pdf": result.pdf, "engine": result.engine, "tex_runs": result.runs})
-            )
-        return pa.Table.from_pylist(out)
+        return _map_rows(batch, self._BLANK, self._compile)
+
+    def _compile(self, row: Row) -> Row:
+        if row.get("source_dir"):
+            folder = Path(row["source_dir"])
+            result = compile_latex_dir(folder, row.get("main") or "main.tex", self._config)
+        else:
+            result = compile_latex(row["tex"], config=self._config)
+        return {"pdf": result.pdf, "engine": result.engine, "tex_runs": result.runs}
 
 
 class PdfRenderActor:
@@ -142,24 +146,13 @@ class PdfRenderActor:
         )
 
     def __call__(self, batch: Batch) -> pa.Table:
-        out = []
-        for row in batch_rows(batch):
-            if (passed := _upstream_failed(row, self._BLANK)) is not None:
-                out.append(passed)
-                continue
-            try:
-                pages = render_pdf(row["pdf"] or b"", self._config)
-            except DocumentError as exc:
-                out.append(_failed(row, exc, self._BLANK))
-                continue
-            out.append(
-                _ok(
-                    row,
-                    {
-                        "pages_png": [p.png for p in pages],
-                        "pages_text": [p.text for p in pages],
-                        "pages_words": [[w._asdict() for w in p.words] for p in pages],
-                    },
-                )
-            )
-        return pa.Table.from_pylist(out)
+        return _map_rows(batch, self._BLANK, self._render)
+
+    def _render(self, row: Row) -> Row:
+        pages = render_pdf(row["pdf"] or b"", self._config)
+        words = [[w._asdict() for w in p.words] for p in pages]
+        return {
+            "pages_png": [p.png for p in pages],
+            "pages_text": [p.text for p in pages],
+            "pages_words": words,
+        }
