@@ -14,18 +14,18 @@ DEBIAN_PACKAGES := chromium fonts-noto-cjk fonts-dejavu-core fontconfig pandoc \
 	texlive-lang-chinese texlive-fonts-recommended lmodern biber texlive-bibtex-extra \
 	tesseract-ocr tesseract-ocr-chi-sim
 
-.PHONY: run test lint bench system-packages
+.PHONY: run test lint bench system-packages assets
 
 run: $(VENV)/.core
 	$(VENV)/bin/vlpipe build --source jupyter
 
-test: system-packages $(VENV)/.dev
+test: system-packages $(VENV)/.dev assets
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-bench: system-packages $(VENV)/.dev
+bench: system-packages $(VENV)/.dev assets
 	for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 $(VENV)/.core: pyproject.toml
@@ -40,8 +40,24 @@ $(VENV)/.dev: $(VENV)/.core
 	$(PIP) -e '.[train,dev]'
 	touch $@
 
+# Local copies of the CDN assets WebSight pages link (recipe websight.local_assets): Tailwind CSS
+# 2.2.19's dist/tailwind.min.css from npm's registry, so screenshots are styled without network.
+TAILWIND_CSS := $(VENV)/share/vlpipe/assets/tailwind-2.2.19.min.css
+
+assets: system-packages $(TAILWIND_CSS)
+
+$(TAILWIND_CSS):
+	@mkdir -p $(@D)
+	TMP=$$(mktemp -d) && trap 'rm -rf "$$TMP"' EXIT && \
+	  (cd "$$TMP" && npm pack --silent tailwindcss@2.2.19 >/dev/null && \
+	   tar -xzmf tailwindcss-2.2.19.tgz package/dist/tailwind.min.css) && \
+	  mv "$$TMP/package/dist/tailwind.min.css" $@
+
+# npm (for `assets`) usually comes with the machine's Node.js; Debian's package is the fallback.
 system-packages:
-	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || { \
+	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 && command -v npm >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  NPM=$$(command -v npm >/dev/null || echo npm); \
 	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); }
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    $(DEBIAN_PACKAGES) $$NPM; }

@@ -3,13 +3,17 @@ as DeepSeek-VL used WebSight): the screenshot of the normalised page and that pa
 
 Rows follow WebSight's schema (the HTML in ``text``; other scalar columns such as
 ``llm_generated_idea`` are kept as origin), or loose ``.html`` files. The page is rendered with
-nothing but itself and ``placeholder.png`` (see ``vlpipe.sources.websight``), so the HTML target
-reproduces the screenshot exactly.
+nothing but itself, ``placeholder.png`` and the local copies of known CDN assets (recipe
+``websight.local_assets``, e.g. Tailwind CSS 2.2.19, which WebSight v0.2 links from jsDelivr; see
+``vlpipe.sources.websight``), so the HTML target reproduces the screenshot.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,12 +30,15 @@ from vlpipe.recipe import Recipe, WebsightOptions
 from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, PageGeometry
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
 from vlpipe.sources.inputs import InputLayout
-from vlpipe.sources.websight import PLACEHOLDER, decode_page, normalise_html
+from vlpipe.sources.websight import PLACEHOLDER, LocalAssets, decode_page, normalise_page
 
 SOURCE = "websight"
 LAYOUT = InputLayout(file_suffixes=(".html", ".htm"), columns=("text",))
 PLACEHOLDER_SIZE = (320, 200)
 PLACEHOLDER_GREY = (204, 204, 204)
+ASSET_DIR = "local-assets"
+
+log = logging.getLogger(__name__)
 
 Step = Callable[[Document, Recipe], Outcome]
 
@@ -57,27 +64,54 @@ def placeholder_png() -> bytes:
     return buffer.getvalue()
 
 
+def asset_path(path: str) -> Path:
+    """A ``local_assets`` file: absolute as written, relative under ``sys.prefix`` (the venv)."""
+    return Path(sys.prefix) / Path(path).expanduser()
+
+
+def install_local_assets(urls: dict[str, str], folder: Path) -> LocalAssets:
+    """Copy each ``local_assets`` file into the page folder (under ``local-assets/N/``); a missing
+    file is logged and its URL kept as missing, so pages linking it render without it."""
+    copies: dict[Path, str | None] = {}
+    served: dict[str, str | None] = {}
+    for url, path in urls.items():
+        source = asset_path(path)
+        if source not in copies:
+            if source.is_file():
+                name = f"{ASSET_DIR}/{len(copies)}/{source.name}"
+                (folder / name).parent.mkdir(parents=True)
+                shutil.copyfile(source, folder / name)
+                copies[source] = name
+            else:
+                log.warning("websight.local_assets: %s is missing (run `make assets`)", source)
+                copies[source] = None
+        served[url] = copies[source]
+    return LocalAssets.from_urls(served)
+
+
 @contextmanager
 def open_step(recipe: Recipe) -> Iterator[Step]:
-    """One browser pool per worker, and one private folder holding only the placeholder image,
-    the only file a page may load."""
+    """One browser pool per worker, and one private folder holding only the placeholder image and
+    the local copies of known CDN assets, the only files a page may load."""
     with (
         tempfile.TemporaryDirectory(prefix="vlpipe-websight-") as folder,
         BrowserPool(browser_config(recipe.websight)) as pool,
     ):
         (Path(folder) / PLACEHOLDER).write_bytes(placeholder_png())
-        yield partial(screenshot_outcome, pool, Path(folder))
+        local = install_local_assets(recipe.websight.local_assets, Path(folder))
+        yield partial(screenshot_outcome, pool, Path(folder), local)
 
 
 def screenshot_outcome(
-    pool: BrowserPool, assets: Path, document: Document, recipe: Recipe
+    pool: BrowserPool, assets: Path, local: LocalAssets, document: Document, recipe: Recipe
 ) -> Outcome:
     options = recipe.websight
-    page_html, changes = normalise_html(decode_page(document.content))
+    normalised = normalise_page(decode_page(document.content), local)
+    page_html, changes = normalised.html, normalised.changes
     if len(page_html) > options.max_html_chars:
         drop = Drop(SOURCE, "html_too_long", f"{len(page_html)} > {options.max_html_chars} chars")
         return Outcome(document.doc_id, drop=drop)
-    page = pool.render(HtmlDocument(page_html, assets, "index.html"))[0]
+    page = pool.render(HtmlDocument(normalised.rendered, assets, "index.html"))[0]
     png, height = page.png, page.height
     if height > options.max_height:
         png, height = crop_png(png, options.max_height), options.max_height
@@ -99,6 +133,7 @@ def screenshot_outcome(
         "height": height,
         "cropped": height < page.height,
         "normalised": changes,
+        "unstyled": normalised.unstyled,
         "origin": origin,
     }
     files = {

@@ -122,6 +122,14 @@ class EbookOptions(StrictModel):
     archive: ArchiveLimits = ArchiveLimits()
 
 
+# WebSight v0.2 links Tailwind CSS 2.2.19 from jsDelivr; `make assets` installs npm's copy here.
+TAILWIND_2_2_19_FILE = "share/vlpipe/assets/tailwind-2.2.19.min.css"
+TAILWIND_2_2_19 = {
+    "https://cdn.jsdelivr.net/npm/tailwindcss@2.2.19/dist/tailwind.min.css": TAILWIND_2_2_19_FILE,
+    "https://unpkg.com/tailwindcss@2.2.19/dist/tailwind.min.css": TAILWIND_2_2_19_FILE,
+}
+
+
 class WebsightOptions(StrictModel):
     """HTML pages → (screenshot, normalised HTML) pairs for UI inverse rendering (WebSight)."""
 
@@ -137,6 +145,11 @@ class WebsightOptions(StrictModel):
     blank_max_ink: float = Field(0.002, ge=0, le=1)
     lang: str = Field("en", description="BCP-47 language unless the row has a `lang` column")
     license: str | None = Field(None, description="unless the row has a `license` column")
+    local_assets: dict[str, str] = Field(
+        default_factory=lambda: dict(TAILWIND_2_2_19),
+        description="CDN URL (a trailing `*`: URL prefix) → local file served in its place to the "
+        "renderer; relative paths are under the environment's prefix (sys.prefix)",
+    )
 
 
 class ImageLimits(StrictModel):

@@ -35,7 +35,7 @@ from vlpipe.sources.ebooks import (
     safe_extract,
     tidy_cjk_spaces,
 )
-from vlpipe.sources.websight import normalise_html
+from vlpipe.sources.websight import LocalAssets, normalise_html, normalise_page
 
 LIMITS = ArchiveLimits()
 XHTML_BODY = '<html xmlns="http://www.w3.org/1999/xhtml"><body><p>{}</p></body></html>'
@@ -304,3 +304,30 @@ def test_html_normalisation() -> None:
         "script_removed": 1,
     }
     assert normalise_html(out)[0] == out  # idempotent
+
+
+def test_local_assets_keep_the_cdn_link_in_the_target_only() -> None:
+    tw = "https://cdn.jsdelivr.net/npm/tailwindcss@2.2.19/dist/tailwind.min.css"
+    assets = LocalAssets.from_urls(
+        {tw: "local-assets/0/tw.css", "https://gone.example/x.css": None, "//cdn.x/lib/*": "l.js"}
+    )
+    link = f"<link href='{tw}' rel=stylesheet integrity=\"sha384-x\" crossorigin=anonymous>"
+    page = (
+        f"<html>{link}<link rel=stylesheet href=https://gone.example/x.css>"
+        '<link rel="stylesheet" href="https://other.example/y.css"><link rel="icon" href="/i.png">'
+        '<script src="HTTP://CDN.X/lib/a.js">1</script><body class="bg-blue-500">hi</body></html>'
+    )
+    result = normalise_page(page, assets)
+    assert result.html == (
+        f'<html>{link}<script src="HTTP://CDN.X/lib/a.js">1</script>'
+        '<body class="bg-blue-500">hi</body></html>'
+    )
+    assert result.rendered == (
+        '<html><link href="local-assets/0/tw.css" rel="stylesheet">'
+        '<script src="l.js">1</script><body class="bg-blue-500">hi</body></html>'
+    )
+    assert result.changes == {"assets_local": 2, "assets_missing": 1, "link_removed": 3}
+    assert result.unstyled  # two stylesheets could not be served
+    assert normalise_page(result.html, assets).html == result.html  # idempotent
+    assert normalise_page(page).html == normalise_html(page)[0]  # no map: everything removed
+    assert not normalise_page(f"<link rel=stylesheet href={tw}>", assets).unstyled

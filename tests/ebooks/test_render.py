@@ -6,8 +6,12 @@ from __future__ import annotations
 import io
 import re
 import subprocess
+import sys
 import tarfile
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
@@ -26,9 +30,9 @@ from tests.ebooks.books import (
     zip_book,
 )
 from vlpipe.manifests import ledger
-from vlpipe.pipelines import ebooks
+from vlpipe.pipelines import ebooks, websight
 from vlpipe.pipelines.build import run_build
-from vlpipe.recipe import Recipe, load_recipe
+from vlpipe.recipe import TAILWIND_2_2_19_FILE, Recipe, load_recipe
 from vlpipe.renderers import BrowserPool
 from vlpipe.schema import Document, Outcome, sample_key
 
@@ -289,6 +293,98 @@ def test_websight_pairs_and_bad_pages(tmp_path: Path) -> None:
     assert (204, 204, 204) in {
         image.convert("RGB").getpixel((x, y)) for x in range(0, 400, 8) for y in range(200, 600, 8)
     }
+
+
+TAILWIND_CDN = "https://cdn.jsdelivr.net/npm/tailwindcss@2.2.19/dist/tailwind.min.css"
+BLUE_500 = (59, 130, 246)  # Tailwind 2's bg-blue-500, #3b82f6
+
+
+def tailwind_page(css_url: str, extra_head: str = "") -> str:
+    """A WebSight v0.2-style row: Tailwind 2.2.19 from a CDN, no other CSS."""
+    return f"""<html>
+<link href="{css_url}" rel="stylesheet">{extra_head}
+<body class="bg-gray-100">
+<header class="bg-blue-500 h-64 flex items-center justify-center">
+<h1 class="text-white text-4xl font-bold">Harbour Lights Café</h1></header>
+<main class="container mx-auto p-8"><p class="text-gray-700">Fresh fish, open daily.</p></main>
+</body></html>"""
+
+
+def render_pages(config: Recipe, pages: dict[str, str]) -> dict[str, Outcome]:
+    with websight.open_step(config) as step:
+        return {
+            name: step(Document(name, page, {"id": name}), config) for name, page in pages.items()
+        }
+
+
+def header_pixel(png: bytes) -> tuple[int, int, int]:
+    return Image.open(io.BytesIO(png)).convert("RGB").getpixel((20, 20))  # type: ignore[return-value]
+
+
+def test_websight_tailwind_cdn_is_served_locally() -> None:
+    vendored = Path(sys.prefix) / TAILWIND_2_2_19_FILE
+    assert vendored.is_file(), f"{vendored} missing: run `make assets`"
+    config = recipe("websight", render_timeout_s=20, load_timeout_s=10)
+    missing = recipe("websight", local_assets={TAILWIND_CDN: "/nonexistent/tailwind.min.css"})
+    page = tailwind_page(TAILWIND_CDN)
+    styled = render_pages(config, {"styled": page})["styled"]
+    bare = render_pages(missing, {"bare": page})["bare"]  # a missing copy does not fail the build
+    (sample,) = styled.samples
+    assert header_pixel(sample.files["png"]) == BLUE_500
+    assert sample.files["html"].decode() == page  # the target keeps the CDN link verbatim
+    info = meta(sample.files)
+    assert info["unstyled"] is False and info["normalised"] == {"assets_local": 1}
+    (plain,) = bare.samples
+    assert header_pixel(plain.files["png"]) != BLUE_500
+    assert TAILWIND_CDN not in plain.files["html"].decode()  # removed: the target draws the image
+    info = meta(plain.files)
+    assert info["unstyled"] is True
+    assert info["normalised"] == {"assets_missing": 1, "link_removed": 1}
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    hits: list[str] = []  # noqa: RUF012 - one server per test
+
+    def do_GET(self) -> None:
+        type(self).hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/css")
+        self.end_headers()
+        self.wfile.write(b"body{background:red}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_websight_local_assets_make_no_requests() -> None:
+    """The mapped stylesheet's URL is a live local server: the page comes out styled and the
+    server hears nothing, neither for it nor for the unmapped stylesheet and script."""
+    _Recorder.hits = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        vendored = Path(sys.prefix) / TAILWIND_2_2_19_FILE
+        config = recipe(
+            "websight", local_assets={f"{base}/npm/*": str(vendored)}, render_timeout_s=20
+        )
+        extra = (
+            f'<link rel="stylesheet" href="{base}/other.css"><script src="{base}/a.js"></script>'
+        )
+        page = tailwind_page(f"{base}/npm/tailwindcss@2.2.19/dist/tailwind.min.css", extra)
+        (sample,) = render_pages(config, {"local": page})["local"].samples
+        time.sleep(0.5)
+        assert _Recorder.hits == []
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+    assert header_pixel(sample.files["png"]) == BLUE_500
+    html = sample.files["html"].decode()
+    assert f'href="{base}/npm/tailwindcss@2.2.19/dist/tailwind.min.css"' in html
+    assert "other.css" not in html and "a.js" not in html
+    assert meta(sample.files)["unstyled"] is True  # other.css could not be served
 
 
 def test_bundled_samples_build(tmp_path: Path) -> None:
