@@ -10,7 +10,7 @@ with the renderer's luck on an earlier chapter).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -20,7 +20,7 @@ import orjson
 
 from vlpipe.errors import DocumentError
 from vlpipe.filters.page import ink_fraction
-from vlpipe.pipelines.registry import SourceSpec
+from vlpipe.pipelines.registry import DocumentStep, SourceSpec
 from vlpipe.recipe import EbookOptions, Recipe
 from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, PageGeometry, RenderedPage
 from vlpipe.schema import Document, Drop, DroppedCandidate, Outcome, Sample, sample_key
@@ -39,7 +39,6 @@ from vlpipe.sources.ebooks import (
 from vlpipe.sources.inputs import InputLayout
 
 SOURCE = "ebooks"
-Step = Callable[[Document, Recipe], Outcome]
 LAYOUT = InputLayout(
     file_suffixes=(".epub",), columns=("content",), is_document_folder=is_book_folder
 )
@@ -61,7 +60,7 @@ def browser_config(options: EbookOptions) -> BrowserConfig:
 
 
 @contextmanager
-def open_step(recipe: Recipe) -> Iterator[Step]:
+def open_step(recipe: Recipe) -> Iterator[DocumentStep]:
     """One browser pool per worker, for all the books it renders."""
     with BrowserPool(browser_config(recipe.ebooks)) as pool:
         yield partial(book_outcome, pool)

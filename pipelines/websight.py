@@ -15,7 +15,7 @@ import logging
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache, partial
 from pathlib import Path
@@ -25,7 +25,7 @@ import orjson
 from PIL import Image
 
 from vlpipe.filters.page import ink_fraction
-from vlpipe.pipelines.registry import SourceSpec
+from vlpipe.pipelines.registry import DocumentStep, SourceSpec
 from vlpipe.recipe import Recipe, WebsightOptions
 from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, PageGeometry
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
@@ -39,8 +39,6 @@ PLACEHOLDER_GREY = (204, 204, 204)
 ASSET_DIR = "local-assets"
 
 log = logging.getLogger(__name__)
-
-Step = Callable[[Document, Recipe], Outcome]
 
 
 def browser_config(options: WebsightOptions) -> BrowserConfig:
@@ -90,7 +88,7 @@ def install_local_assets(urls: dict[str, str], folder: Path) -> LocalAssets:
 
 
 @contextmanager
-def open_step(recipe: Recipe) -> Iterator[Step]:
+def open_step(recipe: Recipe) -> Iterator[DocumentStep]:
     """One browser pool per worker, and one private folder holding only the placeholder image and
     the local copies of known CDN assets, the only files a page may load."""
     with (
