@@ -8,7 +8,6 @@ changes nothing in what the chunk writes; a re-run skips committed chunks and re
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -214,23 +213,21 @@ def _safe_step(step: DocumentStep, document: Document, recipe: Recipe) -> Outcom
 
 
 class UnitWorker:
-    """A Ray Data actor: opens the source's step once (its browser, its TeX sandbox …) and
-    processes the units it is handed, yielding a report per chunk as it commits."""
+    """A Ray Data actor that processes the units it is handed, yielding a report per chunk as
+    it commits. The source's step (its browser pool …) is opened for each unit — hundreds of
+    documents — and closed when the unit is done: Ray may end an idle actor without running its
+    finalisers, which would leave a browser to die mid-conversation."""
 
     def __init__(self, recipe: Recipe, out: Path, committed: dict[str, bool]) -> None:
         self.recipe, self.out, self.committed = recipe, out, committed
-        self._opened = source_spec(recipe.source).open_step(recipe)
-        self.step = self._opened.__enter__()
+        self.spec = source_spec(recipe.source)
 
     def __call__(self, batch: dict[str, Any]) -> Iterator[dict[str, list[Any]]]:
         for payload in batch["unit"]:
             unit = Unit(**orjson.loads(payload))
-            for report in process_unit(unit, self.step, self.recipe, self.out, self.committed):
-                yield {"report": [orjson.dumps(dataclasses.asdict(report))]}
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):  # interpreter shutdown: best effort
-            self._opened.__exit__(None, None, None)
+            with self.spec.open_step(self.recipe) as step:
+                for report in process_unit(unit, step, self.recipe, self.out, self.committed):
+                    yield {"report": [orjson.dumps(dataclasses.asdict(report))]}
 
 
 def _ray_reports(

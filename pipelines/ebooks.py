@@ -61,7 +61,7 @@ def browser_config(options: EbookOptions) -> BrowserConfig:
 
 @contextmanager
 def open_step(recipe: Recipe) -> Iterator[DocumentStep]:
-    """One browser pool per worker, for all the books it renders."""
+    """One browser pool for all the books of a work unit (or of an inline run)."""
     with BrowserPool(browser_config(recipe.ebooks)) as pool:
         yield partial(book_outcome, pool)
 

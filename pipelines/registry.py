@@ -2,8 +2,8 @@
 Each source module defines its ``SPEC``; this registry only names the modules.
 
 ``open_step`` is a context manager so that a source holding a heavy resource (a browser pool,
-a TeX sandbox) creates it once per worker — a Ray actor, or the process for ``inline`` — and
-closes it at the end; stateless sources yield their plain function.
+a TeX sandbox) creates it once for a whole work unit — in a Ray actor, or once for the whole run
+with ``inline`` — and closes it after; stateless sources yield their plain function.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def install_local_assets(urls: dict[str, str], folder: Path) -> LocalAssets:
 
 @contextmanager
 def open_step(recipe: Recipe) -> Iterator[DocumentStep]:
-    """One browser pool per worker, and one private folder holding only the placeholder image and
+    """One browser pool per work unit, and one private folder holding only the placeholder image and
     the local copies of known CDN assets, the only files a page may load."""
     with (
         tempfile.TemporaryDirectory(prefix="vlpipe-websight-") as folder,
