@@ -22,7 +22,15 @@ from vlpipe.filters.image import CheckedImage, check_image
 from vlpipe.pipelines.registry import SourceSpec, stateless
 from vlpipe.recipe import ArxivOptions, Recipe
 from vlpipe.renderers import PdfConfig, PdfPage, TexConfig, TexResult, compile_latex_dir, render_pdf
-from vlpipe.schema import Document, Drop, DroppedCandidate, Outcome, Sample, sample_key
+from vlpipe.schema import (
+    Document,
+    Drop,
+    DroppedCandidate,
+    Outcome,
+    Sample,
+    commonest_drop,
+    sample_key,
+)
 from vlpipe.sources.arxiv import (
     CONTAINER_SUFFIXES,
     FILE_SUFFIXES,
@@ -217,10 +225,7 @@ def _image_metadata(image: CheckedImage) -> dict[str, Any]:
 def _paper_drop(dropped: list[DroppedCandidate]) -> Drop:
     if not dropped:
         return Drop(SOURCE, "no_pages", "the PDF has no pages")
-    reasons = [d.drop.reason for d in dropped]
-    main = max(reasons, key=reasons.count)  # ties: the first page's reason
-    first = next(d.drop for d in dropped if d.drop.reason == main)
-    return Drop(first.filter, main, f"{len(dropped)} pages dropped; first: {first.detail}")
+    return commonest_drop(dropped, "pages")
 
 
 SPEC = SourceSpec(SOURCE, LAYOUT, stateless(paper_outcome))

@@ -23,7 +23,15 @@ from vlpipe.filters.page import ink_fraction
 from vlpipe.pipelines.registry import DocumentStep, SourceSpec
 from vlpipe.recipe import EbookOptions, Recipe
 from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, PageGeometry, RenderedPage
-from vlpipe.schema import Document, Drop, DroppedCandidate, Outcome, Sample, sample_key
+from vlpipe.schema import (
+    Document,
+    Drop,
+    DroppedCandidate,
+    Outcome,
+    Sample,
+    commonest_drop,
+    sample_key,
+)
 from vlpipe.sources.ebooks import (
     Book,
     Chapter,
@@ -123,7 +131,7 @@ def _pack(
             index += 1
     if len(errors) == len(book.chapters):
         raise DocumentError(f"no chapter rendered; first: {errors[0]}")
-    drop = None if samples else _document_drop(dropped)
+    drop = None if samples else commonest_drop(dropped, "pages")
     return Outcome(document.doc_id, tuple(samples), tuple(dropped), drop)
 
 
@@ -194,13 +202,6 @@ def _page_sample(
 def _lang_of(script: str | None) -> str:
     """An undeclared book's language where its script names one (Han: Chinese), else ``und``."""
     return {"Hani": "zh", "Jpan": "ja", "Kore": "ko"}.get(script or "", "und")
-
-
-def _document_drop(dropped: list[DroppedCandidate]) -> Drop:
-    reasons = [d.drop.reason for d in dropped]
-    main = max(reasons, key=reasons.count)
-    first = next(d.drop for d in dropped if d.drop.reason == main)
-    return Drop(first.filter, main, f"{len(dropped)} pages dropped; first: {first.detail}")
 
 
 SPEC = SourceSpec(SOURCE, LAYOUT, open_step)

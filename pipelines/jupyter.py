@@ -12,7 +12,15 @@ from vlpipe.filters.code_image import check_code_image
 from vlpipe.filters.image import CheckedImage, check_image, decode_base64
 from vlpipe.pipelines.registry import SourceSpec, stateless
 from vlpipe.recipe import Recipe
-from vlpipe.schema import Document, Drop, DroppedCandidate, Outcome, Sample, sample_key
+from vlpipe.schema import (
+    Document,
+    Drop,
+    DroppedCandidate,
+    Outcome,
+    Sample,
+    commonest_drop,
+    sample_key,
+)
 from vlpipe.sources.inputs import InputLayout
 from vlpipe.sources.jupyter import (
     Candidate,
@@ -51,10 +59,7 @@ def notebook_outcome(document: Document, recipe: Recipe) -> Outcome:
 def _document_drop(dropped: list[DroppedCandidate]) -> Drop:
     if not dropped:
         return Drop("jupyter", "no_plot_output", "no code cell output an image")
-    reasons = [d.drop.reason for d in dropped]
-    main = max(reasons, key=reasons.count)  # ties: the first in notebook order
-    first = next(d.drop for d in dropped if d.drop.reason == main)
-    return Drop(first.filter, main, f"{len(dropped)} candidates dropped; first: {first.detail}")
+    return commonest_drop(dropped, "candidates")
 
 
 def _candidate_sample(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -58,6 +59,15 @@ class Outcome:
         if self.error_class is not None:
             return "failed"
         return "kept" if self.samples else "dropped"
+
+
+def commonest_drop(dropped: Sequence[DroppedCandidate], what: str) -> Drop:
+    """A document whose every candidate was dropped is dropped for their commonest reason (ties:
+    the first in document order), under that reason's filter, with its first detail."""
+    reasons = [d.drop.reason for d in dropped]
+    main = max(reasons, key=reasons.count)
+    first = next(d.drop for d in dropped if d.drop.reason == main)
+    return Drop(first.filter, main, f"{len(dropped)} {what} dropped; first: {first.detail}")
 
 
 def sample_key(doc_id: str, index: int) -> str:
