@@ -22,8 +22,8 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class VisionLoConfig(_Strict):
-    """The low-resolution semantic branch (SigLIP-like ViT, no class token)."""
+class ViTConfig(_Strict):
+    """What both vision branches share: a patch-embedding ViT and its input normalisation."""
 
     image_size: int = 384
     patch_size: int = 16
@@ -35,15 +35,14 @@ class VisionLoConfig(_Strict):
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
 
 
-class VisionHiConfig(_Strict):
+class VisionLoConfig(ViTConfig):
+    """The low-resolution semantic branch (SigLIP-like ViT, no class token)."""
+
+
+class VisionHiConfig(ViTConfig):
     """The high-resolution branch (SAM-B-like ViT with windowed + global attention and a neck)."""
 
     image_size: int = 1024
-    patch_size: int = 16
-    width: int = 768
-    layers: int = 12
-    heads: int = 12
-    mlp_ratio: float = 4.0
     window_size: int = 16
     global_layers: list[int] = Field(default_factory=lambda: [2, 5, 8, 11])
     neck_dim: int = 256
