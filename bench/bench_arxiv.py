@@ -26,11 +26,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from vlpipe.pipelines.arxiv import _compile
 from vlpipe.pipelines.build import run_build
 from vlpipe.recipe import ArchiveLimits, load_recipe
 from vlpipe.renderers import render_pdf
 from vlpipe.sources import arxiv
+from vlpipe.sources.arxiv.step import _compile
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "arxiv"
 INPUTS = [FIXTURES / "sources", FIXTURES / "bulk"]

@@ -24,7 +24,7 @@ from tests.ebooks.books import en_book, websight_rows
 from vlpipe.pipelines.build import run_build
 from vlpipe.recipe import load_recipe
 from vlpipe.renderers import find_chromium
-from vlpipe.sources.ebooks import open_book, safe_extract
+from vlpipe.sources.ebooks.book import open_book, safe_extract
 
 
 def vlpipe_rate(source: str, inputs: Path) -> tuple[float, int]:

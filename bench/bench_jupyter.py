@@ -33,7 +33,7 @@ from rich.console import Console
 
 from vlpipe.pipelines.build import run_build
 from vlpipe.recipe import load_recipe
-from vlpipe.sources.jupyter import code_lines
+from vlpipe.sources.jupyter.notebook import code_lines
 
 matplotlib.use("Agg")
 

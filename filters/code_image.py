@@ -1,12 +1,12 @@
 """DeepSeek-VL's notebook rule: keep a (plot, code) pair only if the producing cell output exactly
-one image and the code has at least ``min_code_lines`` lines (``sources.jupyter.code_lines``:
-non-blank, not comment-only). The paper kept 1.1M of 2M pairs with 1 image and 5 lines."""
+one image and the code has at least ``min_code_lines`` lines (as ``notebook.code_lines`` counts
+them: non-blank, not comment-only). The paper kept 1.1M of 2M pairs with 1 image and 5 lines."""
 
 from __future__ import annotations
 
 from vlpipe.recipe import CodeImageFilter
 from vlpipe.schema import Drop
-from vlpipe.sources.jupyter import Candidate, code_lines
+from vlpipe.sources.jupyter.notebook import Candidate, code_lines
 
 NAME = "code_image"
 

@@ -4,10 +4,14 @@ Layout under the build's output folder::
 
     ledger/samples/<chunk>.parquet     candidates of the chunk's documents (kept and dropped)
     ledger/documents/<chunk>.parquet   the chunk's documents; written last: it *is* the commit
+    ledger/claims/<chunk>              held while a chunk's files are put in place
 
-A chunk's shards are renamed into place before its ledger files, so a committed chunk always has
-all its shards, and anything in ``shards/`` without a committed chunk is a leftover of an
-interrupted run that the next run removes and writes again.
+The commit of a chunk (``commit_chunk``): create its claim exclusively, check on disk that nobody
+committed the chunk meanwhile, rename its shards into place, then its sample rows, then its
+document rows, make the renames durable, drop the claim. So a committed chunk always has all its
+shards, and no second attempt at a chunk (a task that Ray retried after its worker died, a
+straggler of a killed run) can rewrite a committed one. Anything without a committed chunk is a
+leftover of an interrupted attempt, which the next run removes and writes again.
 """
 
 from __future__ import annotations
@@ -15,17 +19,22 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vlpipe.manifests.shards import TMP_MARK, Placement, temporary_path
+from vlpipe.errors import BuildStopped
+from vlpipe.manifests.shards import TMP_MARK, Placement, WrittenShard, fsync_dir, temporary_path
 from vlpipe.schema import Outcome, Sample
 
 LAST_CHUNK_KEY = b"vlpipe.last_chunk"
+CLAIM_WAIT_S = 30.0  # how long a commit waits for another attempt's claim on the same chunk
 _SHARD_CHUNK = re.compile(r"-(u\d+-c\d+)-\d+\.tar$")
 
 DOCUMENT_SCHEMA = pa.schema(
@@ -79,6 +88,17 @@ class ChunkId:
         return cls(int(unit[1:]), int(chunk[1:]))
 
 
+def build_file(out: Path) -> Path:
+    """The build's record: recipe, inputs and the planned work units (resume checks it)."""
+    return out / "build.json"
+
+
+def planned_units(out: Path) -> int | None:
+    """How many work units the build in ``out`` planned (None: no build record)."""
+    record = build_file(out)
+    return len(orjson.loads(record.read_bytes())["units"]) if record.exists() else None
+
+
 def documents_dir(out: Path) -> Path:
     return out / "ledger" / "documents"
 
@@ -89,6 +109,18 @@ def samples_dir(out: Path) -> Path:
 
 def shards_dir(out: Path) -> Path:
     return out / "shards"
+
+
+def claims_dir(out: Path) -> Path:
+    return out / "ledger" / "claims"
+
+
+def output_dirs(out: Path) -> tuple[Path, ...]:
+    return (shards_dir(out), documents_dir(out), samples_dir(out), claims_dir(out))
+
+
+def is_committed(out: Path, chunk: ChunkId) -> bool:
+    return (documents_dir(out) / f"{chunk.name}.parquet").exists()
 
 
 def document_row(
@@ -160,17 +192,53 @@ def dropped_sample_rows(source: str, outcome: Outcome) -> list[dict[str, Any]]:
 def commit_chunk(
     out: Path,
     chunk: ChunkId,
+    shards: list[WrittenShard],
     documents: list[dict[str, Any]],
     samples: list[dict[str, Any]],
     last: bool,
-) -> None:
-    """Write the chunk's sample rows, then its document rows, each atomically (the commit)."""
-    _write_atomic(
-        pa.Table.from_pylist(samples, SAMPLE_SCHEMA), samples_dir(out) / f"{chunk.name}.parquet"
-    )
-    table = pa.Table.from_pylist(documents, DOCUMENT_SCHEMA)
-    table = table.replace_schema_metadata({LAST_CHUNK_KEY: b"1" if last else b"0"})
-    _write_atomic(table, documents_dir(out) / f"{chunk.name}.parquet")
+) -> bool:
+    """Put the chunk's shards and ledger rows in place (see the module docstring); False, with
+    nothing changed, when another attempt committed the chunk first."""
+    claim = claims_dir(out) / chunk.name
+    _claim(claim, out, chunk)
+    try:
+        if is_committed(out, chunk):
+            return False
+        for shard in shards:
+            os.replace(shard.temporary, shards_dir(out) / shard.name)
+        fsync_dir(shards_dir(out))
+        _write_atomic(
+            pa.Table.from_pylist(samples, SAMPLE_SCHEMA), samples_dir(out) / f"{chunk.name}.parquet"
+        )
+        fsync_dir(samples_dir(out))
+        table = pa.Table.from_pylist(documents, DOCUMENT_SCHEMA)
+        table = table.replace_schema_metadata({LAST_CHUNK_KEY: b"1" if last else b"0"})
+        _write_atomic(table, documents_dir(out) / f"{chunk.name}.parquet")
+        fsync_dir(documents_dir(out))
+        return True
+    finally:
+        claim.unlink(missing_ok=True)
+
+
+def _claim(claim: Path, out: Path, chunk: ChunkId) -> None:
+    """Create the chunk's claim exclusively. Another attempt holding it is mid-commit (for
+    milliseconds) or died mid-commit: wait for it, and stop the build if it never lets go."""
+    owner = f"{socket.gethostname()} {os.getpid()}\n".encode()
+    deadline = time.monotonic() + CLAIM_WAIT_S
+    while True:
+        try:
+            handle = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if time.monotonic() > deadline:
+                raise BuildStopped(
+                    f"chunk {chunk.name} of {out} is claimed by an attempt that never committed "
+                    f"it ({claim}); re-run the build to resume"
+                ) from None
+            time.sleep(0.05)
+            continue
+        os.write(handle, owner)
+        os.close(handle)
+        return
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
@@ -192,13 +260,14 @@ def committed_chunks(out: Path) -> dict[str, bool]:
 
 
 def remove_uncommitted(out: Path, committed: dict[str, bool]) -> int:
-    """Delete temporary files and the shards and sample rows of chunks that never committed."""
+    """Delete temporary files, claims, and the shards and sample rows of chunks that never
+    committed (run before any worker starts)."""
     removed = 0
-    for folder in (shards_dir(out), samples_dir(out), documents_dir(out)):
+    for folder in output_dirs(out):
         for path in folder.iterdir():
             match = _SHARD_CHUNK.search(path.name)
             chunk = match.group(1) if match else path.name.split(".")[0]
-            if TMP_MARK in path.name or chunk not in committed:
+            if TMP_MARK in path.name or chunk not in committed or folder == claims_dir(out):
                 path.unlink()
                 removed += 1
     return removed

@@ -1,12 +1,15 @@
-"""Deterministic WebDataset tar shards, rolled over by sample count and bytes, visible only whole.
+"""Deterministic WebDataset tar shards, rolled over by sample count and bytes.
 
 ``webdataset.ShardWriter`` stamps members with the current time; these shards carry
-``mtime=0``, ``uid=gid=0`` and mode ``0o444`` so that the same samples give the same bytes.
+``mtime=0``, ``uid=gid=0`` and mode ``0o444`` so that the same samples give the same bytes. Shards
+are written under temporary names; the chunk's commit (``ledger.commit_chunk``) renames them.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import socket
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +21,19 @@ TMP_MARK = ".tmp-"
 
 
 def temporary_path(path: Path) -> Path:
-    """A per-process temporary name beside ``path``: a straggling worker of a killed run can
-    never write into the file a resumed run is writing."""
-    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
+    """A fresh temporary name beside ``path``, unique across the hosts sharing the output folder
+    (pids repeat across nodes): a straggling worker of a killed run can never write into the file
+    another attempt is writing."""
+    return path.with_name(f"{path.name}{TMP_MARK}{socket.gethostname()}-{secrets.token_hex(6)}")
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable, so that the commit order survives a power loss."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 @dataclass(frozen=True)
@@ -32,10 +45,18 @@ class Placement:
     size: int
 
 
+@dataclass(frozen=True)
+class WrittenShard:
+    """A complete shard under its temporary name, waiting for its chunk's commit."""
+
+    temporary: Path
+    name: str
+
+
 class ShardWriter:
     """Writes samples to ``<directory>/<prefix>-<seq:03d>.tar``, starting a new shard when the
-    next sample would pass ``max_samples`` or ``max_bytes``. Each shard is written under a
-    temporary name and renamed when complete.
+    next sample would pass ``max_samples`` or ``max_bytes``. Shards stay under temporary names
+    (``written``) until the chunk commits them; leaving the writer on an exception deletes them.
 
     Members are written as USTAR header + data + padding directly: ``tarfile.addfile`` deep-copies
     every header, a third of the cost of writing a small sample."""
@@ -46,7 +67,9 @@ class ShardWriter:
         self.max_samples = max_samples
         self.max_bytes = max_bytes
         self.shards: list[str] = []
+        self.written: list[WrittenShard] = []
         self._file: BinaryIO | None = None
+        self._temporary: Path | None = None
         self._offset = 0
         self._count = 0
 
@@ -68,15 +91,26 @@ class ShardWriter:
         self._count += 1
         return Placement(self.shards[-1], offset, size)
 
-    def close(self) -> list[str]:
+    def close(self) -> list[WrittenShard]:
         if self._file is not None:
             self._finish()
-        return self.shards
+        return self.written
+
+    def discard(self) -> None:
+        """Delete every shard this writer started (the chunk is not committed)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        for path in [w.temporary for w in self.written] + [self._temporary]:
+            if path is not None:
+                path.unlink(missing_ok=True)
+        self.written, self._temporary = [], None
 
     def _open(self) -> None:
         name = f"{self.prefix}-{len(self.shards):03d}.tar"
         self.shards.append(name)
-        self._file = open(temporary_path(self.directory / name), "wb")  # noqa: SIM115
+        self._temporary = temporary_path(self.directory / name)
+        self._file = open(self._temporary, "wb")  # noqa: SIM115
         self._offset = self._count = 0
 
     def _finish(self) -> None:
@@ -87,9 +121,9 @@ class ShardWriter:
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
-        self._file = None
-        temporary = temporary_path(self.directory / self.shards[-1])
-        os.replace(temporary, self.directory / self.shards[-1])
+        assert self._temporary is not None
+        self.written.append(WrittenShard(self._temporary, self.shards[-1]))
+        self._file = self._temporary = None
 
     def __enter__(self) -> ShardWriter:
         return self
@@ -97,10 +131,8 @@ class ShardWriter:
     def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         if exc_type is None:
             self.close()
-        elif self._file is not None:
-            self._file.close()
-            temporary_path(self.directory / self.shards.pop()).unlink(missing_ok=True)
-            self._file = None
+        else:
+            self.discard()
 
 
 def tar_member_size(data_bytes: int) -> int:

@@ -1,18 +1,27 @@
 """A build: plan work units, process them (inline or on Ray Data), commit chunk by chunk, resume.
 
+Work units run inline (one process) or on a pool of Ray actors (embedded, or an existing cluster).
 Determinism and resume both follow from one rule: a unit's documents are cut into chunks of
 ``docs_per_chunk`` in input order, and each chunk owns its shards
 (``<source>-u<unit>-c<chunk>-<seq>.tar``) and ledger files. Which worker runs a unit, and when,
 changes nothing in what the chunk writes; a re-run skips committed chunks and rewrites the rest.
+
+Whether a chunk is committed is always asked of the output folder, never of a snapshot taken when
+the build started: Ray retries the task of a worker that died, and the retry must skip the chunks
+the dead worker committed. The commit itself is exclusive (``ledger.commit_chunk``).
+
+What stops a build (exit status 1, nothing of the chunk in flight committed, a re-run resumes):
+an exception that is not a document's fault (a bug), a transient read error, or more failed
+documents in a row than ``max_failure_rate`` allows.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
 import shutil
 import time
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,21 +32,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from vlpipe import __version__
-from vlpipe.errors import ConfigError
+from vlpipe.errors import (
+    BAD_INPUT_ERRORS,
+    BuildStopped,
+    ConfigError,
+    DocumentError,
+    TransientError,
+)
 from vlpipe.manifests import ledger
 from vlpipe.manifests.shards import ShardWriter
-from vlpipe.pipelines.registry import DocumentStep, source_spec
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Outcome
 from vlpipe.sources.inputs import Unit, iter_documents, plan_units
+from vlpipe.sources.registry import DocumentStep, source_spec
 
 Executor = Literal["ray", "inline"]
-
-
-def bundled_samples(source: str) -> str:
-    from importlib import resources
-
-    return str(resources.files("vlpipe.samples") / source)
+WORKER_TASK_RETRIES = 3  # a unit whose worker process died this often stops the build
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,7 @@ class ChunkReport:
     documents: int
     kept: int
     samples: int
-    skipped: bool  # committed by an earlier run
+    skipped: bool  # committed by an earlier attempt
     last: bool
 
 
@@ -63,48 +73,53 @@ def run_build(
     """Run (or resume) a build into ``out``; returns the counts of this run."""
     console = console or Console(stderr=True)
     units = plan_units(inputs, source_spec(recipe.source).layout, recipe.input)
-    _prepare_output(out, recipe, inputs, plan_fingerprint(units))
+    _prepare_output(out, recipe, inputs, units)
     committed = ledger.committed_chunks(out)
     ledger.remove_uncommitted(out, committed)
     finished_units = {ledger.ChunkId.parse(name).unit for name, last in committed.items() if last}
     pending = [unit for unit in units if unit.index not in finished_units]
     started = time.perf_counter()
     if executor == "inline":
-        reports: Iterable[ChunkReport] = _inline_reports(pending, recipe, out, committed)
+        reports: Iterable[ChunkReport] = _inline_reports(pending, recipe, out)
     else:
-        reports = _ray_reports(pending, recipe, out, committed, workers, address)
+        reports = _ray_reports(pending, recipe, out, workers, address)
     totals = _follow(reports, len(units), len(units) - len(pending), console)
+    check_unique_keys(out)
     totals["seconds"] = time.perf_counter() - started
     return totals
 
 
 def plan_fingerprint(units: list[Unit]) -> str:
-    """A hash of the work plan and the input files' sizes: a resumed build must see the same
-    documents in the same units, or committed chunk names would point at other documents."""
+    """A hash of the work plan, each unit with the fingerprint of what it reads: a resumed build
+    must see the same documents in the same units, or committed chunk names would point at other
+    documents."""
     digest = hashlib.sha256()
     for unit in units:
         digest.update(orjson.dumps(dataclasses.asdict(unit)))
-        for path in unit.paths:
-            digest.update(str(Path(path).stat().st_size).encode())
     return digest.hexdigest()
 
 
-def _prepare_output(out: Path, recipe: Recipe, inputs: list[str], plan: str) -> None:
+def _prepare_output(out: Path, recipe: Recipe, inputs: list[str], units: list[Unit]) -> None:
     """Create the output layout, or check that it holds this same build (recipe and inputs)."""
-    identity = {"recipe": recipe.model_dump(mode="json"), "inputs": inputs, "plan": plan}
-    marker = out / "build.json"
+    identity = {
+        "recipe": recipe.model_dump(mode="json"),
+        "inputs": inputs,
+        "plan": plan_fingerprint(units),
+    }
+    marker = ledger.build_file(out)
     try:
         if marker.exists():
             previous = orjson.loads(marker.read_bytes())
             if {k: previous.get(k) for k in identity} != identity:
                 raise ConfigError(
-                    f"{out} holds a build with another recipe or other input files; "
+                    f"{out} holds a build with another recipe or other (or changed) input files; "
                     "choose another --output or pass --overwrite"
                 )
-        for folder in (ledger.shards_dir(out), ledger.documents_dir(out), ledger.samples_dir(out)):
+        for folder in ledger.output_dirs(out):
             folder.mkdir(parents=True, exist_ok=True)
         if not marker.exists():
-            record = {**identity, "vlpipe": __version__}
+            plan = [{"label": u.label, "fingerprint": u.fingerprint} for u in units]
+            record = {**identity, "units": plan, "vlpipe": __version__}
             marker.write_bytes(
                 orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
             )
@@ -116,23 +131,60 @@ def clear_output(out: Path) -> None:
     """Remove a previous build's files (``--overwrite``), never anything else in the folder."""
     for name in ("shards", "ledger"):
         shutil.rmtree(out / name, ignore_errors=True)
-    (out / "build.json").unlink(missing_ok=True)
+    ledger.build_file(out).unlink(missing_ok=True)
 
 
-def _inline_reports(
-    units: list[Unit], recipe: Recipe, out: Path, committed: dict[str, bool]
-) -> Iterator[ChunkReport]:
+def check_unique_keys(out: Path) -> None:
+    """Document ids and sample keys are unique by construction; a build that breaks that is a bug
+    and must not pass silently (WebDataset readers would merge two samples)."""
+    for name, table, column in (
+        ("document ids", ledger.read_documents(out), "doc_id"),
+        ("sample keys", ledger.read_samples(out), "key"),
+    ):
+        counts = Counter(table.column(column).to_pylist())
+        repeated = [value for value, count in counts.items() if count > 1]
+        if repeated:
+            raise AssertionError(f"{len(repeated)} {name} repeat in {out}, e.g. {repeated[:3]}")
+
+
+def _inline_reports(units: list[Unit], recipe: Recipe, out: Path) -> Iterator[ChunkReport]:
     with source_spec(recipe.source).open_step(recipe) as step:
+        failures = FailureWindow(recipe.max_failure_rate, recipe.failure_window)
         for unit in units:
-            yield from process_unit(unit, step, recipe, out, committed)
+            yield from process_unit(unit, step, recipe, out, failures)
+
+
+class FailureWindow:
+    """The last ``size`` documents a worker processed: when more than ``max_rate`` of them failed,
+    the environment is broken (a missing font, a dead browser), not the input, and failing the
+    rest of the corpus one document at a time would hide it."""
+
+    def __init__(self, max_rate: float | None, size: int) -> None:
+        self.max_rate = max_rate
+        self.recent: deque[Outcome | None] = deque(maxlen=size)
+
+    def record(self, outcome: Outcome) -> None:
+        self.recent.append(outcome if outcome.status == "failed" else None)
+        if self.max_rate is None or len(self.recent) < (self.recent.maxlen or 0):
+            return
+        failed = [o for o in self.recent if o is not None]
+        if len(failed) > self.max_rate * len(self.recent):
+            reasons = Counter(str(o.error_class) for o in failed)
+            reason, count = reasons.most_common(1)[0]
+            example = next(o for o in failed if o.error_class == reason)
+            raise BuildStopped(
+                f"{len(failed)} of the last {len(self.recent)} documents failed "
+                f"(max_failure_rate {self.max_rate}); mostly {reason} ({count}), e.g. "
+                f"{example.doc_id}: {example.error}"
+            )
 
 
 def process_unit(
-    unit: Unit, step: DocumentStep, recipe: Recipe, out: Path, committed: dict[str, bool]
+    unit: Unit, step: DocumentStep, recipe: Recipe, out: Path, failures: FailureWindow
 ) -> Iterator[ChunkReport]:
     """Read one unit and commit its chunks; chunks already committed are read past, not redone."""
     size = recipe.output.docs_per_chunk
-    items = _guarded(iter_documents(unit, recipe.input, source_spec(recipe.source).layout), unit)
+    items = read_unit(unit, recipe)
     batch: list[Document | Outcome] = []
     number = 0
     upcoming = next(items, None)
@@ -142,20 +194,23 @@ def process_unit(
             upcoming = next(items, None)
         if len(batch) == size or upcoming is None:
             chunk = ledger.ChunkId(unit.index, number)
-            yield _run_chunk(chunk, batch, step, recipe, out, committed, last=upcoming is None)
+            yield _run_chunk(chunk, batch, step, recipe, out, failures, last=upcoming is None)
             batch, number = [], number + 1
 
 
-def _guarded(items: Iterator[Document | Outcome], unit: Unit) -> Iterator[Document | Outcome]:
-    """The unit's items; if reading breaks off, one failed row stands for the unread rest."""
+def read_unit(unit: Unit, recipe: Recipe) -> Iterator[Document | Outcome]:
+    """The unit's items. A corrupt input (``DocumentError``) ends the unit with one failed row
+    saying how many documents were read before the break; anything else (a transient read error,
+    a bug) propagates, so nothing of the chunk is committed and a re-run reads it again."""
     count = 0
     try:
-        for item in items:
+        for item in iter_documents(unit, recipe.input, source_spec(recipe.source).layout):
             count += 1
             yield item
-    except Exception as exc:  # any reader failure is data: the build goes on
+    except DocumentError as exc:
         where = unit.label if count == 0 else f"{unit.label}#after{count}"
-        yield Outcome(where, error_class=type(exc).__name__, error=str(exc) or repr(exc))
+        message = f"{exc or type(exc).__name__} ({count} documents read before the break)"
+        yield Outcome(where, error_class=type(exc).__name__, error=message)
 
 
 def _run_chunk(
@@ -164,19 +219,21 @@ def _run_chunk(
     step: DocumentStep,
     recipe: Recipe,
     out: Path,
-    committed: dict[str, bool],
+    failures: FailureWindow,
     last: bool,
 ) -> ChunkReport:
-    if chunk.name in committed:
-        return ChunkReport(chunk.unit, chunk.chunk, len(items), 0, 0, skipped=True, last=last)
-    outcomes = [
-        item if isinstance(item, Outcome) else _safe_step(step, item, recipe) for item in items
-    ]
+    skipped = ChunkReport(chunk.unit, chunk.chunk, len(items), 0, 0, skipped=True, last=last)
+    if ledger.is_committed(out, chunk):
+        return skipped
+    outcomes = []
+    for item in items:
+        outcome = item if isinstance(item, Outcome) else document_outcome(step, item, recipe)
+        failures.record(outcome)
+        outcomes.append(outcome)
     documents, samples = [], []
-    prefix = f"{recipe.source}-{chunk.name}"
     writer = ShardWriter(
         ledger.shards_dir(out),
-        prefix,
+        f"{recipe.source}-{chunk.name}",
         recipe.output.max_samples_per_shard,
         recipe.output.max_shard_bytes,
     )
@@ -192,17 +249,27 @@ def _run_chunk(
                     shards.append(placement.shard)
             samples.extend(ledger.dropped_sample_rows(recipe.source, outcome))
             documents.append(ledger.document_row(recipe.source, chunk, outcome, shards))
-    ledger.commit_chunk(out, chunk, documents, samples, last)
+    keys = [row["key"] for row in samples]
+    if len(set(keys)) < len(keys):
+        writer.discard()
+        raise AssertionError(f"chunk {chunk.name} repeats sample keys: {sorted(keys)}")
+    try:
+        committed = ledger.commit_chunk(out, chunk, writer.written, documents, samples, last)
+    finally:
+        writer.discard()  # what the commit did not rename away
+    if not committed:
+        return skipped
     kept = sum(1 for outcome in outcomes if outcome.status == "kept")
     written = sum(len(outcome.samples) for outcome in outcomes)
     return ChunkReport(chunk.unit, chunk.chunk, len(items), kept, written, skipped=False, last=last)
 
 
-def _safe_step(step: DocumentStep, document: Document, recipe: Recipe) -> Outcome:
-    """Bad input never crashes a build: any exception fails just this document."""
+def document_outcome(step: DocumentStep, document: Document, recipe: Recipe) -> Outcome:
+    """The step's outcome; errors that describe the document (``BAD_INPUT_ERRORS``) fail just
+    this document. Any other exception is a bug and propagates."""
     try:
         return step(document, recipe)
-    except Exception as exc:
+    except BAD_INPUT_ERRORS as exc:
         message = str(exc) or repr(exc)
         return Outcome(
             document.doc_id,
@@ -213,54 +280,56 @@ def _safe_step(step: DocumentStep, document: Document, recipe: Recipe) -> Outcom
 
 
 class UnitWorker:
-    """A Ray Data actor that processes the units it is handed, yielding a report per chunk as
-    it commits. The source's step (its browser pool …) is opened for each unit — hundreds of
-    documents — and closed when the unit is done: Ray may end an idle actor without running its
-    finalisers, which would leave a browser to die mid-conversation."""
+    """A Ray actor that processes the units it is handed and returns a report per chunk. The
+    source's step (its browser pool …) is opened for each unit — hundreds of documents — and
+    closed when the unit is done, so a browser never outlives its work. Its failure window spans
+    the units it processes."""
 
-    def __init__(self, recipe: Recipe, out: Path, committed: dict[str, bool]) -> None:
-        self.recipe, self.out, self.committed = recipe, out, committed
-        self.spec = source_spec(recipe.source)
+    def __init__(self) -> None:
+        self.failures: FailureWindow | None = None
 
-    def __call__(self, batch: dict[str, Any]) -> Iterator[dict[str, list[Any]]]:
-        for payload in batch["unit"]:
-            unit = Unit(**orjson.loads(payload))
-            with self.spec.open_step(self.recipe) as step:
-                for report in process_unit(unit, step, self.recipe, self.out, self.committed):
-                    yield {"report": [orjson.dumps(dataclasses.asdict(report))]}
+    def run(self, task: bytes) -> list[bytes]:
+        work = orjson.loads(task)
+        recipe = source_spec(work["source"]).recipe.model_validate(work["recipe"])
+        out, unit = Path(work["out"]), Unit(**work["unit"])
+        if self.failures is None:
+            self.failures = FailureWindow(recipe.max_failure_rate, recipe.failure_window)
+        with source_spec(recipe.source).open_step(recipe) as step:
+            return [
+                orjson.dumps(dataclasses.asdict(report))
+                for report in process_unit(unit, step, recipe, out, self.failures)
+            ]
 
 
 def _ray_reports(
-    units: list[Unit],
-    recipe: Recipe,
-    out: Path,
-    committed: dict[str, bool],
-    workers: int | None,
-    address: str | None,
+    units: list[Unit], recipe: Recipe, out: Path, workers: int | None, address: str | None
 ) -> Iterator[ChunkReport]:
+    """Units spread over a pool of Ray actors, one CPU each. A worker process that dies is
+    replaced and its unit retried (``WORKER_TASK_RETRIES`` times; a document that kills its
+    worker every time must stop the build, not loop); the retry skips what was committed."""
     if not units:
         return
-    import ray.data
+    import ray
+    from ray.util import ActorPool
 
     from vlpipe.runtime import init_ray
 
     slots = init_ray(address, workers)
-    logging.getLogger("ray.data").setLevel(logging.ERROR)  # our progress bar and table suffice
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
-    context.execution_options.preserve_order = False
-
-    rows = [{"unit": orjson.dumps(dataclasses.asdict(unit))} for unit in units]
-    dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-        UnitWorker,
-        fn_constructor_args=(recipe, out, committed),
-        batch_size=1,
-        batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(size=min(slots, len(rows))),
-        num_cpus=1,
-    )
-    for row in dataset.iter_rows():
-        yield ChunkReport(**orjson.loads(row["report"]))
+    actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=WORKER_TASK_RETRIES)
+    actors = [actor(UnitWorker).remote() for _ in range(min(slots, len(units)))]
+    common = {"source": recipe.source, "recipe": recipe.model_dump(mode="json"), "out": str(out)}
+    tasks = [orjson.dumps({**common, "unit": dataclasses.asdict(unit)}) for unit in units]
+    try:
+        for reports in ActorPool(actors).map_unordered(lambda a, t: a.run.remote(t), tasks):
+            for report in reports:
+                yield ChunkReport(**orjson.loads(report))
+    except ray.exceptions.RayTaskError as exc:
+        if isinstance(exc.cause, BuildStopped | TransientError):
+            raise exc.cause from None
+        raise
+    finally:
+        for running in actors:
+            ray.kill(running)
 
 
 def _follow(

@@ -5,19 +5,21 @@ Why the pieces look the way they do:
 * **Throughput.** Launching Chromium costs about a second and a fresh context about half of one, so
   each pool worker keeps one browser, one context and one page alive and only navigates between
   documents (clearing the origin's storage first, and serving everything ``no-store``, so one
-  document never sees another's state). Screenshots go through CDP with ``optimizeForSpeed``.
+  document never sees another's state); the context is replaced every ``recycle_after``
+  documents and after a browser error. Screenshots go through CDP with ``optimizeForSpeed``.
   Playwright's sync API is bound to the thread that created it, so each worker is a thread that
   owns its own Playwright driver and browser; they run in parallel because the work happens in
   the browsers, not in Python.
 * **No network.** Documents are served from a reserved, never-resolvable origin
-  (``http://vlpipe.invalid/``): a context-wide route answers the document itself and files inside
-  its own folder, and aborts every other request (images, fonts, fetch/XHR, beacons, prefetches,
-  redirects); navigations away (links, ``location=``, meta refresh, forms, iframes) get an empty
-  ``204`` from the route, which cancels them and leaves the document in place. ``data:`` URLs
-  never reach the network. WebSockets are intercepted and closed, service workers and pop-ups
-  blocked. As defence in depth the browser's proxy is a dead loopback port
-  (``--proxy-server=127.0.0.1:9`` with ``<-loopback>``), so anything that escaped the routes
-  fails too, and WebRTC may not use UDP.
+  (``http://vlpipe.invalid/``) through a context-wide route, which answers every request as
+  :func:`vlpipe.renderers.policy.decide_request` says: the document itself and files inside its
+  own folder are served, every other request is aborted (images, fonts, fetch/XHR, beacons,
+  prefetches), and navigations away (links, ``location=``, meta refresh, forms, iframes) get an
+  empty ``204``, which cancels them and leaves the document in place. ``data:`` URLs never reach
+  the network. WebSockets are intercepted and closed, service workers and pop-ups blocked. As
+  defence in depth the browser's proxy is a dead loopback port (``--proxy-server=127.0.0.1:9``
+  with ``<-loopback>``), so anything that escaped the routes fails too, and WebRTC may not use
+  UDP.
 * **Limits.** Loads have a timeout; a watchdog thread kills a worker's whole browser process group
   when a document overruns its render budget (a ``while(true){}`` blocks the renderer, and then
   every CDP call with it). The blocked call then fails, the document becomes a
@@ -38,7 +40,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import mimetypes
 import os
 import queue
 import re
@@ -53,7 +54,6 @@ from itertools import pairwise
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
-from urllib.parse import quote, unquote, urlsplit
 
 from playwright.sync_api import (
     Browser,
@@ -67,23 +67,31 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from vlpipe.errors import ConfigError, DocumentError
 from vlpipe.renderers.dom import MEASURE_JS, PAGINATED_CSS, SHOW_PAGE_JS, STILL_CSS
 from vlpipe.renderers.errors import BrowserCrashed, RenderError, RenderTimeout
 from vlpipe.renderers.install import find_chromium
 from vlpipe.renderers.layout import (
+    PageGeometry,
     TextLine,
     lines_in_view,
     lines_on_page,
     page_text,
     plan_page_cuts,
 )
+from vlpipe.renderers.policy import (
+    ORIGIN,
+    Block,
+    CancelNavigation,
+    HtmlDocument,
+    Serve,
+    decide_request,
+    entry_url,
+)
 
 RenderMode = Literal["viewport", "full_page", "paginated"]
-
-ORIGIN = "http://vlpipe.invalid"
 
 CHROMIUM_ARGS: tuple[str, ...] = (
     "--no-sandbox",
@@ -120,32 +128,6 @@ _LOAD_POLL_S = 0.05
 _FRAME_S = 0.05  # one compositor frame and then some, before a screenshot is retried
 
 
-class PageGeometry(BaseModel):
-    """The page (and viewport) in CSS pixels, and the base typography of paginated mode."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    width: int = Field(1024, ge=64, le=8192)
-    height: int = Field(1024, ge=64, le=8192)
-    margin_x: int = Field(48, ge=0)
-    margin_top: int = Field(48, ge=0)
-    margin_bottom: int = Field(48, ge=0)
-    font_size_px: float = Field(18.0, gt=0)
-    line_height: float = Field(1.5, gt=0)
-    font_family: str | None = None
-
-    @model_validator(mode="after")
-    def _room_for_content(self) -> Self:
-        if self.content_height < 16 or self.width - 2 * self.margin_x < 16:
-            raise ValueError("margins leave no room for content")
-        return self
-
-    @property
-    def content_height(self) -> int:
-        """Pixels of document shown on one page, between the top and bottom margins."""
-        return self.height - self.margin_top - self.margin_bottom
-
-
 class BrowserConfig(BaseModel):
     """How the Chromium pool runs. ``chromium`` defaults to ``$VLPIPE_CHROMIUM`` or
     /usr/bin/chromium; ``browsers`` is the number of browsers (worker threads) in one pool."""
@@ -166,23 +148,6 @@ class BrowserConfig(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
-class HtmlDocument:
-    """One HTML document. ``entry`` is its path inside ``base_dir``, the folder it may load files
-    from (``None``: nothing but ``data:`` URLs)."""
-
-    html: str
-    base_dir: Path | None = None
-    entry: str = "index.html"
-
-    @classmethod
-    def from_file(cls, path: Path, base_dir: Path | None = None) -> HtmlDocument:
-        """Read an HTML file; by default it may load files from its own folder."""
-        base = (base_dir or path.parent).resolve()
-        entry = path.resolve().relative_to(base).as_posix()
-        return cls(path.read_bytes().decode("utf-8", errors="replace"), base, entry)
-
-
-@dataclass(frozen=True, slots=True)
 class RenderedPage:
     """One page image (PNG bytes) with the text visible on it, in reading order."""
 
@@ -191,29 +156,6 @@ class RenderedPage:
     text: str
     width: int
     height: int
-
-
-def _content_type(name: str) -> str:
-    guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return f"{guessed}; charset=utf-8" if guessed.startswith("text/") else guessed
-
-
-def resolve_request(doc: HtmlDocument, url: str) -> tuple[bytes, str] | None:
-    """What the sandboxed origin serves for ``url``: the document itself, or a regular file inside
-    its folder (symlinks resolved, ``..`` refused); ``None`` means the request is blocked."""
-    parts = urlsplit(url)
-    if f"{parts.scheme}://{parts.netloc}" != ORIGIN:
-        return None
-    rel = unquote(parts.path).lstrip("/")
-    if rel == doc.entry:
-        return doc.html.encode("utf-8"), _content_type(doc.entry if "." in doc.entry else "x.html")
-    if doc.base_dir is None or not rel:
-        return None
-    base = doc.base_dir.resolve()
-    target = (base / rel).resolve()
-    if not target.is_relative_to(base) or not target.is_file():
-        return None
-    return target.read_bytes(), _content_type(target.name)
 
 
 def _browser_pid(marker: str) -> int | None:
@@ -232,11 +174,9 @@ def _browser_pid(marker: str) -> int | None:
     return None
 
 
-def _leaves_document(request: Request) -> bool:
-    """Whether a request navigates the top-level page (or a frame Playwright cannot identify yet,
-    treated the same way): only the document's own entry URL may be loaded there."""
-    if not request.is_navigation_request():
-        return False
+def _in_top_frame(request: Request) -> bool:
+    """Whether a request belongs to the top-level frame; one whose frame Playwright cannot
+    identify yet (a navigation that creates it) counts as top-level, the stricter answer."""
     try:
         return request.frame.parent_frame is None
     except PlaywrightError:
@@ -416,27 +356,27 @@ class _Worker(threading.Thread):
                 future.set_exception(exc)
 
     def _route(self, route: Route) -> None:
+        """Answer one request of the page as the network policy decides."""
         request = route.request
-        doc = self._doc
-        answer = None
-        if doc is not None and request.method == "GET":
-            url = request.url
-            if not _leaves_document(request) or url == f"{ORIGIN}/{quote(doc.entry)}":
-                answer = resolve_request(doc, url)
+        decision = decide_request(
+            self._doc,
+            request.url,
+            method=request.method,
+            navigation=request.is_navigation_request(),
+            top_frame=_in_top_frame(request),
+        )
         try:
-            if answer is None and request.is_navigation_request():
-                # A 204 cancels the navigation and keeps the current document; aborting would
-                # commit Chromium's "blocked" error page in its place.
-                route.fulfill(status=204, headers={"cache-control": "no-store"})
-            elif answer is None:
-                route.abort("blockedbyclient")
-            else:
-                body, content_type = answer
-                route.fulfill(
-                    status=200,
-                    body=body,
-                    headers={"content-type": content_type, "cache-control": "no-store"},
-                )
+            match decision:
+                case Serve(body, content_type):
+                    route.fulfill(
+                        status=200,
+                        body=body,
+                        headers={"content-type": content_type, "cache-control": "no-store"},
+                    )
+                case CancelNavigation():
+                    route.fulfill(status=204, headers={"cache-control": "no-store"})
+                case Block():
+                    route.abort("blockedbyclient")
         except PlaywrightError:
             pass  # the page went away while the request was pending
 
@@ -529,9 +469,7 @@ class _Worker(threading.Thread):
         cfg, g, page = self.config, self.config.geometry, self._page
         self._cdp.send("Storage.clearDataForOrigin", {"origin": ORIGIN, "storageTypes": "all"})
         load_deadline = time.monotonic() + cfg.load_timeout_s
-        page.goto(
-            f"{ORIGIN}/{quote(doc.entry)}", wait_until="commit", timeout=cfg.load_timeout_s * 1000
-        )
+        page.goto(entry_url(doc), wait_until="commit", timeout=cfg.load_timeout_s * 1000)
         self._wait_for_load(load_deadline)
         css = STILL_CSS
         if mode == "paginated":

@@ -6,7 +6,8 @@ browser itself resolves (``document.fonts.ready``), but listener and ``setTimeou
 do. So the renderer waits for the document's load event on the Python side, and ``MEASURE_JS``
 only checks ``document.readyState`` (``{loadTimeout: true}`` while the document is still
 loading), optionally applies the paginated layout, then walks every visible text node and
-reports its line fragments: one ``[top, bottom, text, block, kind, group, pre]`` per visual line.
+reports its line fragments: one ``[top, bottom, text, block, kind, group, pre]`` per visual line
+(each ``<br>`` a line holding one newline), with the document's height and its content's bottom.
 A text node's ``Range.getClientRects()`` gives one rectangle per line; where the node spans several
 lines, the character offset at which each line starts is found by binary search over the tops of
 single-character ranges (character tops never decrease along a node in horizontal writing), so

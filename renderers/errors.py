@@ -19,7 +19,8 @@ class BrowserCrashed(RenderError):
 
 
 class TexError(DocumentError):
-    """The LaTeX source did not compile; the message is the first TeX error line."""
+    """The LaTeX sources did not compile or broke a sandbox limit; where TeX reported an error,
+    the message is its first error line."""
 
 
 class PdfError(DocumentError):

@@ -1,7 +1,8 @@
 """Check that the external tools the renderers drive are installed, naming the Debian package.
 
-Renderers call these at start-up so a missing binary stops the build with one line (a
-``ConfigError``) instead of failing every document.
+The renderers find their tools through these (the browser pool when it starts, TeX at each
+compilation), so a missing binary raises a ``ConfigError``, which stops the build with one line,
+instead of failing every document; :func:`check_renderer_tools` checks everything at once.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""Pure pagination: where to cut a laid-out document into pages, and the text of each page.
+"""Pure pagination: the page (:class:`PageGeometry`), where to cut a laid-out document into
+pages, and the text of each page.
 
 The browser measures the document once (``vlpipe.renderers.dom.MEASURE_JS``) and returns one
 :class:`TextLine` per line fragment of every text node, in DOM (reading) order, with its vertical
 extent in document pixels. Everything below is plain Python over those boxes, so it is unit-tested
-without a browser.
+without a browser; importing this module loads neither Playwright nor PyMuPDF, so configuration
+models can use :class:`PageGeometry`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,40 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Line boxes that overlap by less than this many pixels still count as separate lines: the content
 # areas of tightly set lines (line-height ≈ 1) touch, and merging them would forbid every cut.
 _OVERLAP_TOLERANCE_PX = 1.0
+
+
+class PageGeometry(BaseModel):
+    """The page (and viewport) in CSS pixels, one CSS px = one image px, and the base typography
+    of paginated mode."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    width: int = Field(1024, ge=64, le=8192)
+    height: int = Field(1024, ge=64, le=8192)
+    margin_x: int = Field(48, ge=0)
+    margin_top: int = Field(48, ge=0)
+    margin_bottom: int = Field(48, ge=0)
+    font_size_px: float = Field(18.0, gt=0, description="base size; the document's own CSS wins")
+    line_height: float = Field(1.5, gt=0)
+    font_family: str | None = Field(None, description="default family; the document's CSS wins")
+
+    @model_validator(mode="after")
+    def _room_for_content(self) -> Self:
+        if self.content_height < 16 or self.width - 2 * self.margin_x < 16:
+            raise ValueError("margins leave no room for content")
+        return self
+
+    @property
+    def content_height(self) -> int:
+        """Pixels of document shown on one page, between the top and bottom margins."""
+        return self.height - self.margin_top - self.margin_bottom
 
 
 @dataclass(frozen=True, slots=True)

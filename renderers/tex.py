@@ -14,7 +14,7 @@ The sandbox, layer by layer:
 * biber, which does not honour ``openin_any``, only runs when every data source it was told to
   read is a relative path inside the folder.
 
-Failures raise :class:`TexError` whose message is the first TeX error line of the log.
+Failures raise :class:`TexError`, with the first TeX error line of the log where there is one.
 """
 
 from __future__ import annotations

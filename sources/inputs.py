@@ -5,13 +5,26 @@ through ``datasets``.
 The driver *plans* work units (cheap: file listings and metadata); workers *read* one unit each and
 yield its documents in a fixed order, so that a unit's documents, chunks and shards are the same
 whatever the number of workers. Read problems of one document yield a failed or dropped
-``Outcome`` instead of a ``Document``; a unit that cannot be read at all raises ``DocumentError``
-for the pipeline to record.
+``Outcome`` instead of a ``Document``; a corrupt input file raises ``DocumentError`` (recorded,
+with how far reading got), a remote stream that breaks raises ``TransientError`` (retried by a
+re-run).
+
+Document ids are unique within a build by construction: inputs may not overlap, a file's id is its
+path below the input folder's name (``nb/a.ipynb``; as many trailing folder names as it takes to
+tell the inputs apart: inputs ``x/nb`` and ``y/nb`` give ``x/nb/a.ipynb`` and ``y/nb/a.ipynb``),
+and a row's id is its place (``stack.parquet#row12``; the row's own ``id``/``hexsha`` column
+stays in its origin).
+
+Each unit carries a fingerprint of what it reads (sizes and modification times; for tables and
+archives also a hash of their tail, where gzip, zip and parquet keep checksums and metadata; the
+pinned revision of a Hugging Face dataset), so that a resumed build refuses inputs that changed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -22,14 +35,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vlpipe.errors import ConfigError, DocumentError
+from vlpipe.errors import ConfigError, DocumentError, TransientError
 from vlpipe.recipe import InputConfig
 from vlpipe.schema import Document, Drop, Outcome
 
 HF_PREFIXES = ("hf://", "hf:")
-ID_COLUMNS = ("hexsha", "id")  # The Stack's content hash, or a dataset's own id
 TABLE_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json.gz")
 READ_BATCH_ROWS = 16  # parquet rows decoded at a time: notebooks can be megabytes each
+TAIL_BYTES = 1 << 16  # bytes at the end of a table or archive hashed into its fingerprint
 
 
 class UnreadableInput(DocumentError):
@@ -63,42 +76,113 @@ class Unit:
     kind: Literal["files", "container", "parquet", "jsonl", "hf"]
     label: str
     paths: tuple[str, ...] = ()
-    root: str = ""
+    root: str = ""  # document ids are paths relative to this folder
     hf_path: str = ""
     hf_data_dir: str | None = None
     hf_split: str = "train"
+    hf_revision: str | None = None
     hf_shard: int = 0
     hf_num_shards: int = 1
+    fingerprint: str = ""
 
 
 def plan_units(inputs: list[str], layout: InputLayout, config: InputConfig) -> list[Unit]:
     """Work units for the given inputs, in a deterministic order."""
-    units: list[Unit] = []
-    for spec in inputs:
-        if spec.startswith(HF_PREFIXES):
-            dataset = next(spec.removeprefix(p) for p in HF_PREFIXES if spec.startswith(p))
-            units.extend(_hf_units(dataset, config, len(units)))
-            continue
-        path = Path(spec)
+    datasets = [_hf_name(spec) for spec in inputs if _hf_name(spec) is not None]
+    paths = [Path(spec) for spec in inputs if _hf_name(spec) is None]
+    for path in paths:
         if not path.exists():
-            raise ConfigError(f"input path does not exist: {spec}")
-        loose, containers, tables = _list_inputs(path, layout)
-        if not loose and not containers and not tables:
-            suffixes = (*layout.file_suffixes, *layout.container_suffixes, ".parquet", ".jsonl")
-            kinds = ", ".join(f"*{suffix}" for suffix in suffixes)
-            folders = " or document folders" if layout.is_document_folder else ""
-            raise ConfigError(f"no {kinds} files{folders} under {spec}")
-        root = str(path.parent if path.is_file() or _is_folder_doc(path, layout) else path)
-        for start in range(0, len(loose), config.files_per_unit):
-            group = tuple(str(p) for p in loose[start : start + config.files_per_unit])
-            units.append(Unit(len(units), "files", f"{spec}[{start}:]", group, root))
-        for container in containers:
-            label = _relative(container, root)
-            units.append(Unit(len(units), "container", label, (str(container),), root))
-        for table in tables:
-            kind = "parquet" if table.name.endswith(".parquet") else "jsonl"
-            units.append(Unit(len(units), kind, _relative(table, root), (str(table),), root))
+            raise ConfigError(f"input path does not exist: {path}")
+    _check_distinct(paths, datasets)
+    units: list[Unit] = []
+    for dataset in datasets:
+        units.extend(_hf_units(dataset, config, len(units)))
+    for path, root in zip(paths, _id_roots(paths, layout), strict=True):
+        units.extend(_path_units(path, layout, config, root, len(units)))
     return units
+
+
+def _hf_name(spec: str) -> str | None:
+    return next((spec.removeprefix(p) for p in HF_PREFIXES if spec.startswith(p)), None)
+
+
+def _check_distinct(paths: list[Path], datasets: list[str | None]) -> None:
+    """Inputs that overlap would read documents twice, under the same ids."""
+    if len(set(datasets)) < len(datasets):
+        raise ConfigError("the same Hugging Face dataset is given twice as input")
+    absolute = [Path(os.path.abspath(p)) for p in paths]
+    for number, one in enumerate(absolute):
+        for other in absolute[number + 1 :]:
+            if one.is_relative_to(other) or other.is_relative_to(one):
+                raise ConfigError(f"inputs overlap: {one} and {other}")
+
+
+def _id_roots(paths: list[Path], layout: InputLayout) -> list[str]:
+    """For each input, the folder its document ids are relative to: its folder's parent (a single
+    input ``data/nb`` gives ids ``nb/…``), or further up until no input's id prefix equals or
+    starts another's."""
+    anchors = [
+        Path(os.path.abspath(p if p.is_dir() and not _is_folder_doc(p, layout) else p.parent))
+        for p in paths
+    ]
+    for depth in range(1, max((len(a.parts) for a in anchors), default=1)):
+        prefixes = [anchor.parts[1:][-depth:] for anchor in anchors]
+        if not any(
+            one[: len(other)] == other
+            for n, one in enumerate(prefixes)
+            for m, other in enumerate(prefixes)
+            if n != m
+        ):
+            return [
+                str(Path(*anchor.parts[: len(anchor.parts) - len(prefix)]))
+                for anchor, prefix in zip(anchors, prefixes, strict=True)
+            ]
+    return [anchor.anchor for anchor in anchors]  # whole paths: the files are distinct
+
+
+def _path_units(
+    path: Path, layout: InputLayout, config: InputConfig, root: str, first_index: int
+) -> list[Unit]:
+    loose, containers, tables = _list_inputs(path, layout)
+    if not loose and not containers and not tables:
+        suffixes = (*layout.file_suffixes, *layout.container_suffixes, ".parquet", ".jsonl")
+        kinds = ", ".join(f"*{suffix}" for suffix in suffixes)
+        folders = " or document folders" if layout.is_document_folder else ""
+        raise ConfigError(f"no {kinds} files{folders} under {path}")
+    units: list[Unit] = []
+    for start in range(0, len(loose), config.files_per_unit):
+        group = loose[start : start + config.files_per_unit]
+        label = f"{_relative(path, root)}[{start}:]"
+        paths = tuple(str(p) for p in group)
+        units.append(Unit(first_index + len(units), "files", label, paths, root))
+    for container in containers:
+        label = _relative(container, root)
+        units.append(Unit(first_index + len(units), "container", label, (str(container),), root))
+    for table in tables:
+        kind = "parquet" if table.name.endswith(".parquet") else "jsonl"
+        label = _relative(table, root)
+        units.append(Unit(first_index + len(units), kind, label, (str(table),), root))
+    return [
+        dataclasses.replace(unit, fingerprint=_files_fingerprint(unit.paths, unit.kind != "files"))
+        for unit in units
+    ]
+
+
+def _files_fingerprint(paths: Iterable[str], hash_tail: bool) -> str:
+    """Sizes and modification times of the files (document folders: of every file inside), and
+    with ``hash_tail`` a hash of each file's last bytes."""
+    digest = hashlib.sha256()
+    for name in paths:
+        path = Path(name)
+        for file in sorted(_regular_files(path)) if path.is_dir() else [path]:
+            info = file.stat()
+            digest.update(f"{file.relative_to(path.parent)}\0{info.st_size}\0".encode())
+            digest.update(f"{info.st_mtime_ns}\0".encode())
+            if hash_tail:
+                with file.open("rb") as handle:
+                    handle.seek(max(0, info.st_size - TAIL_BYTES))
+                    digest.update(handle.read())
+    return digest.hexdigest()
 
 
 def _is_folder_doc(path: Path, layout: InputLayout) -> bool:
@@ -134,33 +218,66 @@ def _list_inputs(path: Path, layout: InputLayout) -> tuple[list[Path], list[Path
     return sorted(loose + folders), sorted(containers), sorted(tables)
 
 
+def _regular_files(folder: Path) -> Iterator[Path]:
+    """The files under ``folder``, symlinks neither followed nor listed."""
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            if not (file := Path(parent, name)).is_symlink():
+                yield file
+
+
 def _relative(path: Path, root: str) -> str:
-    return f"{Path(root).name}/{path.relative_to(root).as_posix()}"
+    return Path(os.path.abspath(path)).relative_to(root).as_posix()
 
 
-def _hf_units(dataset: str, config: InputConfig, first_index: int) -> list[Unit]:
-    stream = _hf_stream(dataset, config.hf_data_dir, config.hf_split)
-    shards = stream.num_shards
+def _hf_units(spec: str, config: InputConfig, first_index: int) -> list[Unit]:
+    """One unit per shard of a streamed dataset, pinned to one revision (``NAME@REVISION``, else
+    the Hub's current commit of ``NAME``); a local dataset folder is fingerprinted instead."""
+    dataset, _, revision = spec.partition("@")
+    fingerprint = ""
+    if Path(dataset).is_dir():
+        fingerprint = _files_fingerprint([dataset], hash_tail=False)
+    else:
+        revision = revision or hub_revision(dataset)
+    stream = _hf_stream(dataset, config.hf_data_dir, config.hf_split, revision or None)
     return [
         Unit(
             first_index + shard,
             "hf",
-            f"{dataset}#shard{shard}",
+            f"{spec}#shard{shard}",
             hf_path=dataset,
             hf_data_dir=config.hf_data_dir,
             hf_split=config.hf_split,
+            hf_revision=revision or None,
             hf_shard=shard,
-            hf_num_shards=shards,
+            hf_num_shards=stream.num_shards,
+            fingerprint=fingerprint,
         )
-        for shard in range(shards)
+        for shard in range(stream.num_shards)
     ]
 
 
-def _hf_stream(dataset: str, data_dir: str | None, split: str) -> Any:
+def hub_revision(dataset: str) -> str:
+    """The commit a Hub dataset is at now: a build reads that commit to its end, even if the
+    dataset moves on while it runs or between a run and its resume."""
+    from huggingface_hub import HfApi
+
+    try:
+        sha = HfApi().dataset_info(dataset).sha
+    except Exception as exc:  # the hub client raises many unrelated types
+        raise ConfigError(f"cannot resolve the revision of dataset {dataset!r}: {exc}") from None
+    if not sha:
+        raise ConfigError(f"the Hub reports no revision for dataset {dataset!r}")
+    return str(sha)
+
+
+def _hf_stream(dataset: str, data_dir: str | None, split: str, revision: str | None) -> Any:
     from datasets import load_dataset
 
     try:
-        return load_dataset(dataset, data_dir=data_dir, split=split, streaming=True)
+        return load_dataset(
+            dataset, data_dir=data_dir, split=split, streaming=True, revision=revision
+        )
     except Exception as exc:  # datasets raises many unrelated types for a bad dataset id
         raise ConfigError(f"cannot open Hugging Face dataset {dataset!r}: {exc}") from None
 
@@ -189,10 +306,26 @@ def iter_documents(
     elif unit.kind == "jsonl":
         yield from _jsonl_documents(Path(unit.paths[0]), unit.label, config, columns)
     else:
-        stream = _hf_stream(unit.hf_path, unit.hf_data_dir, unit.hf_split)
+        yield from _hf_documents(unit, config, columns)
+
+
+def _hf_documents(
+    unit: Unit, config: InputConfig, columns: tuple[str, ...]
+) -> Iterator[Document | Outcome]:
+    """A dataset shard's rows. A stream from the Hub that breaks is transient (a re-run retries
+    it); a local dataset folder that cannot be read is corrupt, like any local file."""
+    local = Path(unit.hf_path).is_dir()
+    try:
+        stream = _hf_stream(unit.hf_path, unit.hf_data_dir, unit.hf_split, unit.hf_revision)
         rows = stream.shard(num_shards=unit.hf_num_shards, index=unit.hf_shard)
         for number, row in enumerate(rows):
             yield row_document(row, f"{unit.label}#row{number}", config, columns)
+    except (DocumentError, TransientError):
+        raise
+    except Exception as exc:  # datasets and the hub client raise many unrelated types
+        if local:
+            raise UnreadableInput(f"{unit.label}: {type(exc).__name__}: {exc}") from None
+        raise TransientError(f"{unit.label}: {type(exc).__name__}: {exc}") from exc
 
 
 def _file_document(path: Path, root: str, config: InputConfig) -> Document | Outcome:
@@ -209,12 +342,7 @@ def _file_document(path: Path, root: str, config: InputConfig) -> Document | Out
 
 def _folder_document(path: Path, root: str, config: InputConfig) -> Document | Outcome:
     doc_id = _relative(path, root)
-    size = 0
-    for folder, _, names in os.walk(path):
-        for name in names:
-            file = Path(folder, name)
-            if not file.is_symlink():
-                size += file.stat().st_size
+    size = sum(file.stat().st_size for file in _regular_files(path))
     if size > config.max_doc_bytes:
         return too_large(doc_id, size, config)
     return Document(doc_id, path, {"path": doc_id})
@@ -226,12 +354,10 @@ def too_large(doc_id: str, size: int, config: InputConfig) -> Outcome:
 
 
 def row_document(
-    row: dict[str, Any], fallback_id: str, config: InputConfig, columns: tuple[str, ...]
+    row: dict[str, Any], doc_id: str, config: InputConfig, columns: tuple[str, ...]
 ) -> Document | Outcome:
-    """A table row as a document, e.g. The Stack's schema: notebook JSON in ``content``,
-    ``hexsha`` as its id, the repository columns kept as origin."""
-    identifier = next((row[c] for c in ID_COLUMNS if isinstance(row.get(c), str) and row[c]), None)
-    doc_id = identifier or fallback_id
+    """A table row as a document, e.g. The Stack's schema: notebook JSON in ``content``, the
+    other columns (``hexsha``, the repository's name, path and licenses) kept as origin."""
     if row.get(columns[0]) is None:
         return Outcome(doc_id, error_class="MissingContent", error=f"'{columns[0]}' is empty")
     size = _size(row.get(column) for column in columns)
@@ -286,16 +412,14 @@ def _jsonl_documents(
 
 
 def _jsonl_row(
-    line: bytes, fallback_id: str, config: InputConfig, columns: tuple[str, ...]
+    line: bytes, doc_id: str, config: InputConfig, columns: tuple[str, ...]
 ) -> Document | Outcome:
     if len(line) > 2 * config.max_doc_bytes:  # JSON escaping at most doubles a document
-        return too_large(fallback_id, len(line), config)
+        return too_large(doc_id, len(line), config)
     try:
         row = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        return Outcome(fallback_id, error_class="InvalidJSON", error=f"jsonl line: {exc}")
+        return Outcome(doc_id, error_class="InvalidJSON", error=f"jsonl line: {exc}")
     if not isinstance(row, dict):
-        return Outcome(
-            fallback_id, error_class="MissingContent", error="jsonl line is not an object"
-        )
-    return row_document(row, fallback_id, config, columns)
+        return Outcome(doc_id, error_class="MissingContent", error="jsonl line is not an object")
+    return row_document(row, doc_id, config, columns)

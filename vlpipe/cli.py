@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,14 +12,14 @@ import orjson
 import typer
 from rich.console import Console
 
-from vlpipe.errors import ConfigError
-from vlpipe.pipelines.registry import SOURCE_MODULES
+from vlpipe.errors import BuildStopped, ConfigError, TransientError
+from vlpipe.sources.registry import source_names
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(stderr=True)
 
 
-SourceName = StrEnum("SourceName", {name: name for name in SOURCE_MODULES})
+SourceName = StrEnum("SourceName", {name: name for name in source_names()})
 
 
 class ExecutorName(StrEnum):
@@ -26,9 +27,20 @@ class ExecutorName(StrEnum):
     inline = "inline"
 
 
+RESUME_HINT = "committed chunks are kept: re-run the same command to resume"
+
+
 def _fail(message: str) -> typer.Exit:
+    """A usage or configuration error: one line, exit status 2."""
     console.print(f"[red]error:[/red] {message}", highlight=False)
     return typer.Exit(2)
+
+
+def _stopped(message: str) -> typer.Exit:
+    """A build that stopped before finishing: exit status 1."""
+    console.print(f"[red]build stopped:[/red] {message}", highlight=False)
+    console.print(RESUME_HINT, highlight=False)
+    return typer.Exit(1)
 
 
 @app.command()
@@ -57,10 +69,15 @@ def build(
     hf_data_dir: Annotated[str | None, typer.Option(help="data_dir of a hf: dataset")] = None,
     overwrite: Annotated[bool, typer.Option(help="discard an earlier build in OUTPUT")] = False,
 ) -> None:
-    """Build WebDataset shards and the ledger from a source; re-running resumes."""
+    """Build WebDataset shards and the ledger from a source; re-running resumes.
+
+    Exit status: 0 when the build completed (drops and failed documents are data), 1 when it
+    stopped (a bug, a transient read error, too many failures), 2 for usage and configuration
+    errors."""
     from vlpipe.manifests.stats import print_summary, summarize
-    from vlpipe.pipelines.build import bundled_samples, clear_output, run_build
+    from vlpipe.pipelines.build import clear_output, run_build
     from vlpipe.recipe import load_recipe
+    from vlpipe.sources.registry import source_spec
 
     out = output or Path("out") / source.value
     try:
@@ -71,10 +88,15 @@ def build(
             )
         if overwrite:
             clear_output(out)
-        inputs = input or [bundled_samples(source.value)]
+        inputs = input or [str(source_spec(source.value).samples())]
         run = run_build(loaded, inputs, out, executor.value, workers, address, console)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
+    except (BuildStopped, TransientError) as exc:
+        raise _stopped(str(exc)) from None
+    except Exception:  # a bug: the traceback is for us, the exit status for the scheduler
+        traceback.print_exc()
+        raise _stopped("an unexpected error (above) is a bug in vlpipe") from None
     summary = summarize(out)
     print_summary(summary, out, Console(), seconds=None)
     rate = run["documents"] / run["seconds"] if run["seconds"] else 0.0

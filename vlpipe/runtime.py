@@ -29,6 +29,13 @@ def init_ray(address: str | None, workers: int | None) -> int:
             except (ConnectionError, RuntimeError) as exc:
                 raise ConfigError(f"cannot join the Ray cluster at {address}: {exc}") from None
         else:
-            ray.init(num_cpus=workers or os.cpu_count() or 1, **options)
+            # Ray turns token authentication on for a new local cluster, and warns that it did.
+            notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
+            level = notice.level
+            notice.setLevel(logging.ERROR)
+            try:
+                ray.init(num_cpus=workers or os.cpu_count() or 1, **options)
+            finally:
+                notice.setLevel(level)
     available = int(ray.cluster_resources().get("CPU", 1))
     return max(1, min(workers or available, available))

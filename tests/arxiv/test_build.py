@@ -91,14 +91,17 @@ def test_bulk_archive_and_paper_folders(tmp_path: Path) -> None:
     reasons = {
         doc_id: (row["status"], row["reason"] or row["error_class"]) for doc_id, row in docs.items()
     }
+    bulk = "bulk/arXiv_src_2401_001.tar#2401/"
     assert reasons == {
-        "2401.00001": ("kept", None),
-        "2401.00002": ("kept", None),
-        "2401.00005": ("dropped", "pdf_only"),
-        "2401.00006": ("dropped", "withdrawn"),
-        "2401.00007": ("failed", "TexError"),
+        f"{bulk}2401.00001.gz": ("kept", None),
+        f"{bulk}2401.00002v2.gz": ("kept", None),
+        f"{bulk}2401.00005.pdf": ("dropped", "pdf_only"),
+        f"{bulk}2401.00006.gz": ("dropped", "withdrawn"),
+        f"{bulk}2401.00007v3.gz": ("failed", "TexError"),
         "folders/twocol": ("kept", None),
     }
+    ids = {(m["arxiv_id"], m["version"]) for m in (json.loads(f["json"]) for f in samples.values())}
+    assert {("2401.00001", None), ("2401.00002", 2)} <= ids
     folder_pages = [
         m
         for m in (json.loads(f["json"]) for f in samples.values())

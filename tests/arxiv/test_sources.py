@@ -10,8 +10,8 @@ import pytest
 from tests.arxiv.helpers import BULK, HOSTILE, PAPERS, SOURCES, tar_gz
 from vlpipe.recipe import ArchiveLimits, InputConfig
 from vlpipe.schema import Document, Drop
-from vlpipe.sources import arxiv
-from vlpipe.sources.arxiv import ArchiveError, NoMainFile
+from vlpipe.sources.arxiv import paper as arxiv
+from vlpipe.sources.arxiv.paper import ArchiveError, NoMainFile
 
 LIMITS = ArchiveLimits(max_unpacked_bytes=2**24, max_members=100)
 DOC = b"\\documentclass{article}\\begin{document}Hi\\end{document}"
@@ -103,13 +103,18 @@ def test_folder_reading_refuses_symlinks(tmp_path) -> None:
 def test_bulk_archive_members_become_documents_with_ids_and_versions() -> None:
     items = list(arxiv.read_bulk_archive(BULK, "bulk/arXiv_src_2401_001.tar", InputConfig()))
     assert all(isinstance(item, Document) for item in items)
-    ids = [(d.doc_id, d.origin["version"]) for d in items if isinstance(d, Document)]
+    ids = [(d.origin["arxiv_id"], d.origin["version"]) for d in items if isinstance(d, Document)]
     assert ids == [
         ("2401.00001", None),
         ("2401.00002", 2),
         ("2401.00005", None),
         ("2401.00006", None),
         ("2401.00007", 3),
+    ]
+    # the place in the archive is the document id: two archives may hold the same paper
+    assert [d.doc_id for d in items][:2] == [
+        "bulk/arXiv_src_2401_001.tar#2401/2401.00001.gz",
+        "bulk/arXiv_src_2401_001.tar#2401/2401.00002v2.gz",
     ]
 
 

@@ -1,6 +1,6 @@
 """Builders for the test books and pages (text written for vlpipe, public domain), and the
-bundled samples: ``python -m tests.ebooks.books`` rewrites ``vlpipe/samples/ebooks/`` and
-``vlpipe/samples/websight/``."""
+bundled samples: ``python -m tests.ebooks.books`` rewrites ``sources/ebooks/samples/`` and
+``sources/websight/samples/``."""
 
 from __future__ import annotations
 
@@ -261,11 +261,11 @@ def websight_rows() -> list[dict[str, str]]:
 
 
 def write_samples() -> None:
-    books = ROOT / "vlpipe" / "samples" / "ebooks"
+    books = ROOT / "sources" / "ebooks" / "samples"
     books.mkdir(parents=True, exist_ok=True)
     (books / "lighthouse_almanac_en.epub").write_bytes(en_book(paragraphs=12))
     (books / "dengta_nianji_zh.epub").write_bytes(zh_book(paragraphs=10))
-    pages = ROOT / "vlpipe" / "samples" / "websight"
+    pages = ROOT / "sources" / "websight" / "samples"
     pages.mkdir(parents=True, exist_ok=True)
     lines = b"".join(orjson.dumps(row) + b"\n" for row in websight_rows())
     (pages / "pages.jsonl").write_bytes(lines)

@@ -14,9 +14,9 @@ from PIL import Image
 
 from tests.ebooks.books import container, en_book, opf, png, xhtml, zh_book, zip_book
 from vlpipe.filters.page import ink_fraction
-from vlpipe.pipelines.ebooks import page_drop
-from vlpipe.recipe import ArchiveLimits, EbookOptions
-from vlpipe.sources.ebooks import (
+from vlpipe.recipe import ArchiveLimits
+from vlpipe.sources.ebooks import EbookOptions
+from vlpipe.sources.ebooks.book import (
     BrokenSpine,
     Chapter,
     InvalidPackage,
@@ -35,7 +35,8 @@ from vlpipe.sources.ebooks import (
     safe_extract,
     tidy_cjk_spaces,
 )
-from vlpipe.sources.websight import LocalAssets, normalise_html, normalise_page
+from vlpipe.sources.ebooks.step import page_drop
+from vlpipe.sources.websight.normalise import LocalAssets, normalise_html, normalise_page
 
 LIMITS = ArchiveLimits()
 XHTML_BODY = '<html xmlns="http://www.w3.org/1999/xhtml"><body><p>{}</p></body></html>'

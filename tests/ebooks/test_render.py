@@ -30,17 +30,21 @@ from tests.ebooks.books import (
     zip_book,
 )
 from vlpipe.manifests import ledger
-from vlpipe.pipelines import ebooks, websight
 from vlpipe.pipelines.build import run_build
-from vlpipe.recipe import TAILWIND_2_2_19_FILE, Recipe, load_recipe
+from vlpipe.recipe import Recipe, load_recipe
 from vlpipe.renderers import BrowserPool
 from vlpipe.schema import Document, Outcome, sample_key
+from vlpipe.sources.ebooks import step as ebooks
+from vlpipe.sources.registry import source_spec
+from vlpipe.sources.websight import TAILWIND_2_2_19_FILE
+from vlpipe.sources.websight import step as websight
 
 
 def recipe(source: str, **options: object) -> Recipe:
-    data = load_recipe(source).model_dump()
+    base = load_recipe(source)
+    data = base.model_dump()
     data[source].update(options)
-    return Recipe.model_validate(data)
+    return type(base).model_validate(data)
 
 
 EBOOKS = recipe("ebooks", render_timeout_s=20, load_timeout_s=5)
@@ -277,11 +281,12 @@ def test_websight_pairs_and_bad_pages(tmp_path: Path) -> None:
     }
     assert docs["blank.html"]["reason"] == "blank_screenshot"
     assert docs["loop.html"]["error_class"] == "RenderTimeout"
-    assert {docs[r["id"]]["status"] for r in rows} == {"kept"}
+    row_ids = [f"pages/rows.jsonl#L{n}" for n in range(1, len(rows) + 1)]
+    assert {docs[row_id.split("/")[-1]]["status"] for row_id in row_ids} == {"kept"}
     members = _shard_members(tmp_path / "out")
     tall_meta = next(m for m in members.values() if m["doc_id"].endswith("tall.html"))
     assert tall_meta["height"] == 1500 and tall_meta["cropped"] is True
-    key = sample_key(rows[0]["id"], 0)
+    key = sample_key(row_ids[0], 0)
     html = _shard_file(tmp_path / "out", f"{key}.html").decode()
     image = Image.open(io.BytesIO(_shard_file(tmp_path / "out", f"{key}.png")))
     assert "https://" not in html and "placeholder.png" in html
@@ -388,13 +393,12 @@ def test_websight_local_assets_make_no_requests() -> None:
 
 
 def test_bundled_samples_build(tmp_path: Path) -> None:
-    from vlpipe.pipelines.build import bundled_samples
 
     quiet = Console(file=io.StringIO())
     for source in ("ebooks", "websight"):
         totals = run_build(
             load_recipe(source),
-            [bundled_samples(source)],
+            [str(source_spec(source).samples())],
             tmp_path / source,
             "inline",
             console=quiet,

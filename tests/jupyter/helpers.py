@@ -65,7 +65,7 @@ def recipe(**sections: dict[str, Any]) -> Recipe:
     data = base.model_dump()
     for name, values in sections.items():
         data[name].update(values)
-    return Recipe.model_validate(data)
+    return type(base).model_validate(data)
 
 
 def build(

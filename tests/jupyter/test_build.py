@@ -90,14 +90,14 @@ def test_stack_parquet_metadata_is_carried_into_samples(tmp_path: Path) -> None:
     build([FIXTURES / "stack_jupyter.parquet"], out)
     table = pq.read_table(FIXTURES / "stack_jupyter.parquet").to_pylist()
     rows = documents(out)
-    assert set(rows) == {row["hexsha"] for row in table}
+    assert set(rows) == {f"jupyter/stack_jupyter.parquet#row{n}" for n in range(len(table))}
     metas = [
         orjson.loads(data) for name, data in shard_members(out).items() if name.endswith(".json")
     ]
     assert len(metas) == 5
-    by_doc = {row["hexsha"]: row for row in table}
     for meta in metas:
-        source = by_doc[meta["doc_id"]]
+        source = table[int(meta["doc_id"].rpartition("#row")[2])]
+        assert meta["origin"]["hexsha"] == source["hexsha"]
         assert meta["repo"] == source["max_stars_repo_name"]
         assert meta["path"] == source["max_stars_repo_path"]
         assert meta["license"] == source["max_stars_repo_licenses"]
@@ -136,7 +136,10 @@ def test_huggingface_dataset_streamed_from_a_local_dataset_directory(tmp_path: P
     config = recipe(input={"hf_data_dir": "data/jupyter-notebook"})
     build([f"hf:{tmp_path / 'the-stack-dedup'}"], out, config)
     rows = documents(out)
-    assert set(rows) == {row["hexsha"] for row in table.to_pylist()}
+    dataset = tmp_path / "the-stack-dedup"
+    assert set(rows) == {f"{dataset}#shard0#row{n}" for n in range(4)} | {
+        f"{dataset}#shard1#row{n}" for n in range(len(table) - 4)
+    }
     assert summarize(out)["samples"] == 5
     assert {row["unit"] for row in rows.values()} == {0, 1}
 
@@ -272,12 +275,15 @@ def test_hostile_inputs_never_crash_and_are_never_lost(tmp_path: Path) -> None:
     assert outcome("garbage.parquet") == ("failed", "UnreadableInput")
     truncated = [row for doc_id, row in rows.items() if doc_id.startswith("truncated.parquet")]
     assert [row["error_class"] for row in truncated] == ["UnreadableInput"]
-    assert outcome("n1") == ("failed", "MissingContent")
-    assert outcome("n2") == ("failed", "InvalidNotebook")
+    assert outcome("null_content.parquet#row0") == ("failed", "MissingContent")
+    assert outcome("null_content.parquet#row1") == ("failed", "InvalidNotebook")
     (cut_end,) = [row for doc_id, row in rows.items() if doc_id.startswith("cut.jsonl.gz#after")]
     assert cut_end["status"] == "failed" and cut_end["error_class"] == "UnreadableInput"
     cut = [row for row in rows.values() if row["unit"] == cut_end["unit"]]
     assert any(row["status"] == "kept" for row in cut)
+    read = len(cut) - 1
+    assert cut_end["doc_id"] == f"in/cut.jsonl.gz#after{read}"
+    assert f"({read} documents read before the break)" in cut_end["error"]
     summary = summarize(out)
     assert (
         summary["read"]

@@ -13,7 +13,7 @@ from tests.jupyter.helpers import png_bytes
 from vlpipe.filters.code_image import check_code_image
 from vlpipe.filters.image import check_image, decode_base64, png_stream_error
 from vlpipe.recipe import CodeImageFilter, ImageLimits
-from vlpipe.sources.jupyter import Candidate, ImageOutput
+from vlpipe.sources.jupyter.notebook import Candidate, ImageOutput
 
 FIVE_LINES = "import numpy as np\nx = np.arange(3)\ny = x * 2\nfig = figure()\nplot(x, y)\n"
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.jupyter.helpers import NOTEBOOKS, code_cell, dumps, image_output, notebook, png_bytes
-from vlpipe.sources.jupyter import (
+from vlpipe.sources.jupyter.notebook import (
     InvalidJSON,
     InvalidNotebook,
     candidates,

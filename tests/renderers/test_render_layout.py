@@ -1,14 +1,19 @@
-"""Pure pagination and request-resolution logic, without a browser."""
+"""Pure pagination (the page geometry, page cuts and per-page text), without a browser."""
 
 from __future__ import annotations
 
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from vlpipe.renderers.chromium import ORIGIN, HtmlDocument, resolve_request
-from vlpipe.renderers.layout import TextLine, lines_on_page, page_text, plan_page_cuts
+from vlpipe.renderers.layout import (
+    PageGeometry,
+    TextLine,
+    lines_on_page,
+    page_text,
+    plan_page_cuts,
+)
 
 
 def _lines(
@@ -70,26 +75,31 @@ def test_inline_whitespace_collapses_across_fragments() -> None:
     assert page_text(lines) == "bold and"
 
 
-def test_resolve_request_serves_only_the_folder(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    (site / "img").mkdir(parents=True)
-    (site / "img" / "a.png").write_bytes(b"png")
-    (tmp_path / "secret.txt").write_text("secret")
-    (site / "link.txt").symlink_to(tmp_path / "secret.txt")
-    doc = HtmlDocument("<p>hi</p>", site, "index.html")
-    assert resolve_request(doc, f"{ORIGIN}/index.html") == (
-        b"<p>hi</p>",
-        "text/html; charset=utf-8",
+def test_page_geometry_defaults_and_content_height() -> None:
+    g = PageGeometry()
+    assert (g.width, g.height, g.margin_x, g.margin_top, g.margin_bottom) == (
+        1024,
+        1024,
+        48,
+        48,
+        48,
     )
-    assert resolve_request(doc, f"{ORIGIN}/img/a.png?x=1") == (b"png", "image/png")
-    for url in (
-        f"{ORIGIN}/../secret.txt",
-        f"{ORIGIN}/%2e%2e/secret.txt",
-        f"{ORIGIN}/link.txt",
-        f"{ORIGIN}/img",
-        "http://127.0.0.1/img/a.png",
-        f"{ORIGIN}:81/img/a.png",
-        "https://vlpipe.invalid/img/a.png",
-    ):
-        assert resolve_request(doc, url) is None, url
-    assert resolve_request(HtmlDocument("x"), f"{ORIGIN}/img/a.png") is None
+    assert (g.font_size_px, g.line_height, g.font_family) == (18.0, 1.5, None)
+    assert g.content_height == 1024 - 96
+    assert PageGeometry(height=512, margin_top=10, margin_bottom=2).content_height == 500
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"height": 100, "margin_top": 50, "margin_bottom": 40},
+        {"width": 100, "margin_x": 45},
+        {"colour": "red"},
+        {"width": 32},
+    ],
+)
+def test_page_geometry_rejects_pages_without_room_and_unknown_fields(
+    fields: dict[str, object],
+) -> None:
+    with pytest.raises(ValidationError):
+        PageGeometry.model_validate(fields)

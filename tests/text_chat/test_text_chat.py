@@ -78,9 +78,9 @@ def test_text_files_and_rows_with_bad_input(tmp_path: Path) -> None:
         "bom.txt": ("kept", None),
         "latin1.txt": ("failed", "InvalidText"),
         "short.txt": ("dropped", "too_short"),
-        "r1": ("kept", None),
-        "r2": ("failed", "MissingContent"),
-        "r3": ("dropped", "too_long"),
+        "rows.parquet#row0": ("kept", None),
+        "rows.parquet#row1": ("failed", "MissingContent"),
+        "rows.parquet#row2": ("dropped", "too_long"),
         "wrong_schema.parquet": ("failed", "MissingColumns"),
     }
     texts = [d for n, d in members(out).items() if n.endswith(".txt")]
@@ -117,8 +117,12 @@ def test_chat_rows_with_bad_input(tmp_path: Path) -> None:
     (folder / "chats.jsonl").write_bytes(b"".join(lines))
     out = tmp_path / "out"
     build([folder], out, load_recipe("chat"))
+    names = [orjson.loads(line)["id"] for line in lines[:-1]]
     status = {
-        doc_id: (r["status"], r["reason"] or r["error_class"])
+        names[int(doc_id.rpartition("#L")[2]) - 1] if doc_id != "in/chats.jsonl#L10" else doc_id: (
+            r["status"],
+            r["reason"] or r["error_class"],
+        )
         for doc_id, r in documents(out).items()
     }
     assert status == {
@@ -161,7 +165,7 @@ def test_chat_rows_from_parquet_with_hf_image_structs(tmp_path: Path) -> None:
     pq.write_table(table, tmp_path / "in" / "chat.parquet")
     out = tmp_path / "out"
     build([tmp_path / "in"], out, load_recipe("chat"))
-    assert documents(out)["p1"]["status"] == "kept"
+    assert documents(out)["in/chat.parquet#row0"]["status"] == "kept"
     meta = next(orjson.loads(d) for n, d in members(out).items() if n.endswith("0000.json"))
     assert meta["kind"] == "chat" and meta["images"] == [
         {"format": "png", "width": 32, "height": 32}

@@ -1,4 +1,4 @@
-"""Conversations → ``chat`` samples for SFT (DeepSeek-VL stage 3).
+"""One conversation → one ``chat`` sample for SFT (DeepSeek-VL stage 3).
 
 A row holds ``messages``: ``[{"role": "user"|"assistant"|"system", "content": str}]`` (the
 ShareGPT/LLaVA spelling ``{"from": "human"|"gpt", "value": …}`` is accepted), and optionally
@@ -16,13 +16,11 @@ import orjson
 
 from vlpipe.errors import DocumentError
 from vlpipe.filters.image import CheckedImage, check_image, decode_base64
-from vlpipe.pipelines.registry import SourceSpec, stateless
-from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
-from vlpipe.sources.inputs import InputLayout
+from vlpipe.sources.chat import ChatRecipe
+from vlpipe.sources.registry import stateless
 
 SOURCE = "chat"
-COLUMNS = ("messages", "images")
 PLACEHOLDER = "<image>"
 ROLES = {
     "user": "user",
@@ -37,7 +35,7 @@ class InvalidChat(DocumentError):
     """The row's messages are not a conversation."""
 
 
-def chat_outcome(document: Document, recipe: Recipe) -> Outcome:
+def chat_outcome(document: Document, recipe: ChatRecipe) -> Outcome:
     content = (
         document.content if isinstance(document.content, dict) else {"messages": document.content}
     )
@@ -124,7 +122,7 @@ def _placeholder_drop(messages: list[dict[str, str]], images: int) -> Drop | Non
     return None
 
 
-def _image(item: Any, recipe: Recipe) -> CheckedImage | Drop:
+def _image(item: Any, recipe: ChatRecipe) -> CheckedImage | Drop:
     if isinstance(item, dict):
         item = item.get("bytes")
     if isinstance(item, str):
@@ -136,4 +134,4 @@ def _image(item: Any, recipe: Recipe) -> CheckedImage | Drop:
     return check_image(item, recipe.filters.image)
 
 
-SPEC = SourceSpec(SOURCE, InputLayout(columns=COLUMNS), stateless(chat_outcome))
+open_step = stateless(chat_outcome)

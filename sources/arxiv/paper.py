@@ -836,8 +836,9 @@ def _find_start(block: str, text: str) -> int:
 
 def read_bulk_archive(path: Path, label: str, config: InputConfig) -> Iterator[Document | Outcome]:
     """The papers of an arXiv bulk archive (``arXiv_src_YYMM_NNN.tar``: ``YYMM/<id>.gz`` and
-    ``YYMM/<id>.pdf`` members), one document per member with the arXiv id as ``doc_id``. A tar
-    that is not a bulk archive is one paper whose ``doc_id`` is the archive's path."""
+    ``YYMM/<id>.pdf`` members), one document per member, ``doc_id`` ``<archive>#<member>`` (the
+    arXiv id is in its origin: two archives may hold the same paper). A tar that is not a bulk
+    archive is one paper whose ``doc_id`` is the archive's path."""
     try:
         with tarfile.open(path, mode="r:") as tar:
             members = [m for m in tar if not m.isdir()]
@@ -862,7 +863,7 @@ def _bulk_member(
     tar: tarfile.TarFile, member: tarfile.TarInfo, label: str, config: InputConfig
 ) -> Document | Outcome:
     arxiv = parse_arxiv_id(member.name)
-    doc_id = arxiv.id or f"{label}#{member.name}"
+    doc_id = f"{label}#{member.name}"
     if not member.isfile():
         return Outcome(doc_id, error_class="ArchiveError", error=f"{member.name}: not a file")
     if member.size > config.max_doc_bytes:

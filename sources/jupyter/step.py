@@ -1,4 +1,4 @@
-"""One notebook → its outcome: candidates from ``sources.jupyter``, judged by the filters, packed
+"""One notebook → its outcome: candidates from ``notebook``, judged by the filters, packed
 as ``image_text`` samples with task ``code_from_plot``."""
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import orjson
 
 from vlpipe.filters.code_image import check_code_image
 from vlpipe.filters.image import CheckedImage, check_image, decode_base64
-from vlpipe.pipelines.registry import SourceSpec, stateless
-from vlpipe.recipe import Recipe
 from vlpipe.schema import (
     Document,
     Drop,
@@ -21,8 +19,8 @@ from vlpipe.schema import (
     commonest_drop,
     sample_key,
 )
-from vlpipe.sources.inputs import InputLayout
-from vlpipe.sources.jupyter import (
+from vlpipe.sources.jupyter import JupyterRecipe
+from vlpipe.sources.jupyter.notebook import (
     Candidate,
     ImageOutput,
     candidates,
@@ -30,12 +28,12 @@ from vlpipe.sources.jupyter import (
     is_python,
     parse_notebook,
 )
+from vlpipe.sources.registry import stateless
 
 SOURCE = "jupyter"
-FILE_SUFFIX = ".ipynb"
 
 
-def notebook_outcome(document: Document, recipe: Recipe) -> Outcome:
+def notebook_outcome(document: Document, recipe: JupyterRecipe) -> Outcome:
     """Parse, extract, filter and pack one notebook (raises ``DocumentError`` on bad input)."""
     options = recipe.jupyter
     notebook = parse_notebook(document.content, strip_magics=options.strip_magics)
@@ -63,7 +61,7 @@ def _document_drop(dropped: list[DroppedCandidate]) -> Drop:
 
 
 def _candidate_sample(
-    key: str, candidate: Candidate, document: Document, recipe: Recipe
+    key: str, candidate: Candidate, document: Document, recipe: JupyterRecipe
 ) -> Sample | Drop:
     verdict = check_code_image(candidate, recipe.filters.code_image, recipe.jupyter.max_code_chars)
     if verdict is not None:
@@ -78,7 +76,7 @@ def _candidate_sample(
     )
 
 
-def _checked_image(output: ImageOutput, recipe: Recipe) -> CheckedImage | Drop:
+def _checked_image(output: ImageOutput, recipe: JupyterRecipe) -> CheckedImage | Drop:
     if output.mime == "image/svg+xml":
         return Drop("image", "svg_not_rasterised", "the cell's only image is SVG")
     data = decode_base64(output.data)
@@ -112,8 +110,4 @@ def _metadata(candidate: Candidate, document: Document, image: CheckedImage) -> 
     }
 
 
-SPEC = SourceSpec(
-    SOURCE,
-    InputLayout(file_suffixes=(FILE_SUFFIX,), columns=("content",)),
-    stateless(notebook_outcome),
-)
+open_step = stateless(notebook_outcome)

@@ -5,7 +5,7 @@ Rows follow WebSight's schema (the HTML in ``text``; other scalar columns such a
 ``llm_generated_idea`` are kept as origin), or loose ``.html`` files. The page is rendered with
 nothing but itself, ``placeholder.png`` and the local copies of known CDN assets (recipe
 ``websight.local_assets``, e.g. Tailwind CSS 2.2.19, which WebSight v0.2 links from jsDelivr; see
-``vlpipe.sources.websight``), so the HTML target reproduces the screenshot.
+``normalise``), so the HTML target reproduces the screenshot.
 """
 
 from __future__ import annotations
@@ -25,15 +25,18 @@ import orjson
 from PIL import Image
 
 from vlpipe.filters.page import ink_fraction
-from vlpipe.pipelines.registry import DocumentStep, SourceSpec
-from vlpipe.recipe import Recipe, WebsightOptions
 from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, PageGeometry
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
-from vlpipe.sources.inputs import InputLayout
-from vlpipe.sources.websight import PLACEHOLDER, LocalAssets, decode_page, normalise_page
+from vlpipe.sources.registry import DocumentStep
+from vlpipe.sources.websight import WebsightOptions, WebsightRecipe
+from vlpipe.sources.websight.normalise import (
+    PLACEHOLDER,
+    LocalAssets,
+    decode_page,
+    normalise_page,
+)
 
 SOURCE = "websight"
-LAYOUT = InputLayout(file_suffixes=(".html", ".htm"), columns=("text",))
 PLACEHOLDER_SIZE = (320, 200)
 PLACEHOLDER_GREY = (204, 204, 204)
 ASSET_DIR = "local-assets"
@@ -88,7 +91,7 @@ def install_local_assets(urls: dict[str, str], folder: Path) -> LocalAssets:
 
 
 @contextmanager
-def open_step(recipe: Recipe) -> Iterator[DocumentStep]:
+def open_step(recipe: WebsightRecipe) -> Iterator[DocumentStep]:
     """One browser pool per work unit, and one private folder holding only the placeholder image and
     the local copies of known CDN assets, the only files a page may load."""
     with (
@@ -101,7 +104,11 @@ def open_step(recipe: Recipe) -> Iterator[DocumentStep]:
 
 
 def screenshot_outcome(
-    pool: BrowserPool, assets: Path, local: LocalAssets, document: Document, recipe: Recipe
+    pool: BrowserPool,
+    assets: Path,
+    local: LocalAssets,
+    document: Document,
+    recipe: WebsightRecipe,
 ) -> Outcome:
     options = recipe.websight
     normalised = normalise_page(decode_page(document.content), local)
@@ -159,6 +166,3 @@ def plain_origin(origin: dict[str, Any]) -> dict[str, Any]:
         for key, value in origin.items()
         if value is None or isinstance(value, str | int | float | bool)
     }
-
-
-SPEC = SourceSpec(SOURCE, LAYOUT, open_step)

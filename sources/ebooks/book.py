@@ -1,6 +1,6 @@
 """EPUB files and HTML book folders → the book's chapters in reading order, plus its metadata.
 
-Plain functions, no browser: the pipeline (``vlpipe.pipelines.ebooks``) renders what they return.
+Plain functions, no browser: ``vlpipe.sources.ebooks.step`` renders what they return.
 
 * **Archives are untrusted.** :func:`safe_extract` checks every member *before* writing anything
   (no absolute names, ``..``, backslashes or symlinks; member count; declared sizes; compression

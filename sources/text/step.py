@@ -1,25 +1,22 @@
-"""Text-only documents → ``text`` samples (the text corpus DeepSeek-VL mixes into pretraining)."""
+"""One text document → one ``text`` sample, or a drop when it is too short or too long."""
 
 from __future__ import annotations
 
 import orjson
 
 from vlpipe.errors import DocumentError
-from vlpipe.pipelines.registry import SourceSpec, stateless
-from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
-from vlpipe.sources.inputs import InputLayout
+from vlpipe.sources.registry import stateless
+from vlpipe.sources.text import TextRecipe
 
 SOURCE = "text"
-FILE_SUFFIXES = (".txt",)
-COLUMNS = ("text",)
 
 
 class InvalidText(DocumentError):
     """The document's bytes are not UTF-8 text."""
 
 
-def text_outcome(document: Document, recipe: Recipe) -> Outcome:
+def text_outcome(document: Document, recipe: TextRecipe) -> Outcome:
     text = _text(document.content).replace("\r\n", "\n").replace("\r", "\n").strip()
     options = recipe.text
     size = len(text)
@@ -57,6 +54,4 @@ def _text(content: object) -> str:
     raise InvalidText(f"text is a {type(content).__name__}, not a string")
 
 
-SPEC = SourceSpec(
-    SOURCE, InputLayout(file_suffixes=FILE_SUFFIXES, columns=COLUMNS), stateless(text_outcome)
-)
+open_step = stateless(text_outcome)

@@ -20,9 +20,7 @@ import orjson
 
 from vlpipe.errors import DocumentError
 from vlpipe.filters.page import ink_fraction
-from vlpipe.pipelines.registry import DocumentStep, SourceSpec
-from vlpipe.recipe import EbookOptions, Recipe
-from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, PageGeometry, RenderedPage
+from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, RenderedPage
 from vlpipe.schema import (
     Document,
     Drop,
@@ -32,29 +30,25 @@ from vlpipe.schema import (
     commonest_drop,
     sample_key,
 )
-from vlpipe.sources.ebooks import (
+from vlpipe.sources.ebooks import EbookOptions, EbooksRecipe
+from vlpipe.sources.ebooks.book import (
     Book,
     Chapter,
     NotAnEpub,
     chapter_markup,
     detect_script,
-    is_book_folder,
     lang_mismatch,
     open_book,
     safe_extract,
     tidy_cjk_spaces,
 )
-from vlpipe.sources.inputs import InputLayout
+from vlpipe.sources.registry import DocumentStep
 
 SOURCE = "ebooks"
-LAYOUT = InputLayout(
-    file_suffixes=(".epub",), columns=("content",), is_document_folder=is_book_folder
-)
 
 
 def browser_config(options: EbookOptions) -> BrowserConfig:
-    page = options.page
-    geometry = PageGeometry(**page.model_dump())
+    geometry = options.page
     return BrowserConfig(
         browsers=options.browsers,
         mode="paginated",
@@ -63,18 +57,18 @@ def browser_config(options: EbookOptions) -> BrowserConfig:
         load_timeout_s=options.load_timeout_s,
         render_timeout_s=options.render_timeout_s,
         max_pages=options.max_pages_per_chapter,
-        max_height_px=options.max_pages_per_chapter * geometry.content_height + page.height,
+        max_height_px=options.max_pages_per_chapter * geometry.content_height + geometry.height,
     )
 
 
 @contextmanager
-def open_step(recipe: Recipe) -> Iterator[DocumentStep]:
+def open_step(recipe: EbooksRecipe) -> Iterator[DocumentStep]:
     """One browser pool for all the books of a work unit (or of an inline run)."""
     with BrowserPool(browser_config(recipe.ebooks)) as pool:
         yield partial(book_outcome, pool)
 
 
-def book_outcome(pool: BrowserPool, document: Document, recipe: Recipe) -> Outcome:
+def book_outcome(pool: BrowserPool, document: Document, recipe: EbooksRecipe) -> Outcome:
     """Unpack (or open) the book, render its chapters, judge and pack the pages."""
     content: Any = document.content
     with tempfile.TemporaryDirectory(prefix="vlpipe-ebook-") as private:
@@ -202,6 +196,3 @@ def _page_sample(
 def _lang_of(script: str | None) -> str:
     """An undeclared book's language where its script names one (Han: Chinese), else ``und``."""
     return {"Hani": "zh", "Jpan": "ja", "Kore": "ko"}.get(script or "", "und")
-
-
-SPEC = SourceSpec(SOURCE, LAYOUT, open_step)

@@ -1,6 +1,6 @@
 """One arXiv paper → its outcome: (page image, page markdown) pairs, Nougat-style.
 
-The source (``sources.arxiv``) is unpacked with guards and its main file found; the paper is
+The source (``paper``) is unpacked with guards and its main file found; the paper is
 compiled by the sandboxed TeX renderer and its pages rendered with their text layer; the
 markdown made from the source by pandoc is cut into pages by aligning it with those text
 layers. Pages whose alignment is poor, or that are mostly figures, are dropped with the reason.
@@ -19,8 +19,6 @@ import orjson
 import pymupdf
 
 from vlpipe.filters.image import CheckedImage, check_image
-from vlpipe.pipelines.registry import SourceSpec, stateless
-from vlpipe.recipe import ArxivOptions, Recipe
 from vlpipe.renderers import PdfConfig, PdfPage, TexConfig, TexResult, compile_latex_dir, render_pdf
 from vlpipe.schema import (
     Document,
@@ -31,35 +29,26 @@ from vlpipe.schema import (
     commonest_drop,
     sample_key,
 )
-from vlpipe.sources.arxiv import (
-    CONTAINER_SUFFIXES,
-    FILE_SUFFIXES,
+from vlpipe.sources.arxiv import ArxivOptions, ArxivRecipe
+from vlpipe.sources.arxiv.paper import (
     SOURCE,
     PageMarkdown,
     PaperFiles,
     find_license,
     find_main_file,
-    is_paper_folder,
     paper_markdown,
     parse_arxiv_id,
-    read_bulk_archive,
     read_folder,
     split_pages,
     unpack_source,
 )
-from vlpipe.sources.inputs import InputLayout
+from vlpipe.sources.registry import stateless
 
-LAYOUT = InputLayout(
-    file_suffixes=FILE_SUFFIXES,
-    is_document_folder=is_paper_folder,
-    container_suffixes=CONTAINER_SUFFIXES,
-    read_container=read_bulk_archive,
-)
 FIGURE_GRID = 64  # figure coverage is measured on a 64×64 raster of the page
 TABLE_WORDS = 12  # a vector drawing around more words than this is a table's rules, not a figure
 
 
-def paper_outcome(document: Document, recipe: Recipe) -> Outcome:
+def paper_outcome(document: Document, recipe: ArxivRecipe) -> Outcome:
     """Unpack, compile, render, convert, align and pack one paper (``DocumentError`` on bad
     input: the ledger records the failure and the build goes on)."""
     options = recipe.arxiv
@@ -189,7 +178,7 @@ def _page_sample(
     part: PageMarkdown,
     covered: float,
     context: dict[str, Any],
-    recipe: Recipe,
+    recipe: ArxivRecipe,
 ) -> Sample | Drop:
     options = recipe.arxiv
     number = page.index + 1
@@ -228,4 +217,4 @@ def _paper_drop(dropped: list[DroppedCandidate]) -> Drop:
     return commonest_drop(dropped, "pages")
 
 
-SPEC = SourceSpec(SOURCE, LAYOUT, stateless(paper_outcome))
+open_step = stateless(paper_outcome)

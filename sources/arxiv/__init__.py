@@ -1,0 +1,55 @@
+"""arXiv LaTeX sources → (page image, page markdown) pairs, Nougat-style: ``paper`` reads the
+archives, finds the main file, converts and aligns (pure, no TeX); ``step`` compiles, renders and
+packs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vlpipe.recipe import ArchiveLimits, Recipe, StrictModel
+from vlpipe.sources.arxiv.paper import (
+    CONTAINER_SUFFIXES,
+    FILE_SUFFIXES,
+    is_paper_folder,
+    read_bulk_archive,
+)
+from vlpipe.sources.inputs import InputLayout
+from vlpipe.sources.registry import SourceSpec
+
+
+class ArxivOptions(StrictModel):
+    """arXiv LaTeX sources → (page image, page markdown) pairs, Nougat-style."""
+
+    longest_side: int = Field(1024, ge=64, le=8192, description="page PNG size in pixels")
+    min_alignment: float = Field(
+        0.5, ge=0, le=1, description="pages whose markdown matches their text layer worse drop"
+    )
+    max_figure_fraction: float = Field(
+        0.5, gt=0, le=1, description="pages whose figures cover more of the page are dropped"
+    )
+    max_pages: int = Field(100, ge=1, description="longer papers fail (PDF page limit)")
+    lang: str = Field("en", description="BCP-47 language written into each sample")
+    archive: ArchiveLimits = ArchiveLimits(max_unpacked_bytes=256 * 2**20)
+    tex_timeout_s: float = Field(180.0, gt=0, description="wall clock for all TeX runs")
+    tex_memory_mb: int = Field(2048, ge=256)
+    pandoc_timeout_s: float = Field(60.0, gt=0)
+
+
+class ArxivRecipe(Recipe):
+    source: Literal["arxiv"] = "arxiv"
+    arxiv: ArxivOptions = ArxivOptions()
+
+
+SPEC = SourceSpec(
+    name="arxiv",
+    recipe=ArxivRecipe,
+    layout=InputLayout(
+        file_suffixes=FILE_SUFFIXES,
+        is_document_folder=is_paper_folder,
+        container_suffixes=CONTAINER_SUFFIXES,
+        read_container=read_bulk_archive,
+    ),
+    step="vlpipe.sources.arxiv.step:open_step",
+)

@@ -1,0 +1,51 @@
+"""EPUB / HTML books → page images, each with exactly the text shown on it (DeepSeek-VL's rendered
+ebooks): ``book`` reads and checks the book (pure), ``step`` renders and packs its pages."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vlpipe.recipe import ArchiveLimits, Recipe, StrictModel
+from vlpipe.renderers.layout import PageGeometry
+from vlpipe.sources.ebooks.book import is_book_folder
+from vlpipe.sources.inputs import InputLayout
+from vlpipe.sources.registry import SourceSpec
+
+
+class EbookOptions(StrictModel):
+    """EPUB / HTML books → page images with exactly the text shown on them (DeepSeek-VL's
+    rendered ebooks)."""
+
+    page: PageGeometry = PageGeometry(
+        margin_x=64, margin_top=64, margin_bottom=64, font_size_px=20.0, line_height=1.6
+    )
+    browsers: int = Field(1, ge=1, le=64, description="Chromiums per worker")
+    javascript: bool = Field(False, description="run the book's scripts (EPUB 3 allows them)")
+    load_timeout_s: float = Field(15.0, gt=0)
+    render_timeout_s: float = Field(60.0, gt=0, description="per chapter")
+    max_pages_per_chapter: int = Field(200, ge=1, description="longer chapters fail")
+    min_page_chars: int = Field(20, ge=0, description="pages with less text are near-blank")
+    blank_max_ink: float = Field(
+        0.002, ge=0, le=1, description="share of non-background pixels under which a page is blank"
+    )
+    lang_mismatch: Literal["flag", "drop"] = Field(
+        "flag", description="a page whose script contradicts the book's language"
+    )
+    archive: ArchiveLimits = ArchiveLimits()
+
+
+class EbooksRecipe(Recipe):
+    source: Literal["ebooks"] = "ebooks"
+    ebooks: EbookOptions = EbookOptions()
+
+
+SPEC = SourceSpec(
+    name="ebooks",
+    recipe=EbooksRecipe,
+    layout=InputLayout(
+        file_suffixes=(".epub",), columns=("content",), is_document_folder=is_book_folder
+    ),
+    step="vlpipe.sources.ebooks.step:open_step",
+)

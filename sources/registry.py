@@ -1,0 +1,82 @@
+"""Sources are found, not registered: every package under ``vlpipe.sources`` is one, and its
+``__init__`` exports ``SPEC``. Adding a source is that package (its options, its step, its bundled
+``samples/``) plus ``recipes/<name>.yaml``; nothing else names it.
+
+A package's ``__init__`` stays light (options and input layout only); the step, with whatever it
+imports (PyMuPDF, Playwright …), is imported by name when a worker opens it, so a Jupyter worker
+never pays for a browser.
+
+``open_step`` returns a context manager so that a source holding a heavy resource (a browser pool)
+creates it once per work unit — in a Ray actor, or once for a whole ``inline`` run — and closes it
+after; stateless sources wrap their plain function with ``stateless``.
+"""
+
+from __future__ import annotations
+
+import pkgutil
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from functools import cache
+from importlib import import_module, resources
+from pathlib import Path
+from typing import Any
+
+from vlpipe.errors import ConfigError
+from vlpipe.recipe import Recipe
+from vlpipe.schema import Document, Outcome
+from vlpipe.sources.inputs import InputLayout
+
+DocumentStep = Callable[[Document, Any], Outcome]
+StepOpener = Callable[[Any], AbstractContextManager[DocumentStep]]
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What a build needs to know about a source.
+
+    ``recipe`` is the source's recipe model: ``vlpipe.recipe.Recipe`` plus a field named after the
+    source holding its options (``source`` narrowed to the name), so a build records only its own
+    source's options. ``step`` names the opener of the per-document step, ``"module:function"``.
+    """
+
+    name: str
+    recipe: type[Recipe]
+    layout: InputLayout
+    step: str
+
+    def open_step(self, recipe: Recipe) -> AbstractContextManager[DocumentStep]:
+        module, function = self.step.split(":")
+        opener: StepOpener = getattr(import_module(module), function)
+        return opener(recipe)
+
+    def samples(self) -> Path:
+        """The bundled sample documents (``samples/`` in the source's package)."""
+        return Path(str(resources.files(f"vlpipe.sources.{self.name}") / "samples"))
+
+
+def stateless(step: DocumentStep) -> StepOpener:
+    """The opener of a step that holds no resource."""
+
+    @contextmanager
+    def opened(_: Recipe) -> Iterator[DocumentStep]:
+        yield step
+
+    return opened
+
+
+@cache
+def source_names() -> tuple[str, ...]:
+    """The sources this installation has: the packages under ``vlpipe.sources``."""
+    package = import_module("vlpipe.sources")
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(package.__path__) if m.ispkg))
+
+
+def source_spec(name: str) -> SourceSpec:
+    """The source's spec, importing only its own package."""
+    if name not in source_names():
+        raise ConfigError(f"unknown source {name!r}; sources: {', '.join(source_names())}")
+    spec = import_module(f"vlpipe.sources.{name}").SPEC
+    if not isinstance(spec, SourceSpec) or spec.name != name:
+        raise ConfigError(f"vlpipe.sources.{name} does not export a SPEC for {name!r}")
+    return spec
