@@ -6,7 +6,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+# -qq: pip and setuptools notices are not the user's business; errors still show.
+PIP := $(PY) -m pip install -qq --disable-pip-version-check
 # Chromium and TeX for the renderers, Noto CJK for Chinese glyphs, biber/bibtex for bibliographies,
 # pandoc for the arXiv source's LaTeX → markdown, tesseract (EN + ZH) for the ebook tests' OCR check.
 DEBIAN_PACKAGES := chromium fonts-noto-cjk fonts-dejavu-core fontconfig pandoc \

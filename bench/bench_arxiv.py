@@ -29,7 +29,10 @@ from rich.console import Console
 from vlpipe.pipelines.build import run_build
 from vlpipe.recipe import ArchiveLimits, load_recipe
 from vlpipe.renderers import render_pdf
-from vlpipe.sources import arxiv
+from vlpipe.sources.arxiv.align import char_f1, split_pages
+from vlpipe.sources.arxiv.archive import read_folder
+from vlpipe.sources.arxiv.mainfile import find_main_file
+from vlpipe.sources.arxiv.pandoc import PANDOC_OUTPUT, paper_markdown
 from vlpipe.sources.arxiv.step import _compile
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "arxiv"
@@ -60,7 +63,7 @@ def build_throughput(repeat: int) -> None:
 
 
 def pandoc_markdown(files: dict[str, bytes], main: str, _: Path) -> str:
-    return arxiv.paper_markdown(files, main)
+    return paper_markdown(files, main)
 
 
 def latexml_markdown(files: dict[str, bytes], main: str, folder: Path) -> str:
@@ -74,7 +77,7 @@ def latexml_markdown(files: dict[str, bytes], main: str, folder: Path) -> str:
         check=True,
     )
     done = subprocess.run(
-        ["pandoc", "-f", "html", "-t", arxiv.PANDOC_OUTPUT, "--wrap=none", str(html)],
+        ["pandoc", "-f", "html", "-t", PANDOC_OUTPUT, "--wrap=none", str(html)],
         capture_output=True,
         timeout=60,
         check=True,
@@ -86,8 +89,8 @@ def fidelity(
     name: str, convert: Callable[[dict[str, bytes], str, Path], str]
 ) -> tuple[float, list[float]]:
     limits = ArchiveLimits(max_unpacked_bytes=2**28, max_members=5000)
-    files = arxiv.read_folder(FIXTURES / "papers" / name, limits).files
-    main = arxiv.find_main_file(files)
+    files = read_folder(FIXTURES / "papers" / name, limits).files
+    main = find_main_file(files)
     texts = [
         page.text for page in render_pdf(_compile(files, main, load_recipe("arxiv").arxiv).pdf)
     ]
@@ -98,10 +101,8 @@ def fidelity(
         started = time.perf_counter()
         markdown = convert(files, main, Path(tmp))
         seconds = time.perf_counter() - started
-    parts = arxiv.split_pages(markdown, texts)
-    return seconds, [
-        arxiv.char_f1(part.markdown, text) for part, text in zip(parts, texts, strict=True)
-    ]
+    parts = split_pages(markdown, texts)
+    return seconds, [char_f1(part.markdown, text) for part, text in zip(parts, texts, strict=True)]
 
 
 def report(tool: str, convert: Callable[[dict[str, bytes], str, Path], str]) -> None:

@@ -31,9 +31,9 @@ import webdataset as wds
 from PIL import Image
 from rich.console import Console
 
+from vlpipe.filters.code_image import code_lines
 from vlpipe.pipelines.build import run_build
 from vlpipe.recipe import load_recipe
-from vlpipe.sources.jupyter.notebook import code_lines
 
 matplotlib.use("Agg")
 
@@ -110,7 +110,7 @@ def naive(corpus: Path, out: Path) -> int:
                 ]
                 code = "\n\n".join([*previous, cell.source])
                 previous.append(cell.source)
-                if len(images) != 1 or code_lines(code) < 5:
+                if len(images) != 1 or code_lines(cell.source) < 5:
                     continue
                 data = base64.b64decode(images[0])
                 try:

@@ -4,10 +4,10 @@ Layout under the build's output folder::
 
     ledger/samples/<chunk>.parquet     candidates of the chunk's documents (kept and dropped)
     ledger/documents/<chunk>.parquet   the chunk's documents; written last: it *is* the commit
-    ledger/claims/<chunk>              held while a chunk's files are put in place
+    ledger/claims/<chunk>              locked while a chunk's files are put in place
 
-The commit of a chunk (``commit_chunk``): create its claim exclusively, check on disk that nobody
-committed the chunk meanwhile, rename its shards into place, then its sample rows, then its
+The commit of a chunk (``commit_chunk``): take its claim (an exclusive lock), check on disk that
+nobody committed the chunk meanwhile, rename its shards into place, then its sample rows, then its
 document rows, make the renames durable, drop the claim. So a committed chunk always has all its
 shards, and no second attempt at a chunk (a task that Ray retried after its worker died, a
 straggler of a killed run) can rewrite a committed one. Anything without a committed chunk is a
@@ -16,11 +16,14 @@ leftover of an interrupted attempt, which the next run removes and writes again.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,9 +202,7 @@ def commit_chunk(
 ) -> bool:
     """Put the chunk's shards and ledger rows in place (see the module docstring); False, with
     nothing changed, when another attempt committed the chunk first."""
-    claim = claims_dir(out) / chunk.name
-    _claim(claim, out, chunk)
-    try:
+    with _claim(claims_dir(out) / chunk.name, chunk):
         if is_committed(out, chunk):
             return False
         for shard in shards:
@@ -216,29 +217,41 @@ def commit_chunk(
         _write_atomic(table, documents_dir(out) / f"{chunk.name}.parquet")
         fsync_dir(documents_dir(out))
         return True
-    finally:
-        claim.unlink(missing_ok=True)
 
 
-def _claim(claim: Path, out: Path, chunk: ChunkId) -> None:
-    """Create the chunk's claim exclusively. Another attempt holding it is mid-commit (for
-    milliseconds) or died mid-commit: wait for it, and stop the build if it never lets go."""
-    owner = f"{socket.gethostname()} {os.getpid()}\n".encode()
+@contextmanager
+def _claim(path: Path, chunk: ChunkId) -> Iterator[None]:
+    """Hold the chunk's claim: an exclusive ``flock`` on ``claims/<chunk>``, which the kernel
+    releases when its holder dies, so a worker killed mid-commit never blocks the retry. Another
+    live holder is mid-commit (for milliseconds): wait, and stop the build if it never lets go.
+    The file is removed while held; a waiter that then locks the removed file tries again."""
     deadline = time.monotonic() + CLAIM_WAIT_S
     while True:
+        handle = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            handle = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(handle)
             if time.monotonic() > deadline:
                 raise BuildStopped(
-                    f"chunk {chunk.name} of {out} is claimed by an attempt that never committed "
-                    f"it ({claim}); re-run the build to resume"
+                    f"chunk {chunk.name} stays claimed by another attempt ({path}); "
+                    "re-run the build to resume"
                 ) from None
             time.sleep(0.05)
             continue
-        os.write(handle, owner)
+        try:
+            current = os.stat(path).st_ino == os.fstat(handle).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
         os.close(handle)
-        return
+    try:
+        os.write(handle, f"{socket.gethostname()} {os.getpid()}\n".encode())
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(handle)
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:

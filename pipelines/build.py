@@ -118,13 +118,19 @@ def _prepare_output(out: Path, recipe: Recipe, inputs: list[str], units: list[Un
         for folder in ledger.output_dirs(out):
             folder.mkdir(parents=True, exist_ok=True)
         if not marker.exists():
-            plan = [{"label": u.label, "fingerprint": u.fingerprint} for u in units]
+            plan = [_unit_record(unit) for unit in units]
             record = {**identity, "units": plan, "vlpipe": __version__}
             marker.write_bytes(
                 orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
             )
     except OSError as exc:
         raise ConfigError(f"cannot write to {out}: {exc.strerror}") from None
+
+
+def _unit_record(unit: Unit) -> dict[str, str]:
+    """A planned unit as ``build.json`` lists it (a Hub dataset with the revision it read)."""
+    record = {"label": unit.label, "fingerprint": unit.fingerprint}
+    return record | ({"hf_revision": unit.hf_revision} if unit.hf_revision else {})
 
 
 def clear_output(out: Path) -> None:

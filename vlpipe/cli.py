@@ -16,7 +16,7 @@ from vlpipe.errors import BuildStopped, ConfigError, TransientError
 from vlpipe.sources.registry import source_names
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # messages are never cut into lines
 
 
 SourceName = StrEnum("SourceName", {name: name for name in source_names()})

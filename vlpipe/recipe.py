@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -39,6 +40,11 @@ class CodeImageFilter(StrictModel):
 
     images_per_cell: int = Field(1, ge=1)
     min_code_lines: int = Field(5, ge=0)
+    count_lines_in: Literal["cell", "context"] = Field(
+        "cell",
+        description="count the lines of the producing cell, or of the sample's whole code "
+        "(the cell and the context before it)",
+    )
 
 
 class ImageLimits(StrictModel):

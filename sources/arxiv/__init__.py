@@ -1,6 +1,8 @@
-"""arXiv LaTeX sources → (page image, page markdown) pairs, Nougat-style: ``paper`` reads the
-archives, finds the main file, converts and aligns (pure, no TeX); ``step`` compiles, renders and
-packs."""
+"""arXiv LaTeX sources → (page image, page markdown) pairs, Nougat-style.
+
+The pure parts (no TeX): ``archive`` reads what arXiv serves, ``mainfile`` finds the main file
+and inlines its inputs, ``macros`` expands user macros, ``pandoc`` converts LaTeX to markdown,
+``align`` cuts the markdown into pages. ``step`` compiles, renders and packs."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from typing import Literal
 from pydantic import Field
 
 from vlpipe.recipe import ArchiveLimits, Recipe, StrictModel
-from vlpipe.sources.arxiv.paper import (
+from vlpipe.sources.arxiv.archive import (
     CONTAINER_SUFFIXES,
     FILE_SUFFIXES,
+    SOURCE,
     is_paper_folder,
     read_bulk_archive,
 )
@@ -43,7 +46,7 @@ class ArxivRecipe(Recipe):
 
 
 SPEC = SourceSpec(
-    name="arxiv",
+    name=SOURCE,
     recipe=ArxivRecipe,
     layout=InputLayout(
         file_suffixes=FILE_SUFFIXES,

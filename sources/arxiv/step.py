@@ -1,10 +1,10 @@
 """One arXiv paper → its outcome: (page image, page markdown) pairs, Nougat-style.
 
-The source (``paper``) is unpacked with guards and its main file found; the paper is
-compiled by the sandboxed TeX renderer and its pages rendered with their text layer; the
-markdown made from the source by pandoc is cut into pages by aligning it with those text
-layers. Pages whose alignment is poor, or that are mostly figures, are dropped with the reason.
-Samples are ``image_text``, task ``ocr_page``, target ``md``.
+The source is unpacked with guards (``archive``) and its main file found (``mainfile``); the
+paper is compiled by the sandboxed TeX renderer and its pages rendered with their text layer; the
+markdown made from the source by pandoc (``pandoc``) is cut into pages by aligning it with those
+text layers (``align``). Pages whose alignment is poor, or that are mostly figures, are dropped
+with the reason. Samples are ``image_text``, task ``ocr_page``, target ``md``.
 """
 
 from __future__ import annotations
@@ -30,18 +30,17 @@ from vlpipe.schema import (
     sample_key,
 )
 from vlpipe.sources.arxiv import ArxivOptions, ArxivRecipe
-from vlpipe.sources.arxiv.paper import (
+from vlpipe.sources.arxiv.align import PageMarkdown, split_pages
+from vlpipe.sources.arxiv.archive import (
     SOURCE,
-    PageMarkdown,
     PaperFiles,
     find_license,
-    find_main_file,
-    paper_markdown,
     parse_arxiv_id,
     read_folder,
-    split_pages,
     unpack_source,
 )
+from vlpipe.sources.arxiv.mainfile import find_main_file
+from vlpipe.sources.arxiv.pandoc import paper_markdown
 from vlpipe.sources.registry import stateless
 
 FIGURE_GRID = 64  # figure coverage is measured on a 64×64 raster of the page

@@ -1,7 +1,7 @@
 """Jupyter notebooks → (plot image, the code that drew it) candidates, as DeepSeek-VL built its
 web-code data from The Stack's notebooks.
 
-Everything here is a plain function over plain data; the pipeline calls ``notebook_samples``.
+Everything here is a plain function over plain data; ``step`` judges and packs the candidates.
 
 Policy (also in the README):
 - A *producing cell* is a code cell with at least one image among its ``display_data`` /
@@ -35,6 +35,7 @@ TRANSPARENT_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "memit
 
 _ASSIGNED_ESCAPE = re.compile(r"^\s*[\w.,\s\[\]]+=\s*[!%]")
 _HELP_LINE = re.compile(r"^\s*\?{0,2}[\w.]+\?{1,2}\s*$")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class InvalidJSON(DocumentError):
@@ -176,9 +177,15 @@ def _image_of(output: Any, where: str) -> ImageOutput | None:
     return None
 
 
+def source_lines(code: str) -> list[str]:
+    """Physical lines as Python reads them: ``\\n``, ``\\r\\n`` or ``\\r`` end a line (a form
+    feed or ``\\x1c`` inside a line does not, unlike ``str.splitlines``)."""
+    return _LINE_BREAK.split(code)
+
+
 def python_source(source: str) -> str | None:
     """The cell's source without IPython syntax, or None when a cell magic makes it non-Python."""
-    lines = source.splitlines()
+    lines = source_lines(source)
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None and lines[first].lstrip().startswith("%%"):
         magic = lines[first].lstrip()[2:].split(maxsplit=1)
@@ -196,15 +203,6 @@ def _is_ipython_line(line: str) -> bool:
         or bool(_ASSIGNED_ESCAPE.match(line))
         or bool(_HELP_LINE.match(line))
     )
-
-
-def code_lines(code: str) -> int:
-    """Lines of code as the single-image rule counts them: non-blank, not comment-only.
-
-    A line counts when, stripped of whitespace, it is not empty and does not start with ``#``.
-    Lines inside multi-line strings and docstrings count; continuation lines count separately.
-    """
-    return sum(1 for line in code.splitlines() if (s := line.strip()) and not s.startswith("#"))
 
 
 def candidates(
@@ -237,8 +235,9 @@ def _last(previous: list[str], count: int | str) -> list[str]:
 
 
 def _fit_context(context: list[str], own_chars: int, max_chars: int) -> list[str]:
-    """The newest context cells that fit beside the producing cell within ``max_chars``."""
-    budget = max_chars - own_chars
+    """The newest context cells that fit beside the producing cell within ``max_chars``: the code
+    is the cells joined by blank lines, plus a final newline."""
+    budget = max_chars - own_chars - 1
     kept: list[str] = []
     for source in reversed(context):
         budget -= len(source) + 2

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from vlpipe.filters.code_image import check_code_image
+from vlpipe.filters.code_image import check_code_image, code_lines
 from vlpipe.filters.image import CheckedImage, check_image, decode_base64
 from vlpipe.schema import (
     Document,
@@ -24,7 +24,6 @@ from vlpipe.sources.jupyter.notebook import (
     Candidate,
     ImageOutput,
     candidates,
-    code_lines,
     is_python,
     parse_notebook,
 )
@@ -99,6 +98,7 @@ def _metadata(candidate: Candidate, document: Document, image: CheckedImage) -> 
         "cell_index": candidate.cell_index,
         "context_cells": candidate.context_cells,
         "code_lines": code_lines(candidate.code),
+        "cell_code_lines": code_lines(candidate.cell_code),
         "image": {
             "format": image.ext,
             "width": image.width,

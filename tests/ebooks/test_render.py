@@ -392,15 +392,19 @@ def test_websight_local_assets_make_no_requests() -> None:
     assert meta(sample.files)["unstyled"] is True  # other.css could not be served
 
 
-def test_bundled_samples_build(tmp_path: Path) -> None:
-
+@pytest.mark.slow
+@pytest.mark.parametrize("source", ["ebooks", "websight"])
+def test_bundled_samples_build_the_same_inline_and_on_ray(
+    tmp_path: Path, source: str, own_ray: None
+) -> None:
+    """The Ray path of a renderer source: each worker opens its own browser pool per unit."""
     quiet = Console(file=io.StringIO())
-    for source in ("ebooks", "websight"):
-        totals = run_build(
-            load_recipe(source),
-            [str(source_spec(source).samples())],
-            tmp_path / source,
-            "inline",
-            console=quiet,
-        )
-        assert totals["kept"] == totals["documents"] > 0
+    samples = [str(source_spec(source).samples())]
+    inline = run_build(load_recipe(source), samples, tmp_path / "inline", "inline", console=quiet)
+    assert inline["kept"] == inline["documents"] > 0
+    on_ray = run_build(load_recipe(source), samples, tmp_path / "ray", "ray", 2, console=quiet)
+    assert on_ray["kept"] == inline["kept"]
+    expected, built = _shard_members(tmp_path / "inline"), _shard_members(tmp_path / "ray")
+    assert built == expected  # keys, texts and page metadata
+    for shard in (tmp_path / "inline" / "shards").iterdir():
+        assert (tmp_path / "ray" / "shards" / shard.name).read_bytes() == shard.read_bytes()

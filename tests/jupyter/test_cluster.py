@@ -74,6 +74,7 @@ def test_build_on_an_existing_cluster_matches_the_inline_build(
         [*command, "--output", str(tmp_path / "flag"), "--address", ray_cluster],
         capture_output=True,
         text=True,
+        env=NO_AUTH,
     )
     assert by_flag.returncode == 0, by_flag.stderr
     by_env = subprocess.run(

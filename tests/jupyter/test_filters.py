@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.jupyter.helpers import png_bytes
-from vlpipe.filters.code_image import check_code_image
+from vlpipe.filters.code_image import check_code_image, code_lines
 from vlpipe.filters.image import check_image, decode_base64, png_stream_error
 from vlpipe.recipe import CodeImageFilter, ImageLimits
 from vlpipe.sources.jupyter.notebook import Candidate, ImageOutput
@@ -157,3 +157,36 @@ def test_inflate_check_finds_short_long_and_unfiltered_streams() -> None:
     assert "more than" in png_stream_error(with_idat(good, bytes(61 * 21)))
     assert "filter" in png_stream_error(with_idat(good, b"\x07" + bytes(61 * 20 - 1)))
     assert png_stream_error(with_idat(good, bytes(61 * 20))) is None
+
+
+def test_lines_inside_multiline_strings_count_and_comments_do_not() -> None:
+    code = (
+        "# setup\nimport numpy as np\n\n   # indented comment\n"
+        "x = 1  # trailing comment counts\n'''doc\n# inside a string: counts\n\n'''\n"
+        "y = (1,\n     # a comment inside brackets\n     2)\n"
+    )
+    # import, x, the string's 4 lines (its blank line too), and the two lines of y
+    assert code_lines(code) == 8
+
+
+def test_line_rule_falls_back_on_code_python_cannot_tokenize() -> None:
+    assert code_lines("print 'py2 is fine'\nx = '''never closed\n# counted plainly\n") == 2
+    assert code_lines("a\x0cb = 1\x1cc\n") == 1  # form feeds and \x1c do not end lines
+
+
+def cell_and_context(cell: str, context: str) -> Candidate:
+    code = f"{context}\n\n{cell}\n"
+    return Candidate(0, (ImageOutput("image/png", ""),), code, cell, context_cells=1)
+
+
+def test_lines_are_counted_in_the_producing_cell_by_default() -> None:
+    """DeepSeek-VL's rule asks for 5 lines of code in the cell that drew the plot: with the
+    notebook's earlier cells counted too, almost every plot would pass."""
+    short = cell_and_context("plt.plot(x)\nplt.show()", FIVE_LINES)
+    drop = check_code_image(short, CodeImageFilter(), 16_000)
+    assert drop is not None and drop.reason == "too_few_code_lines"
+    assert "2 code lines in the producing cell" in drop.detail
+    assert check_code_image(short, CodeImageFilter(count_lines_in="context"), 16_000) is None
+    assert (
+        check_code_image(cell_and_context(FIVE_LINES, "x = 1"), CodeImageFilter(), 16_000) is None
+    )

@@ -11,9 +11,9 @@ from vlpipe.sources.jupyter.notebook import (
     InvalidJSON,
     InvalidNotebook,
     candidates,
-    code_lines,
     parse_notebook,
     python_source,
+    source_lines,
 )
 
 
@@ -126,16 +126,23 @@ def test_context_count_and_character_budget_cut_oldest_cells_first() -> None:
     parsed = parse_notebook(dumps(nb))
     assert next(candidates(parsed, 0, 16_000)).code == "plot()\n"
     assert next(candidates(parsed, 2, 16_000)).code == "second = 2\n\nthird = 3\n\nplot()\n"
-    budget = len("third = 3") + 2 + len("plot()")
-    assert next(candidates(parsed, "all", budget)).code == "third = 3\n\nplot()\n"
+    exact = len("third = 3\n\nplot()\n")
+    assert next(candidates(parsed, "all", exact)).code == "third = 3\n\nplot()\n"
+    assert next(candidates(parsed, "all", exact - 1)).code == "plot()\n"  # never over budget
+    for budget in range(len("plot()\n"), 60):
+        assert len(next(candidates(parsed, "all", budget)).code) <= budget
 
 
-def test_code_lines_ignores_blank_and_comment_only_lines() -> None:
-    code = (
-        "# setup\nimport numpy as np\n\n   # indented comment\n"
-        "x = 1  # trailing comment counts\n'''doc\n# inside a string\n'''\n"
-    )
-    assert code_lines(code) == 4
+def test_source_lines_split_only_where_python_ends_a_line() -> None:
+    assert source_lines("a = 1\r\nb = '\x0c'\x0c\rc\x1c = 3\nd") == [
+        "a = 1",
+        "b = '\x0c'\x0c",
+        "c\x1c = 3",
+        "d",
+    ]
+    # a form feed is whitespace to Python, not a line break: the magic stays one line
+    assert python_source("%matplotlib inline\x0c\nx = 1") == "x = 1"
+    assert python_source("x = 1\x0c y = 2\n!ls") == "x = 1\x0c y = 2"
 
 
 def test_kernel_language_is_read_from_metadata() -> None:

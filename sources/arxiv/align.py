@@ -1,0 +1,194 @@
+"""Splitting a paper's markdown into one part per PDF page, Nougat-style: both texts are
+normalised, a word-level longest common subsequence with the pages' text layers labels markdown
+words with their page, each page boundary is cut between the last word of one page and the first
+of the next, and floats (captions, tables) are placed on the page that holds their words.
+``char_f1`` scores a page's markdown against its text layer."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rapidfuzz.distance import Indel, LCSseq
+
+# Inline and display math in markdown (``$…$``, ``$$…$$``): kept whole, never read as words.
+MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.DOTALL)
+_COMMAND = re.compile(r"\\[A-Za-z]+|\\.")
+_FLOAT = re.compile(r"^(?:Figure|Table) \d+:")
+
+
+def normalize(text: str) -> str:
+    """Text reduced to what both the markdown and the PDF text layer agree on: lower-case letters
+    and digits, one space between words (markup, LaTeX commands and punctuation removed)."""
+    text = _COMMAND.sub(" ", text)
+    words = ("".join(c for c in word if c.isalnum()) for word in text.lower().split())
+    return " ".join(word for word in words if word)
+
+
+def char_f1(markdown: str, page_text: str) -> float:
+    """Character-level F1 of the normalised texts: 2·LCS / (len₁ + len₂)."""
+    a, b = normalize(markdown), normalize(page_text)
+    if not a and not b:
+        return 0.0
+    return float(Indel.normalized_similarity(a, b))
+
+
+@dataclass(frozen=True)
+class _Token:
+    start: int  # offset in the prose markdown
+    block: int
+    text: str  # normalised
+
+
+@dataclass(frozen=True)
+class _Prose:
+    text: str
+    block_starts: tuple[int, ...]
+    atomic: tuple[tuple[int, int], ...]  # spans (tables, display math) that cannot be cut
+    tokens: tuple[_Token, ...]
+
+
+def markdown_blocks(markdown: str) -> list[str]:
+    return [block.strip("\n").rstrip() for block in re.split(r"\n\s*\n", markdown) if block.strip()]
+
+
+def _is_float(block: str) -> bool:
+    return bool(_FLOAT.match(block)) or block.lstrip().startswith("|")
+
+
+def _prose(blocks: list[str]) -> _Prose:
+    text_parts: list[str] = []
+    starts: list[int] = []
+    atomic: list[tuple[int, int]] = []
+    tokens: list[_Token] = []
+    offset = 0
+    for number, block in enumerate(blocks):
+        starts.append(offset)
+        if block.startswith("$$") or block.lstrip().startswith(("|", "<")):
+            atomic.append((offset, offset + len(block)))
+        for match in re.finditer(r"\S+", block):
+            norm = normalize(match[0])
+            for word in norm.split():
+                tokens.append(_Token(offset + match.start(), number, word))
+        text_parts.append(block)
+        offset += len(block) + 2
+    return _Prose("\n\n".join(text_parts), tuple(starts), tuple(atomic), tuple(tokens))
+
+
+def _token_pages(tokens: tuple[_Token, ...], page_texts: list[str]) -> list[int | None]:
+    """The page of each markdown token matched by a longest common subsequence of words:
+    matched pages never decrease along the markdown, since both follow the reading order."""
+    pdf_words: list[str] = []
+    pdf_pages: list[int] = []
+    for page, text in enumerate(page_texts):
+        words = normalize(text).split()
+        pdf_words.extend(words)
+        pdf_pages.extend([page] * len(words))
+    pages: list[int | None] = [None] * len(tokens)
+    if not tokens or not pdf_words:
+        return pages
+    for block in LCSseq.opcodes([t.text for t in tokens], pdf_words):
+        if block.tag == "equal":
+            for offset in range(block.src_end - block.src_start):
+                pages[block.src_start + offset] = pdf_pages[block.dest_start + offset]
+    return pages
+
+
+def _cut(prose: _Prose, last: int | None, first: int | None) -> int:
+    """Where page boundary falls between the last token matched before it and the first after:
+    a paragraph break in between if there is one, else right after the last token; never inside
+    an atomic block."""
+    low = prose.tokens[last].start + 1 if last is not None else 0
+    high = prose.tokens[first].start if first is not None else len(prose.text)
+    breaks = [start for start in prose.block_starts if low <= start <= high]
+    if breaks:
+        return breaks[0]
+    following = next((t.start for t in prose.tokens[(last or -1) + 1 :]), len(prose.text))
+    position = min(max(following, low), high)
+    for start, end in prose.atomic:
+        if start < position < end:
+            return end + 2 if first is None or prose.tokens[first].start >= end else start
+    return position
+
+
+def _page_cuts(prose: _Prose, pages: list[int | None], count: int) -> list[int]:
+    cuts = [0]
+    for boundary in range(1, count):
+        last = max((i for i, p in enumerate(pages) if p is not None and p < boundary), default=None)
+        first = next((i for i, p in enumerate(pages) if p is not None and p >= boundary), None)
+        cuts.append(max(cuts[-1], _cut(prose, last, first)))
+    cuts.append(len(prose.text) + 2)
+    return cuts
+
+
+def _float_page(block: str, page_texts: list[str], fallback: int) -> int:
+    """The page whose text contains most of the float's words (floats move away from their
+    place in the source), else the page of its place in the source."""
+    words = set(normalize(block).split())
+    if not words:
+        return fallback
+    overlaps = [len(words & set(normalize(text).split())) / len(words) for text in page_texts]
+    best = max(range(len(page_texts)), key=lambda p: (overlaps[p], -abs(p - fallback)))
+    return best if overlaps[best] >= 0.5 else fallback
+
+
+@dataclass(frozen=True)
+class PageMarkdown:
+    index: int
+    markdown: str
+    score: float  # character-level F1 against the page's text layer
+
+
+def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
+    """The paper's markdown cut into one part per PDF page (Nougat-style alignment).
+
+    Prose is aligned monotonically: a word-level longest common subsequence between the
+    markdown and the pages' text layers labels matched words with their page, and each page
+    boundary is cut between the last word of one page and the first of the next (at a paragraph
+    break when there is one). Figure and table captions and tables are placed separately on the
+    page that contains their words, since LaTeX floats them away from their source position.
+    """
+    blocks = markdown_blocks(markdown)
+    floats = [(n, block) for n, block in enumerate(blocks) if _is_float(block)]
+    float_indexes = {n for n, _ in floats}
+    prose_blocks = [block for n, block in enumerate(blocks) if n not in float_indexes]
+    prose = _prose(prose_blocks)
+    cuts = _page_cuts(prose, _token_pages(prose.tokens, page_texts), len(page_texts))
+    parts: list[list[str]] = [
+        markdown_blocks(prose.text[cuts[p] : cuts[p + 1]]) for p in range(len(page_texts))
+    ]
+    for index, block in floats:
+        prose_before = sum(1 for n in range(index) if n not in float_indexes)
+        offset = prose.block_starts[prose_before] if prose_before < len(prose_blocks) else None
+        home = _page_of_offset(cuts, offset)
+        page = _float_page(block, page_texts, home)
+        parts[page].insert(_float_position(parts[page], block, page_texts[page]), block)
+    return [
+        PageMarkdown(p, "\n\n".join(part), char_f1("\n\n".join(part), page_texts[p]))
+        for p, part in enumerate(parts)
+    ]
+
+
+def _page_of_offset(cuts: list[int], offset: int | None) -> int:
+    if offset is None:
+        return len(cuts) - 2
+    return max(p for p in range(len(cuts) - 1) if cuts[p] <= offset or p == 0)
+
+
+def _float_position(part: list[str], block: str, page_text: str) -> int:
+    """Where a float goes among the page's blocks: before the first block whose text comes
+    after the float's in the page's text layer (top floats go on top), else at the end."""
+    text = normalize(page_text)
+    where = _find_start(block, text)
+    if where < 0:
+        return len(part)
+    for index, other in enumerate(part):
+        if _find_start(other, text) > where:
+            return index
+    return len(part)
+
+
+def _find_start(block: str, text: str) -> int:
+    """The position of a block's first words in normalised page text, -1 when not found."""
+    words = normalize(MATH.sub(" ", block)).split()[:4]
+    return text.find(" ".join(words)) if words else -1

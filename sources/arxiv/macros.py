@@ -1,0 +1,189 @@
+"""Expanding a paper's simple user macros (``\\newcommand``/``\\renewcommand``/
+``\\providecommand``, simple ``\\def``, ``\\DeclareMathOperator``) and removing their
+definitions, so that converters (pandoc, LaTeXML) see only standard LaTeX. Text only; bounded
+against macro bombs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_NEWCOMMAND = re.compile(r"\\(?:re)?newcommand\*?|\\providecommand\*?")
+_DEF = re.compile(r"\\[egx]?def\s*(\\[A-Za-z@]+)")
+_MATHOP = re.compile(r"\\DeclareMathOperator(\*?)\s*")
+_MACRO_USE = re.compile(r"\\([A-Za-z@]+)")
+
+
+@dataclass(frozen=True)
+class Macro:
+    params: int
+    default: str | None  # the optional first argument's default (``\newcommand\x[2][d]{…}``)
+    body: str
+
+
+def _group(tex: str, start: int) -> tuple[str, int] | None:
+    """The balanced ``{…}`` group at ``start`` (after spaces): its inside and the end index."""
+    index = start
+    while index < len(tex) and tex[index] in " \t\n":
+        index += 1
+    if index >= len(tex) or tex[index] != "{":
+        return None
+    depth = 0
+    for position in range(index, len(tex)):
+        char = tex[position]
+        if char == "\\":
+            continue
+        if char == "{" and tex[position - 1] != "\\":
+            depth += 1
+        elif char == "}" and tex[position - 1] != "\\":
+            depth -= 1
+            if depth == 0:
+                return tex[index + 1 : position], position + 1
+    return None
+
+
+def _bracket(tex: str, start: int) -> tuple[str, int] | None:
+    index = start
+    while index < len(tex) and tex[index] in " \t":
+        index += 1
+    if index >= len(tex) or tex[index] != "[":
+        return None
+    end = tex.find("]", index)
+    return (tex[index + 1 : end], end + 1) if end > 0 else None
+
+
+def _argument(tex: str, start: int) -> tuple[str, int] | None:
+    """One macro argument: a braced group, else a single token (``\\foo`` or one character)."""
+    group = _group(tex, start)
+    if group is not None:
+        return group
+    index = start
+    while index < len(tex) and tex[index] in " \t\n":
+        index += 1
+    if index >= len(tex) or tex[index] in "}":
+        return None
+    if tex[index] == "\\":
+        match = _MACRO_USE.match(tex, index)
+        end = match.end() if match else index + 2
+        return tex[index:end], end
+    return tex[index], index + 1
+
+
+def collect_macros(tex: str) -> tuple[dict[str, Macro], str]:
+    """The simple user macros of a paper and the text without their definitions.
+
+    ``\\newcommand``/``\\renewcommand``/``\\providecommand`` (with arguments and an optional
+    default), parameterless or ``#1…#9`` ``\\def``, and ``\\DeclareMathOperator`` (as
+    ``\\operatorname``). Definitions that are not simple (delimited ``\\def`` parameters,
+    unbalanced bodies) stay in the text untouched.
+    """
+    macros: dict[str, Macro] = {}
+    out: list[str] = []
+    position = 0
+    pattern = re.compile(f"{_NEWCOMMAND.pattern}|{_DEF.pattern}|{_MATHOP.pattern}")
+    for match in pattern.finditer(tex):
+        if match.start() < position:
+            continue
+        parsed = _definition(tex, match)
+        if parsed is None:
+            continue
+        name, macro, end = parsed
+        macros[name] = macro
+        out.append(tex[position : match.start()])
+        position = end
+    out.append(tex[position:])
+    return macros, "".join(out)
+
+
+def _definition(tex: str, match: re.Match[str]) -> tuple[str, Macro, int] | None:
+    end = match.end()
+    if match[0].startswith("\\DeclareMathOperator"):
+        name = _argument(tex, end)
+        body = _group(tex, name[1]) if name else None
+        if name is None or body is None:
+            return None
+        star = match[2] or ""
+        return name[0].strip(), Macro(0, None, f"\\operatorname{star}{{{body[0]}}}"), body[1]
+    if match[1] is not None:  # \def\name{…}
+        name = match[1]
+        params = re.match(r"((?:#\d)*)\s*\{", tex[end:])
+        if params is None:
+            return None
+        count = len(params[1]) // 2
+        body = _group(tex, end + len(params[1]))
+        return (name, Macro(count, None, body[0]), body[1]) if body else None
+    name = _argument(tex, end)
+    if name is None or not name[0].strip().startswith("\\"):
+        return None
+    cursor = name[1]
+    count_arg = _bracket(tex, cursor)
+    count = 0
+    if count_arg is not None:
+        if not count_arg[0].strip().isdigit():
+            return None
+        count, cursor = int(count_arg[0]), count_arg[1]
+    default_arg = _bracket(tex, cursor)
+    default = None
+    if default_arg is not None:
+        default, cursor = default_arg
+    body = _group(tex, cursor)
+    if body is None:
+        return None
+    return name[0].strip(), Macro(count, default, body[0]), body[1]
+
+
+def expand_macros(tex: str, max_passes: int = 8, max_growth: int = 4) -> str:
+    """``tex`` with its simple user macros expanded and their definitions removed: converters
+    (pandoc, LaTeXML) then see only standard LaTeX. Passes stop when nothing changes, and
+    expansion stops growing the text beyond ``max_growth`` times (a macro bomb)."""
+    macros, text = collect_macros(tex)
+    if not macros:
+        return text
+    limit = max_growth * max(len(text), 1)
+    for _ in range(max_passes):
+        expanded = _expand_once(text, macros)
+        if expanded == text or len(expanded) > limit:
+            break
+        text = expanded
+    return text
+
+
+def _expand_once(text: str, macros: dict[str, Macro]) -> str:
+    out: list[str] = []
+    position = 0
+    for match in _MACRO_USE.finditer(text):
+        if match.start() < position:
+            continue
+        if match.start() > 0 and text[match.start() - 1] == "\\":
+            continue  # ``\\name``: a line break followed by letters
+        macro = macros.get(match[0])
+        if macro is None:
+            continue
+        cursor = match.end()
+        args: list[str] = []
+        if macro.default is not None:
+            optional = _bracket(text, cursor)
+            if optional is not None:
+                args.append(optional[0])
+                cursor = optional[1]
+            else:
+                args.append(macro.default)
+        while len(args) < macro.params:
+            argument = _argument(text, cursor)
+            if argument is None:
+                break
+            args.append(argument[0])
+            cursor = argument[1]
+        if len(args) < macro.params:
+            continue
+        body = macro.body
+        for number, value in enumerate(args, start=1):
+            body = body.replace(f"#{number}", value)
+        if macro.params == 0 and cursor < len(text) and text[cursor : cursor + 2] == "{}":
+            cursor += 2  # ``\model{}``: the empty group only ended the control word
+        separator = " " if body[-1:].isalpha() and text[cursor : cursor + 1].isalpha() else ""
+        out.append(text[position : match.start()])
+        out.append(body + separator)
+        position = cursor
+    out.append(text[position:])
+    return "".join(out)

@@ -1,0 +1,126 @@
+-- pandoc Lua filter: vlpipe's markdown conventions for arXiv papers, applied to pandoc's AST.
+-- Numbered section headings as LaTeX prints them ("## 2.1 Model"); title/authors/abstract first;
+-- "Figure N: caption" and "Table N: caption" paragraphs (images dropped: the page image shows
+-- them); footnotes as a numbered paragraph after the paragraph citing them; links and citations
+-- reduced to their text; display math alone in its paragraph; raw LaTeX pandoc did not
+-- understand dropped. Read by vlpipe.sources.arxiv.pandoc.latex_to_markdown.
+
+local sections = {0, 0, 0, 0, 0, 0}
+local figures, tables, notes = 0, 0, 0
+
+local function caption_para(label, number, blocks)
+  local inlines = pandoc.List({pandoc.Str(label .. " " .. number .. ":"), pandoc.Space()})
+  for _, block in ipairs(blocks) do
+    if block.content then inlines:extend(block.content) end
+  end
+  return pandoc.Para(inlines)
+end
+
+function Header(h)
+  local unnumbered = h.classes:includes("unnumbered")
+  h.attr = pandoc.Attr()
+  if unnumbered or h.level > 3 then return h end
+  sections[h.level] = sections[h.level] + 1
+  for level = h.level + 1, 6 do sections[level] = 0 end
+  local parts = {}
+  for level = 1, h.level do table.insert(parts, tostring(sections[level])) end
+  h.content:insert(1, pandoc.Space())
+  h.content:insert(1, pandoc.Str(table.concat(parts, ".")))
+  return h
+end
+
+function Para(p)
+  if #p.content == 1 and p.content[1].t == "Image" and p.content[1].title:match("^fig:") then
+    figures = figures + 1
+    return caption_para("Figure", figures, {pandoc.Plain(p.content[1].caption)})
+  end
+  local out, current = pandoc.List(), pandoc.List()
+  for _, inline in ipairs(p.content) do
+    if inline.t == "Image" then
+    elseif inline.t == "Math" and inline.mathtype == "DisplayMath" then
+      if #current > 0 then out:insert(pandoc.Para(current)) end
+      out:insert(pandoc.Para({inline}))
+      current = pandoc.List()
+    elseif not (#current == 0 and (inline.t == "Space" or inline.t == "SoftBreak")) then
+      current:insert(inline)
+    end
+  end
+  if #current > 0 then out:insert(pandoc.Para(current)) end
+  return out
+end
+
+function Figure(f)
+  figures = figures + 1
+  return caption_para("Figure", figures, f.caption.long)
+end
+
+function Table(t)
+  tables = tables + 1
+  local caption = caption_para("Table", tables, t.caption.long)
+  t.caption.long = pandoc.List()
+  return {caption, t}
+end
+
+function Link(l) return l.content end
+function Span(s) return s.content end
+function Div(d)
+  if d.identifier == "refs" then
+    local heading = pandoc.Header(1, "References", pandoc.Attr("", {"unnumbered"}))
+    return {heading, table.unpack(d.content)}
+  end
+  return d.content
+end
+function RawInline(_) return {} end
+function RawBlock(_) return {} end
+function Cite(c)
+  if #c.content > 0 then return c.content end
+  local keys = {}
+  for _, citation in ipairs(c.citations) do table.insert(keys, citation.id) end
+  return pandoc.Str("[" .. table.concat(keys, ", ") .. "]")
+end
+
+function Blocks(blocks)
+  local out = pandoc.List()
+  for _, block in ipairs(blocks) do
+    local found = pandoc.List()
+    block = pandoc.walk_block(block, {Note = function(note)
+      notes = notes + 1
+      found:insert({notes, note.content})
+      return pandoc.Superscript({pandoc.Str(tostring(notes))})
+    end})
+    out:insert(block)
+    for _, item in ipairs(found) do
+      local inlines = pandoc.List({pandoc.Str(tostring(item[1])), pandoc.Space()})
+      for _, inner in ipairs(item[2]) do
+        if inner.content then inlines:extend(inner.content) end
+      end
+      out:insert(pandoc.Para(inlines))
+    end
+  end
+  return out
+end
+
+function Pandoc(doc)
+  local front = pandoc.List()
+  local meta = doc.meta
+  if meta.title then
+    front:insert(pandoc.Header(1, pandoc.utils.stringify(meta.title)))
+  end
+  if meta.author then
+    local names = {}
+    local authors = meta.author
+    if authors.t == "MetaInlines" or authors.t == "MetaString" or authors[1].t ~= nil then
+      authors = {authors}
+    end
+    for _, author in ipairs(authors) do table.insert(names, pandoc.utils.stringify(author)) end
+    front:insert(pandoc.Para({pandoc.Str(table.concat(names, ", "))}))
+  end
+  if meta.abstract then
+    front:insert(pandoc.Header(6, "Abstract"))
+    local abstract = meta.abstract
+    if abstract.t == "MetaBlocks" then front:extend(abstract) else
+      front:insert(pandoc.Para(pandoc.utils.stringify(abstract))) end
+  end
+  front:extend(doc.blocks)
+  return pandoc.Pandoc(front, doc.meta)
+end
