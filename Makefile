@@ -13,7 +13,7 @@ PIP := $(PY) -m pip install -qq --disable-pip-version-check
 DEBIAN_PACKAGES := chromium fonts-noto-cjk fonts-dejavu-core fontconfig pandoc \
 	texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-xetex \
 	texlive-lang-chinese texlive-fonts-recommended lmodern biber texlive-bibtex-extra \
-	tesseract-ocr tesseract-ocr-chi-sim
+	tesseract-ocr tesseract-ocr-chi-sim fasttext
 
 .PHONY: run test lint bench system-packages assets
 

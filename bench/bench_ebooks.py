@@ -80,7 +80,7 @@ def main() -> None:
         extracted = root / "extracted"
         extracted.mkdir()
         recipe = load_recipe("ebooks")
-        safe_extract(data, extracted, recipe.ebooks.archive, recipe.filters.image.max_pixels)
+        safe_extract(data, extracted, recipe.ebooks.archive)
         book = open_book(extracted)
         g = recipe.ebooks.page
         results: dict[str, list[float]] = {

@@ -1,18 +1,26 @@
-"""DeepSeek-VL's notebook rule: keep a (plot, code) pair only if the producing cell output exactly
+"""DeepSeek-VL's rule for (plot, code) pairs: keep a pair only if the producing cell output exactly
 one image and has at least ``min_code_lines`` lines of code. The paper kept 1.1M of 2M pairs;
-lines are counted in the producing cell by default (``count_lines_in: cell``): counted over the
-cell and all the code before it (``context``), the rule would keep almost every plot."""
+lines are counted in the producing cell by default (``count_lines_in: cell``; the sample's json
+says where the cell starts in its code, ``cell_code_start``): counted over the cell and all the
+code before it (``context``), the rule would keep almost every plot. Records ``code_lines``, the
+count it judged."""
 
 from __future__ import annotations
 
 import io
+import re
 import tokenize
+from typing import Literal
 
-from vlpipe.recipe import CodeImageFilter
+from pydantic import Field
+
+from vlpipe.filters.contract import SampleView, Verdict
+from vlpipe.recipe import StrictModel
 from vlpipe.schema import Drop
-from vlpipe.sources.jupyter.notebook import Candidate, source_lines
 
 NAME = "code_image"
+READS = ("code", "images")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _NOT_CODE = frozenset(
     {
         tokenize.COMMENT,
@@ -23,6 +31,22 @@ _NOT_CODE = frozenset(
         tokenize.ENDMARKER,
     }
 )
+
+
+class Options(StrictModel):
+    images_per_cell: int = Field(1, ge=0, description="images the producing cell must output")
+    min_code_lines: int = Field(5, ge=0)
+    count_lines_in: Literal["cell", "context"] = Field(
+        "cell",
+        description="count the lines of the producing cell, or of the sample's whole code "
+        "(the cell and the context before it)",
+    )
+
+
+def source_lines(code: str) -> list[str]:
+    """Physical lines as Python reads them: ``\\n``, ``\\r\\n`` or ``\\r`` end a line (a form
+    feed or ``\\x1c`` inside a line does not, unlike ``str.splitlines``)."""
+    return _LINE_BREAK.split(code)
 
 
 def code_lines(code: str) -> int:
@@ -42,20 +66,18 @@ def code_lines(code: str) -> int:
     return len(lines)
 
 
-def check_code_image(
-    candidate: Candidate, config: CodeImageFilter, max_code_chars: int
-) -> Drop | None:
-    images = len(candidate.images)
-    if images != config.images_per_cell:
-        return Drop(NAME, "images_per_cell", f"{images} images, {config.images_per_cell} wanted")
-    if len(candidate.cell_code) + 1 > max_code_chars:
-        return Drop(
-            NAME, "code_too_long", f"cell has {len(candidate.cell_code)} chars > {max_code_chars}"
-        )
-    counted = candidate.cell_code if config.count_lines_in == "cell" else candidate.code
+def check(sample: SampleView, options: Options) -> Verdict:
+    images = len(sample.images)
+    if images != options.images_per_cell:
+        return Drop(NAME, "images_per_cell", f"{images} images, {options.images_per_cell} wanted")
+    code = sample.code or ""
+    start = sample.meta.get("cell_code_start")
+    if options.count_lines_in == "cell" and isinstance(start, int):
+        counted, where = code[start:], "the producing cell"
+    else:
+        counted, where = code, "the code"
     lines = code_lines(counted)
-    if lines < config.min_code_lines:
-        where = "the producing cell" if config.count_lines_in == "cell" else "cell + context"
-        detail = f"{lines} code lines in {where} < {config.min_code_lines}"
+    if lines < options.min_code_lines:
+        detail = f"{lines} code lines in {where} < {options.min_code_lines}"
         return Drop(NAME, "too_few_code_lines", detail)
-    return None
+    return {"code_lines": lines}

@@ -1,30 +1,48 @@
-"""Image sanity for untrusted image bytes: size, format, decompression bombs, truncation.
+"""The image filter: sanity and quality of every image of a sample, from untrusted bytes.
 
 Dimensions are read from the header and checked *before* any pixel is decoded, so a 50,000 ×
 50,000 PNG of a few kilobytes costs nothing. Then the whole compressed stream is checked: for a
 PNG by inflating it (``png_stream_error``: what a decode would catch, without unfiltering or
-allocating the image), for a JPEG by decoding it. ``full_decode: false`` trades that for speed:
-PNG chunk CRCs and structure are still checked (``Image.verify``), which catches truncation and
-random corruption but not a crafted stream with valid checksums.
+allocating the image), for JPEG, WebP and GIF by decoding it. ``full_decode: false`` trades that
+for speed: PNG chunk CRCs and structure are still checked (``Image.verify``), which catches
+truncation and random corruption but not a crafted stream with valid checksums. Then, on a copy
+reduced to at most 256 px a side, quality: a near-uniform image (almost every pixel the
+background's grey: a blank page, an empty plot, a white screenshot) or, when asked, a grey
+histogram of too little entropy.
+
+Records ``images``: format, width, height and sha256 of each image. An SVG is not rasterised here
+(that would change the image): it is dropped.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
+import math
 import struct
 import warnings
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
+from pydantic import Field
 
-from vlpipe.recipe import ImageLimits
+from vlpipe.filters.contract import SampleView, Verdict
+from vlpipe.recipe import StrictModel
 from vlpipe.schema import Drop
 
 NAME = "image"
-EXTENSIONS = {"PNG": "png", "JPEG": "jpg"}
+READS = ("images",)
+EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+)
 PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type
 ADAM7 = (
     (0, 0, 8, 8),
@@ -36,25 +54,78 @@ ADAM7 = (
     (0, 1, 1, 2),
 )
 INFLATE_STEP = 1 << 18  # bytes of pixel rows inflated at a time: memory stays bounded
+SAMPLE_SIDE = 256  # pixels of the reduced copy's longer side, for the quality measures
+INK_DELTA = 24  # grey levels away from the background that count as ink
+
+
+class Options(StrictModel):
+    max_image_bytes: int = Field(16 * 2**20, gt=0)
+    max_pixels: int = Field(40_000_000, gt=0, description="decompression-bomb guard")
+    min_side: int = Field(16, ge=1)
+    max_aspect_ratio: float = Field(20.0, gt=1)
+    full_decode: bool = Field(
+        True, description="check the whole compressed stream; false: header + chunk CRCs only"
+    )
+    min_ink: float | None = Field(
+        0.002,
+        ge=0,
+        le=1,
+        description="share of pixels off the background's grey at or under which an image is "
+        "near-uniform (blank); null: not checked",
+    )
+    min_entropy: float | None = Field(
+        None, ge=0, le=8, description="bits of the grey histogram under which an image is dropped"
+    )
 
 
 @dataclass(frozen=True)
 class CheckedImage:
     data: bytes
-    ext: str  # png | jpg, from the bytes, not from the claimed MIME type
+    ext: str  # png | jpg | webp | gif, from the bytes, not from a claimed type
     width: int
     height: int
     mode: str
 
 
-def decode_base64(text: str) -> bytes | Drop:
+def check(sample: SampleView, options: Options) -> Verdict:
+    described: list[dict[str, Any]] = []
+    for member, data in sample.images:
+        if member.rsplit(".", 1)[-1] == "svg":
+            return Drop(NAME, "svg_not_rasterised", f"{member}: an SVG image")
+        checked = check_image(data, options)
+        if isinstance(checked, Drop):
+            return Drop(NAME, checked.reason, f"{member}: {checked.detail}")
+        quality = image_quality(checked, options)
+        if isinstance(quality, Drop):
+            return Drop(NAME, quality.reason, f"{member}: {quality.detail}")
+        described.append(
+            {
+                "format": checked.ext,
+                "width": checked.width,
+                "height": checked.height,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                **quality,
+            }
+        )
+    return {"images": described}
+
+
+def image_format(data: bytes) -> str | None:
+    """An image's format from its first bytes (PNG, JPEG, GIF, WebP), None when unknown."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return next((ext for magic, ext in MAGIC if data.startswith(magic)), None)
+
+
+def decode_base64(text: str) -> bytes | None:
+    """Base64 text (whitespace allowed) as bytes, None when it is not valid base64."""
     try:
         return base64.b64decode("".join(text.split()), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        return Drop(NAME, "corrupt_base64", str(exc))
+    except (binascii.Error, ValueError):
+        return None
 
 
-def check_image(data: bytes, limits: ImageLimits) -> CheckedImage | Drop:
+def check_image(data: bytes, limits: Options) -> CheckedImage | Drop:
     if len(data) > limits.max_image_bytes:
         return Drop(NAME, "image_too_large", f"{len(data)} bytes > {limits.max_image_bytes}")
     with warnings.catch_warnings():
@@ -64,7 +135,7 @@ def check_image(data: bytes, limits: ImageLimits) -> CheckedImage | Drop:
         except Image.DecompressionBombError as exc:
             return Drop(NAME, "decompression_bomb", str(exc))
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            return Drop(NAME, "corrupt_image", f"not a PNG or JPEG: {exc}")
+            return Drop(NAME, "corrupt_image", f"not a PNG, JPEG, WebP or GIF: {exc}")
         width, height = image.size
         if width * height > limits.max_pixels:
             return Drop(NAME, "decompression_bomb", f"{width}x{height} > {limits.max_pixels} px")
@@ -77,11 +148,50 @@ def check_image(data: bytes, limits: ImageLimits) -> CheckedImage | Drop:
                 image.verify()
             elif image.format == "PNG" and (problem := png_stream_error(data)) is not None:
                 return Drop(NAME, "corrupt_image", f"PNG data does not decode: {problem}")
-            elif image.format == "JPEG":
+            elif image.format != "PNG":
                 image.load()
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             return Drop(NAME, "corrupt_image", f"{image.format} data does not decode: {exc}")
     return CheckedImage(data, EXTENSIONS[image.format], width, height, image.mode)
+
+
+def image_quality(image: CheckedImage, options: Options) -> Drop | dict[str, float]:
+    """Ink (and, when asked, entropy) of an image that passed ``check_image``."""
+    if options.min_ink is None and options.min_entropy is None:
+        return {}
+    histogram = grey_histogram(image.data)
+    measured = {"ink": round(ink_fraction(histogram), 4)}
+    if options.min_ink is not None and measured["ink"] <= options.min_ink:
+        return Drop(NAME, "near_uniform", f"ink {measured['ink']:.4f} <= {options.min_ink}")
+    if options.min_entropy is not None:
+        measured["entropy"] = round(entropy(histogram), 3)
+        if measured["entropy"] < options.min_entropy:
+            detail = f"entropy {measured['entropy']:.3f} bits < {options.min_entropy}"
+            return Drop(NAME, "low_entropy", detail)
+    return measured
+
+
+def grey_histogram(data: bytes) -> list[int]:
+    """The grey-level histogram of a copy reduced to ``SAMPLE_SIDE`` (a JPEG is decoded at a
+    reduced scale directly)."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("L", (SAMPLE_SIDE, SAMPLE_SIDE))
+        grey = image.convert("L")
+        grey.thumbnail((SAMPLE_SIDE, SAMPLE_SIDE), Image.Resampling.BOX)
+    return grey.histogram()
+
+
+def ink_fraction(histogram: list[int]) -> float:
+    """The share of pixels that differ visibly from the background, the commonest grey level (so a
+    dark theme or a tinted page counts as blank when empty too)."""
+    background = max(range(256), key=histogram.__getitem__)
+    near = sum(histogram[max(0, background - INK_DELTA) : background + INK_DELTA + 1])
+    return 1 - near / max(1, sum(histogram))
+
+
+def entropy(histogram: list[int]) -> float:
+    total = sum(histogram)
+    return -sum(c / total * math.log2(c / total) for c in histogram if c) if total else 0.0
 
 
 def png_stream_error(data: bytes) -> str | None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import base64
 import html
 import io
-import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 from PIL import Image
 
-from vlpipe.manifests.ledger import read_documents, shards_dir
+from vlpipe.manifests.ledger import read_documents
+from vlpipe.manifests.shards import iter_samples
 from vlpipe.manifests.stats import summarize
 
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp")
@@ -25,23 +24,6 @@ STYLE = """body{font-family:sans-serif;margin:1.5em;background:#fafafa}
 pre{white-space:pre-wrap;font-size:11px;max-height:18em;overflow:auto;background:#eee}
 .meta{font-size:11px;color:#555}table{border-collapse:collapse}
 td,th{padding:2px 8px;text-align:left}"""
-
-
-def iter_samples(out: Path) -> Iterator[dict[str, bytes]]:
-    """Samples as {extension: bytes} (plus ``__key__``), shard by shard, in stored order."""
-    for shard in sorted(shards_dir(out).glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            current: dict[str, bytes] = {}
-            for member in tar:
-                key, _, ext = member.name.partition(".")
-                if current and current["__key__"] != key.encode():
-                    yield current
-                    current = {}
-                current["__key__"] = key.encode()
-                extracted = tar.extractfile(member)
-                current[ext] = extracted.read() if extracted else b""
-            if current:
-                yield current
 
 
 def thumbnail(data: bytes) -> str:

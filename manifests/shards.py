@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -148,3 +149,20 @@ def _header(name: str, size: int) -> bytes:
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+
+
+def iter_samples(out: Path) -> Iterator[dict[str, bytes]]:
+    """Samples as {extension: bytes} (plus ``__key__``), shard by shard, in stored order."""
+    for shard in sorted((out / "shards").glob("*.tar")):
+        with tarfile.open(shard) as tar:
+            current: dict[str, bytes] = {}
+            for member in tar:
+                key, _, ext = member.name.partition(".")
+                if current and current["__key__"] != key.encode():
+                    yield current
+                    current = {}
+                current["__key__"] = key.encode()
+                extracted = tar.extractfile(member)
+                current[ext] = extracted.read() if extracted else b""
+            if current:
+                yield current

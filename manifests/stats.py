@@ -6,10 +6,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 from rich.console import Console
 from rich.table import Table
 
 from vlpipe.manifests.ledger import (
+    build_file,
     committed_chunks,
     planned_units,
     read_documents,
@@ -20,25 +22,23 @@ from vlpipe.manifests.ledger import (
 
 def summarize(out: Path) -> dict[str, Any]:
     """Counts from the ledger. ``complete``: every planned work unit committed its last chunk.
-    ``candidates``: the samples a source proposed (Jupyter: one per producing cell), kept or
-    dropped; ``yield`` is the kept share of them (DeepSeek-VL kept 1.1M of 2M notebook pairs)."""
+    Drops are ``filter/reason``. ``candidates``: the samples a source proposed (Jupyter: one per
+    producing cell), kept or dropped; ``yield`` is the kept share of them (DeepSeek-VL kept 1.1M
+    of 2M notebook pairs); ``funnel``: what each stage dropped, in recipe order."""
     documents = read_documents(out).to_pydict()
-    samples = read_samples(out).select(["status", "reason", "shard"]).to_pydict()
+    samples = read_samples(out).select(["status", "filter", "reason", "shard"]).to_pydict()
     statuses = Counter(documents["status"])
     dropped = Counter(
-        reason
-        for status, reason in zip(documents["status"], documents["reason"], strict=True)
+        f"{name}/{reason}"
+        for status, name, reason in zip(
+            documents["status"], documents["filter"], documents["reason"], strict=True
+        )
         if status == "dropped"
     )
     failed = Counter(
         error
         for status, error in zip(documents["status"], documents["error_class"], strict=True)
         if status == "failed"
-    )
-    candidates_dropped = Counter(
-        reason
-        for status, reason in zip(samples["status"], samples["reason"], strict=True)
-        if status == "dropped"
     )
     shards = sorted({shard for shard in samples["shard"] if shard is not None})
     folder = shards_dir(out)
@@ -57,11 +57,40 @@ def summarize(out: Path) -> dict[str, Any]:
         "samples": kept_samples,
         "candidates": candidates,
         "yield": round(kept_samples / candidates, 4) if candidates else None,
-        "candidates_dropped": dict(sorted(candidates_dropped.items())),
+        "funnel": funnel(samples, candidates, recipe_filters(out)),
         "shards": len(shards),
         "bytes": sum((folder / shard).stat().st_size for shard in shards),
         "sources": dict(sorted(Counter(documents["source"]).items())),
     }
+
+
+def recipe_filters(out: Path) -> list[str]:
+    record = build_file(out)
+    if not record.exists():
+        return []
+    return [next(iter(entry)) for entry in orjson.loads(record.read_bytes())["recipe"]["filters"]]
+
+
+def funnel(
+    samples: dict[str, list[Any]], candidates: int, order: list[str]
+) -> list[dict[str, Any]]:
+    """Candidate samples through the stages that dropped some: first the source's own checks
+    (any stage not in the recipe's filter list), then each filter in recipe order; ``left`` is
+    what passed the stage."""
+    by_stage: dict[str, Counter[str]] = {}
+    for status, name, reason in zip(
+        samples["status"], samples["filter"], samples["reason"], strict=True
+    ):
+        if status == "dropped":
+            by_stage.setdefault(name, Counter())[reason] += 1
+    sources = sorted(name for name in by_stage if name not in order)
+    left, stages = candidates, []
+    for name in [*sources, *order]:
+        reasons = by_stage.get(name, Counter())
+        count = sum(reasons.values())
+        left -= count
+        stages.append({"stage": name, "dropped": count, "reasons": dict(reasons), "left": left})
+    return stages
 
 
 def print_summary(
@@ -85,14 +114,14 @@ def print_summary(
     table.add_row("failed", f"{sum(failed.values()):,}")
     for reason, count in failed.items():
         table.add_row(f"  failed: {reason}", f"{count:,}")
+    table.add_row("candidate samples", f"{summary['candidates']:,}")
+    for stage in summary["funnel"]:
+        table.add_row(f"  after {stage['stage']}", f"{stage['left']:,} (−{stage['dropped']:,})")
+        for reason, count in sorted(stage["reasons"].items()):
+            table.add_row(f"    {stage['stage']}/{reason}", f"{count:,}")
     table.add_row("samples", f"{summary['samples']:,}")
     if summary["candidates"]:
-        table.add_row(
-            "  yield (kept / candidates)",
-            f"{summary['samples']:,} / {summary['candidates']:,} = {summary['yield']:.1%}",
-        )
-    for reason, count in summary["candidates_dropped"].items():
-        table.add_row(f"  candidates dropped: {reason}", f"{count:,}")
+        table.add_row("  yield (samples / candidates)", f"{summary['yield']:.1%}")
     table.add_row("shards", f"{summary['shards']:,}")
     table.add_row("bytes", f"{summary['bytes']:,}")
     if seconds is not None and seconds > 0:

@@ -39,6 +39,7 @@ from vlpipe.errors import (
     DocumentError,
     TransientError,
 )
+from vlpipe.filters.stage import apply_filters
 from vlpipe.manifests import ledger
 from vlpipe.manifests.shards import ShardWriter
 from vlpipe.recipe import Recipe
@@ -234,6 +235,7 @@ def _run_chunk(
     outcomes = []
     for item in items:
         outcome = item if isinstance(item, Outcome) else document_outcome(step, item, recipe)
+        outcome = apply_filters(outcome, recipe.filters)
         failures.record(outcome)
         outcomes.append(outcome)
     documents, samples = [], []
@@ -330,7 +332,7 @@ def _ray_reports(
             for report in reports:
                 yield ChunkReport(**orjson.loads(report))
     except ray.exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, BuildStopped | TransientError):
+        if isinstance(exc.cause, BuildStopped | TransientError | ConfigError):
             raise exc.cause from None
         raise
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -147,3 +148,72 @@ def train(context: typer.Context) -> None:
     from vlpipe.trainer import main
 
     raise typer.Exit(main(list(context.args)))
+
+
+quality_app = typer.Typer(no_args_is_help=True, help="Quality classifiers for the filters.")
+app.add_typer(quality_app, name="quality")
+
+
+@quality_app.command("train")
+def quality_train(
+    positive: Annotated[
+        list[Path],
+        typer.Option(
+            help="reference-quality texts: .txt files, tables with a `text` "
+            "column, folders of them, or a vlpipe build's output; repeatable"
+        ),
+    ],
+    negative: Annotated[list[Path], typer.Option(help="texts of the corpus at large; as above")],
+    output: Annotated[Path, typer.Option(help="where to write the model (.bin)")],
+    epochs: Annotated[int, typer.Option(min=1)] = 10,
+    dim: Annotated[int, typer.Option(min=2)] = 64,
+    word_ngrams: Annotated[int, typer.Option(min=1)] = 2,
+    seed: int = 0,
+) -> None:
+    """Train the fastText quality classifier the `quality_classifier` filter applies."""
+    from vlpipe.filters.quality_classifier import train
+
+    try:
+        report = train(
+            read_texts(positive),
+            read_texts(negative),
+            output,
+            epochs=epochs,
+            dim=dim,
+            word_ngrams=word_ngrams,
+            seed=seed,
+        )
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    console.print(
+        f"wrote {report.model}: {report.positives:,} positive, {report.negatives:,} negative "
+        f"texts; held-out accuracy {report.accuracy:.3f} on {report.held_out:,}",
+        highlight=False,
+    )
+
+
+def read_texts(paths: list[Path]) -> Iterator[str]:
+    """The texts of inputs as the `text` source reads them, or of a build's samples."""
+    from vlpipe.filters.contract import SampleView
+    from vlpipe.manifests.shards import iter_samples
+    from vlpipe.recipe import InputConfig
+    from vlpipe.schema import Document, Sample
+    from vlpipe.sources.inputs import iter_documents, plan_units
+    from vlpipe.sources.registry import source_spec
+
+    layout = source_spec("text").layout
+    for path in paths:
+        if (path / "build.json").is_file():
+            for members in iter_samples(path):
+                key = members.pop("__key__").decode()
+                text = SampleView(Sample(key, members)).text
+                if text:
+                    yield text
+            continue
+        for unit in plan_units([str(path)], layout, InputConfig()):
+            for item in iter_documents(unit, InputConfig(), layout):
+                if isinstance(item, Document) and isinstance(item.content, str | bytes):
+                    content = item.content
+                    yield (
+                        content if isinstance(content, str) else content.decode("utf-8", "replace")
+                    )

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from vlpipe.errors import ConfigError
 
@@ -29,37 +36,50 @@ class ArchiveLimits(StrictModel):
     max_unpacked_bytes: int = Field(
         512 * 2**20, gt=0, description="sum of the members' sizes, declared and actual"
     )
+    max_image_pixels: int = Field(
+        40_000_000, gt=0, description="an image inside whose header declares more is a bomb"
+    )
     max_member_bytes: int = Field(128 * 2**20, gt=0)
     max_ratio: float = Field(
         200.0, gt=1, description="uncompressed / compressed size of any member over 1 MiB"
     )
 
 
-class CodeImageFilter(StrictModel):
-    """DeepSeek-VL's rule for notebook pairs: a single image and at least N lines of code."""
+class FilterStep(StrictModel):
+    """One entry of a recipe's ``filters:`` list: ``{name: {options}}`` (or just ``name``), its
+    options validated by that filter's own model."""
 
-    images_per_cell: int = Field(1, ge=1)
-    min_code_lines: int = Field(5, ge=0)
-    count_lines_in: Literal["cell", "context"] = Field(
-        "cell",
-        description="count the lines of the producing cell, or of the sample's whole code "
-        "(the cell and the context before it)",
-    )
+    name: str
+    options: BaseModel
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_entry(cls, entry: Any) -> Any:
+        if isinstance(entry, cls):
+            return entry
+        if isinstance(entry, str):
+            entry = {entry: {}}
+        if not isinstance(entry, dict) or len(entry) != 1:
+            raise ValueError("a filter is written `name` or `name: {options}`")
+        ((name, raw),) = entry.items()
+        from vlpipe.filters.contract import filter_spec
 
-class ImageLimits(StrictModel):
-    max_image_bytes: int = Field(16 * 2**20, gt=0)
-    max_pixels: int = Field(40_000_000, gt=0, description="decompression-bomb guard")
-    min_side: int = Field(16, ge=1)
-    max_aspect_ratio: float = Field(20.0, gt=1)
-    full_decode: bool = Field(
-        True, description="check the whole compressed stream; false: header + chunk CRCs only"
-    )
+        try:
+            model = filter_spec(name).options
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if isinstance(raw, BaseModel):
+            return {"name": name, "options": raw}
+        try:
+            return {"name": name, "options": model.model_validate(raw or {})}
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"{name}.{where}: {first['msg']}") from None
 
-
-class FilterConfig(StrictModel):
-    code_image: CodeImageFilter = CodeImageFilter()
-    image: ImageLimits = ImageLimits()
+    @model_serializer
+    def _as_entry(self) -> dict[str, Any]:
+        return {self.name: self.options.model_dump(mode="json")}
 
 
 class OutputConfig(StrictModel):
@@ -85,7 +105,9 @@ class Recipe(StrictModel):
 
     source: str
     input: InputConfig = InputConfig()
-    filters: FilterConfig = FilterConfig()
+    filters: tuple[FilterStep, ...] = Field(
+        (), description="filters run on every candidate sample, in this order"
+    )
     output: OutputConfig = OutputConfig()
     max_failure_rate: float | None = Field(
         0.5,
@@ -95,6 +117,19 @@ class Recipe(StrictModel):
         "failed (a broken environment, not bad input); null: never",
     )
     failure_window: int = Field(200, ge=1, description="documents the failure rate is taken over")
+
+    # A source whose images come from untrusted input (not from its own renderer) must run the
+    # image filter: it is what stops decompression bombs and corrupt streams reaching a trainer.
+    untrusted_images: ClassVar[bool] = False
+
+    @model_validator(mode="after")
+    def _images_are_checked(self) -> Self:
+        if self.untrusted_images and "image" not in (step.name for step in self.filters):
+            raise ValueError(
+                f"filters: the {self.source} source's images are untrusted input: its recipe "
+                "must list the `image` filter"
+            )
+        return self
 
 
 def load_recipe(source: str, path: Path | None = None) -> Recipe:
@@ -126,5 +161,6 @@ def load_recipe(source: str, path: Path | None = None) -> Recipe:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"recipe {where}: {loc}: {first['msg']}") from None
+        loc = "".join(f"{p}: " for p in [".".join(str(p) for p in first["loc"])] if p)
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"recipe {where}: {loc}{message}") from None

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from vlpipe.recipe import ArchiveLimits, Recipe, StrictModel
+from vlpipe.recipe import ArchiveLimits, FilterStep, Recipe, StrictModel
 from vlpipe.sources.arxiv.archive import (
     CONTAINER_SUFFIXES,
     FILE_SUFFIXES,
@@ -26,12 +26,6 @@ class ArxivOptions(StrictModel):
     """arXiv LaTeX sources → (page image, page markdown) pairs, Nougat-style."""
 
     longest_side: int = Field(1024, ge=64, le=8192, description="page PNG size in pixels")
-    min_alignment: float = Field(
-        0.5, ge=0, le=1, description="pages whose markdown matches their text layer worse drop"
-    )
-    max_figure_fraction: float = Field(
-        0.5, gt=0, le=1, description="pages whose figures cover more of the page are dropped"
-    )
     max_pages: int = Field(100, ge=1, description="longer papers fail (PDF page limit)")
     lang: str = Field("en", description="BCP-47 language written into each sample")
     archive: ArchiveLimits = ArchiveLimits(max_unpacked_bytes=256 * 2**20)
@@ -43,6 +37,12 @@ class ArxivOptions(StrictModel):
 class ArxivRecipe(Recipe):
     source: Literal["arxiv"] = "arxiv"
     arxiv: ArxivOptions = ArxivOptions()
+    filters: tuple[FilterStep, ...] = (
+        FilterStep.model_validate("figure_fraction"),
+        FilterStep.model_validate("alignment"),
+        FilterStep.model_validate({"image": {"full_decode": False, "min_ink": None}}),
+        FilterStep.model_validate("lang"),
+    )
 
 
 SPEC = SourceSpec(

@@ -9,7 +9,6 @@ with the reason. Samples are ``image_text``, task ``ocr_page``, target ``md``.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -18,15 +17,12 @@ import numpy as np
 import orjson
 import pymupdf
 
-from vlpipe.filters.image import CheckedImage, check_image
 from vlpipe.renderers import PdfConfig, PdfPage, TexConfig, TexResult, compile_latex_dir, render_pdf
 from vlpipe.schema import (
     Document,
     Drop,
-    DroppedCandidate,
     Outcome,
     Sample,
-    commonest_drop,
     sample_key,
 )
 from vlpipe.sources.arxiv import ArxivOptions, ArxivRecipe
@@ -63,17 +59,12 @@ def paper_outcome(document: Document, recipe: ArxivRecipe) -> Outcome:
     parts = split_pages(markdown, [page.text for page in pages])
     coverage = figure_coverage(compiled.pdf)
     context = _paper_metadata(document, paper, main, compiled, len(pages), options)
-    samples: list[Sample] = []
-    dropped: list[DroppedCandidate] = []
-    for page, part, covered in zip(pages, parts, coverage, strict=True):
-        key = sample_key(document.doc_id, page.index)
-        result = _page_sample(key, page, part, covered, context, recipe)
-        if isinstance(result, Drop):
-            dropped.append(DroppedCandidate(key, result))
-        else:
-            samples.append(result)
-    drop = None if samples else _paper_drop(dropped)
-    return Outcome(document.doc_id, tuple(samples), tuple(dropped), drop, doc_bytes=size)
+    samples = [
+        _page_sample(sample_key(document.doc_id, page.index), page, part, covered, context)
+        for page, part, covered in zip(pages, parts, coverage, strict=True)
+    ]
+    drop = None if samples else Drop(SOURCE, "no_pages", "the PDF has no pages")
+    return Outcome(document.doc_id, tuple(samples), drop=drop, doc_bytes=size)
 
 
 def _content_size(document: Document) -> int:
@@ -177,43 +168,17 @@ def _page_sample(
     part: PageMarkdown,
     covered: float,
     context: dict[str, Any],
-    recipe: ArxivRecipe,
-) -> Sample | Drop:
-    options = recipe.arxiv
-    number = page.index + 1
-    if covered > options.max_figure_fraction:
-        detail = f"page {number}: figures cover {covered:.0%} > {options.max_figure_fraction:.0%}"
-        return Drop(SOURCE, "mostly_figure", detail)
-    if part.score < options.min_alignment:
-        detail = f"page {number}: alignment {part.score:.2f} < {options.min_alignment}"
-        return Drop(SOURCE, "low_alignment", detail)
-    image = check_image(page.png, recipe.filters.image)
-    if isinstance(image, Drop):
-        return image
+) -> Sample:
+    """A page with its markdown and the measures the ``alignment`` and ``figure_fraction``
+    filters judge it by."""
     metadata = {
         **context,
-        "page": number,
+        "page": page.index + 1,
         "alignment_score": round(part.score, 4),
         "figure_fraction": round(covered, 4),
-        "image": _image_metadata(image),
     }
-    files = {"png": image.data, "md": part.markdown.encode("utf-8")}
+    files = {"png": page.png, "md": part.markdown.encode("utf-8")}
     return Sample(key, {**files, "json": orjson.dumps(metadata, default=str)})
-
-
-def _image_metadata(image: CheckedImage) -> dict[str, Any]:
-    return {
-        "format": image.ext,
-        "width": image.width,
-        "height": image.height,
-        "sha256": hashlib.sha256(image.data).hexdigest(),
-    }
-
-
-def _paper_drop(dropped: list[DroppedCandidate]) -> Drop:
-    if not dropped:
-        return Drop(SOURCE, "no_pages", "the PDF has no pages")
-    return commonest_drop(dropped, "pages")
 
 
 open_step = stateless(paper_outcome)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from vlpipe.recipe import Recipe, StrictModel
+from vlpipe.recipe import FilterStep, Recipe, StrictModel
 from vlpipe.sources.inputs import InputLayout
 from vlpipe.sources.registry import SourceSpec
 
@@ -23,6 +23,11 @@ class ChatOptions(StrictModel):
 class ChatRecipe(Recipe):
     source: Literal["chat"] = "chat"
     chat: ChatOptions = ChatOptions()
+    untrusted_images = True
+    filters: tuple[FilterStep, ...] = (
+        FilterStep.model_validate("image"),
+        FilterStep.model_validate("lang"),
+    )
 
 
 SPEC = SourceSpec(

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from vlpipe.errors import DocumentError
-from vlpipe.filters.image import CheckedImage, check_image, decode_base64
+from vlpipe.filters.image import decode_base64, image_format
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
 from vlpipe.sources.chat import ChatRecipe
 from vlpipe.sources.registry import stateless
@@ -48,13 +48,13 @@ def chat_outcome(document: Document, recipe: ChatRecipe) -> Outcome:
     if verdict is None:
         messages = _with_placeholders(messages, len(images_in))
         verdict = _placeholder_drop(messages, len(images_in))
-    images: list[CheckedImage] = []
+    images: list[tuple[str, bytes]] = []
     for item in images_in if verdict is None else []:
-        checked = _image(item, recipe)
-        if isinstance(checked, Drop):
-            verdict = checked
+        image = _image(item)
+        if isinstance(image, Drop):
+            verdict = image
             break
-        images.append(checked)
+        images.append(image)
     key = sample_key(document.doc_id, 0)
     if verdict is not None:
         return Outcome(document.doc_id, drop=verdict)
@@ -66,10 +66,9 @@ def chat_outcome(document: Document, recipe: ChatRecipe) -> Outcome:
         "lang": document.origin.get("lang") or options.lang,
         "license": document.origin.get("license"),
         "turns": len(messages),
-        "images": [{"format": i.ext, "width": i.width, "height": i.height} for i in images],
         "origin": document.origin,
     }
-    files = {f"{n}.{image.ext}": image.data for n, image in enumerate(images)}
+    files = {f"{n}.{ext}": data for n, (ext, data) in enumerate(images)}
     files["chat.json"] = orjson.dumps(messages)
     files["json"] = orjson.dumps(metadata, default=str)
     return Outcome(document.doc_id, (Sample(key, files),))
@@ -94,11 +93,11 @@ def _conversation_drop(
     messages: list[dict[str, str]], images: int, max_turns: int, max_images: int
 ) -> Drop | None:
     if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
-        return Drop("chat", "no_assistant_turn", f"{len(messages)} turns")
+        return Drop(SOURCE, "no_assistant_turn", f"{len(messages)} turns")
     if len(messages) > max_turns:
-        return Drop("chat", "too_many_turns", f"{len(messages)} > {max_turns}")
+        return Drop(SOURCE, "too_many_turns", f"{len(messages)} > {max_turns}")
     if images > max_images:
-        return Drop("chat", "too_many_images", f"{images} > {max_images}")
+        return Drop(SOURCE, "too_many_images", f"{images} > {max_images}")
     return None
 
 
@@ -118,20 +117,24 @@ def _placeholder_drop(messages: list[dict[str, str]], images: int) -> Drop | Non
     in_others = sum(m["content"].count(PLACEHOLDER) for m in messages if m["role"] != "user")
     if in_users != images or in_others:
         detail = f"{images} images, {in_users} placeholders in user turns, {in_others} elsewhere"
-        return Drop("chat", "image_placeholder_mismatch", detail)
+        return Drop(SOURCE, "image_placeholder_mismatch", detail)
     return None
 
 
-def _image(item: Any, recipe: ChatRecipe) -> CheckedImage | Drop:
+def _image(item: Any) -> tuple[str, bytes] | Drop:
+    """An image of the row and its format (the image filter judges the bytes)."""
     if isinstance(item, dict):
         item = item.get("bytes")
     if isinstance(item, str):
         item = decode_base64(item)
-        if isinstance(item, Drop):
-            return item
+        if item is None:
+            return Drop(SOURCE, "corrupt_base64", "an image string is not base64")
     if not isinstance(item, bytes):
-        return Drop("image", "missing_image_bytes", "images are bytes, {'bytes': …} or base64")
-    return check_image(item, recipe.filters.image)
+        return Drop(SOURCE, "missing_image_bytes", "images are bytes, {'bytes': …} or base64")
+    ext = image_format(item)
+    if ext is None:
+        return Drop(SOURCE, "not_an_image", "an image is not PNG, JPEG, WebP or GIF")
+    return ext, item
 
 
 open_step = stateless(chat_outcome)

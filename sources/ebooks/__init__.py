@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from vlpipe.recipe import ArchiveLimits, Recipe, StrictModel
+from vlpipe.recipe import ArchiveLimits, FilterStep, Recipe, StrictModel
 from vlpipe.renderers.layout import PageGeometry
 from vlpipe.sources.ebooks.book import is_book_folder
 from vlpipe.sources.inputs import InputLayout
@@ -26,19 +26,17 @@ class EbookOptions(StrictModel):
     load_timeout_s: float = Field(15.0, gt=0)
     render_timeout_s: float = Field(60.0, gt=0, description="per chapter")
     max_pages_per_chapter: int = Field(200, ge=1, description="longer chapters fail")
-    min_page_chars: int = Field(20, ge=0, description="pages with less text are near-blank")
-    blank_max_ink: float = Field(
-        0.002, ge=0, le=1, description="share of non-background pixels under which a page is blank"
-    )
-    lang_mismatch: Literal["flag", "drop"] = Field(
-        "flag", description="a page whose script contradicts the book's language"
-    )
     archive: ArchiveLimits = ArchiveLimits()
 
 
 class EbooksRecipe(Recipe):
     source: Literal["ebooks"] = "ebooks"
     ebooks: EbookOptions = EbookOptions()
+    filters: tuple[FilterStep, ...] = (
+        FilterStep.model_validate({"image": {"full_decode": False, "min_ink": 0.002}}),
+        FilterStep.model_validate({"text_length": {"min_chars": 20}}),
+        FilterStep.model_validate("lang"),
+    )
 
 
 SPEC = SourceSpec(

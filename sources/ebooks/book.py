@@ -157,7 +157,7 @@ def check_members(members: Iterable[zipfile.ZipInfo], limits: ArchiveLimits) -> 
     return paths
 
 
-def safe_extract(data: bytes, dest: Path, limits: ArchiveLimits, max_pixels: int) -> None:
+def safe_extract(data: bytes, dest: Path, limits: ArchiveLimits) -> None:
     """Extract a zip archive into the empty folder ``dest`` under the guards of ``limits``."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
@@ -174,7 +174,7 @@ def safe_extract(data: bytes, dest: Path, limits: ArchiveLimits, max_pixels: int
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             budget -= _copy_member(archive, info, target, min(budget, limits.max_member_bytes))
-    check_images(dest, max_pixels)
+    check_images(dest, limits.max_image_pixels)
 
 
 def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, cap: int) -> int:
@@ -446,55 +446,16 @@ def _chapter_markup(text: str, chapter: Chapter) -> ChapterMarkup:
     return ChapterMarkup(xml, entry or f"{chapter.path}.xhtml", None)
 
 
-# -- language ------------------------------------------------------------------------------------
+# -- CJK text -------------------------------------------------------------------------------------
 
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
 _KANA = "\u3040-\u30ff"
 _HANGUL = "\u1100-\u11ff\uac00-\ud7af"
 _CJK_TEXT = f"{_HAN}{_KANA}{_HANGUL}\u3000-\u303f\uff00-\uffef"
 _SPACE_IN_CJK = re.compile(f"(?<=[{_CJK_TEXT}]) (?=[{_CJK_TEXT}])")
-_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
-LATIN_SCRIPT_LANGS = frozenset(
-    {
-        *("af", "ca", "cs", "cy", "da", "de", "en", "eo", "es", "et", "eu", "fi", "fr", "ga"),
-        *("gl", "hr", "hu", "id", "is", "it", "la", "lt", "lv", "ms", "mt", "nb", "nl", "nn"),
-        *("no", "pl", "pt", "ro", "sk", "sl", "sq", "sv", "sw", "tl", "tr", "vi"),
-    }
-)
-EXPECTED_SCRIPTS = {"zh": {"Hani"}, "ja": {"Jpan", "Hani"}, "ko": {"Kore", "Hani"}}
-MIN_UNITS = 10  # fewer Han characters + Latin words than this: too little text to judge
 
 
 def tidy_cjk_spaces(text: str) -> str:
     """Remove a single space between two CJK characters: a line break inside a CJK paragraph of
     the source becomes such a space, which no Chinese or Japanese text has."""
     return _SPACE_IN_CJK.sub("", text)
-
-
-def detect_script(text: str) -> str | None:
-    """The dominant script as an ISO 15924 code (``Hani``, ``Jpan``, ``Kore``, ``Latn``), counting
-    a Han/kana/hangul character and a Latin word as one unit each; ``None`` if there is too
-    little text or no script has half of it."""
-    han = len(re.findall(f"[{_HAN}]", text))
-    kana = len(re.findall(f"[{_KANA}]", text))
-    hangul = len(re.findall(f"[{_HANGUL}]", text))
-    latin = len(_LATIN_WORD.findall(text))
-    cjk = han + kana + hangul
-    units = cjk + latin
-    if units < MIN_UNITS:
-        return None
-    if cjk * 2 >= units:
-        if hangul >= max(han, kana):
-            return "Kore"
-        return "Jpan" if kana * 10 >= cjk else "Hani"
-    return "Latn" if latin * 2 > units else None
-
-
-def lang_mismatch(declared: str | None, script: str | None) -> bool:
-    """Whether the detected script contradicts the declared language (unknown: no)."""
-    if not declared or script is None:
-        return False
-    primary = declared.split("-")[0].lower()
-    if primary in EXPECTED_SCRIPTS:
-        return script not in EXPECTED_SCRIPTS[primary]
-    return primary in LATIN_SCRIPT_LANGS and script != "Latn"

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 
 from vlpipe.errors import DocumentError
-from vlpipe.filters.page import ink_fraction
 from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, RenderedPage
 from vlpipe.schema import (
     Document,
@@ -36,8 +35,6 @@ from vlpipe.sources.ebooks.book import (
     Chapter,
     NotAnEpub,
     chapter_markup,
-    detect_script,
-    lang_mismatch,
     open_book,
     safe_extract,
     tidy_cjk_spaces,
@@ -76,7 +73,7 @@ def book_outcome(pool: BrowserPool, document: Document, recipe: EbooksRecipe) ->
             book, fmt = open_book(content), "folder"
         elif isinstance(content, bytes):
             root = Path(private)
-            safe_extract(content, root, recipe.ebooks.archive, recipe.filters.image.max_pixels)
+            safe_extract(content, root, recipe.ebooks.archive)
             book, fmt = open_book(root), "epub"
         else:
             raise NotAnEpub("an ebook row must hold the EPUB file's bytes")
@@ -86,7 +83,7 @@ def book_outcome(pool: BrowserPool, document: Document, recipe: EbooksRecipe) ->
         markups = [chapter_markup(_chapter_bytes(book, c), c, scripts) for c in book.chapters]
         docs = [HtmlDocument(m.text, book.root, m.entry) for m in markups]
         results = pool.render_many(docs)
-    return _pack(document, book, fmt, [m.fallback for m in markups], results, recipe.ebooks)
+    return _pack(document, book, fmt, [m.fallback for m in markups], results)
 
 
 def _chapter_bytes(book: Book, chapter: Chapter) -> bytes:
@@ -99,7 +96,6 @@ def _pack(
     fmt: str,
     fallbacks: list[str | None],
     results: list[list[RenderedPage] | DocumentError],
-    options: EbookOptions,
 ) -> Outcome:
     samples: list[Sample] = []
     dropped: list[DroppedCandidate] = []
@@ -110,36 +106,19 @@ def _pack(
             message = f"chapter {number} ({chapter.path}): {type(result).__name__}: {result}"
             errors.append(message)
             key = sample_key(document.doc_id, index)
-            dropped.append(DroppedCandidate(key, Drop("render", "chapter_failed", message)))
+            dropped.append(DroppedCandidate(key, Drop(SOURCE, "chapter_failed", message)))
             index += 1
             continue
         for page in result:
             key = sample_key(document.doc_id, index)
             place = {"page": index, "chapter": number, "chapter_path": chapter.path}
             place |= {"page_in_chapter": page.index, "xhtml_fallback": fallbacks[number]}
-            packed = _page_sample(key, page, place, document, book, fmt, options)
-            if isinstance(packed, Drop):
-                dropped.append(DroppedCandidate(key, packed))
-            else:
-                samples.append(packed)
+            samples.append(_page_sample(key, page, place, document, book, fmt))
             index += 1
     if len(errors) == len(book.chapters):
         raise DocumentError(f"no chapter rendered; first: {errors[0]}")
     drop = None if samples else commonest_drop(dropped, "pages")
     return Outcome(document.doc_id, tuple(samples), tuple(dropped), drop)
-
-
-def page_drop(text: str, png: bytes, options: EbookOptions) -> Drop | None:
-    """Blank (no text, no ink), image-only (no text) and near-blank (little text) pages."""
-    chars = sum(1 for ch in text if not ch.isspace())
-    if chars == 0:
-        ink = ink_fraction(png)
-        if ink <= options.blank_max_ink:
-            return Drop("page", "blank_page", f"ink {ink:.4f} <= {options.blank_max_ink}")
-        return Drop("page", "image_only_page", f"no text, ink {ink:.3f}")
-    if chars < options.min_page_chars:
-        return Drop("page", "near_blank_page", f"{chars} characters < {options.min_page_chars}")
-    return None
 
 
 def _page_sample(
@@ -149,25 +128,17 @@ def _page_sample(
     document: Document,
     book: Book,
     fmt: str,
-    options: EbookOptions,
-) -> Sample | Drop:
+) -> Sample:
+    """A page and exactly its text; blank, image-only and near-blank pages are the filters'
+    business (``image``, ``text_length``), its language the ``lang`` filter's."""
     text = tidy_cjk_spaces(page.text)
-    verdict = page_drop(text, page.png, options)
-    if verdict is not None:
-        return verdict
     info = book.info
-    script = detect_script(text)
-    mismatch = lang_mismatch(info.language, script)
-    if mismatch and options.lang_mismatch == "drop":
-        return Drop("lang", "lang_mismatch", f"declared {info.language}, text is {script}")
     metadata = {
         "kind": "image_text",
         "task": "ocr_page",
         "source": SOURCE,
         "doc_id": document.doc_id,
-        "lang": info.language or _lang_of(script),
-        "lang_detected": script,
-        "lang_mismatch": mismatch,
+        "lang": info.language or "und",
         "license": info.rights,
         "target": "txt",
         **place,
@@ -191,8 +162,3 @@ def _page_sample(
         "json": orjson.dumps(metadata, default=str),
     }
     return Sample(key, files)
-
-
-def _lang_of(script: str | None) -> str:
-    """An undeclared book's language where its script names one (Han: Chinese), else ``und``."""
-    return {"Hani": "zh", "Jpan": "ja", "Kore": "ko"}.get(script or "", "und")

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from vlpipe.recipe import Recipe, StrictModel
+from vlpipe.recipe import FilterStep, Recipe, StrictModel
 from vlpipe.sources.inputs import InputLayout
 from vlpipe.sources.registry import SourceSpec
 
@@ -29,6 +29,11 @@ class JupyterOptions(StrictModel):
 class JupyterRecipe(Recipe):
     source: Literal["jupyter"] = "jupyter"
     jupyter: JupyterOptions = JupyterOptions()
+    untrusted_images = True
+    filters: tuple[FilterStep, ...] = (
+        FilterStep.model_validate("code_image"),
+        FilterStep.model_validate("image"),
+    )
 
 
 SPEC = SourceSpec(

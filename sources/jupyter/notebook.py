@@ -29,13 +29,13 @@ from typing import Any
 import orjson
 
 from vlpipe.errors import DocumentError
+from vlpipe.filters.code_image import source_lines
 
 IMAGE_MIME_PREFERENCE = ("image/png", "image/jpeg", "image/svg+xml")
 TRANSPARENT_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "memit", "debug"})
 
 _ASSIGNED_ESCAPE = re.compile(r"^\s*[\w.,\s\[\]]+=\s*[!%]")
 _HELP_LINE = re.compile(r"^\s*\?{0,2}[\w.]+\?{1,2}\s*$")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 class InvalidJSON(DocumentError):
@@ -175,12 +175,6 @@ def _image_of(output: Any, where: str) -> ImageOutput | None:
         if mime in data:
             return ImageOutput(mime=mime, data=_text(data[mime], f"{where} {mime}"))
     return None
-
-
-def source_lines(code: str) -> list[str]:
-    """Physical lines as Python reads them: ``\\n``, ``\\r\\n`` or ``\\r`` end a line (a form
-    feed or ``\\x1c`` inside a line does not, unlike ``str.splitlines``)."""
-    return _LINE_BREAK.split(code)
 
 
 def python_source(source: str) -> str | None:

@@ -1,15 +1,14 @@
-"""One notebook → its outcome: candidates from ``notebook``, judged by the filters, packed
-as ``image_text`` samples with task ``code_from_plot``."""
+"""One notebook → its outcome: candidates from ``notebook``, packed as ``image_text`` samples with
+task ``code_from_plot`` for the recipe's filters (DeepSeek-VL's single-image + 5-lines rule is the
+``code_image`` filter)."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import orjson
 
-from vlpipe.filters.code_image import check_code_image, code_lines
-from vlpipe.filters.image import CheckedImage, check_image, decode_base64
+from vlpipe.filters.image import decode_base64, image_format
 from vlpipe.schema import (
     Document,
     Drop,
@@ -33,12 +32,12 @@ SOURCE = "jupyter"
 
 
 def notebook_outcome(document: Document, recipe: JupyterRecipe) -> Outcome:
-    """Parse, extract, filter and pack one notebook (raises ``DocumentError`` on bad input)."""
+    """Parse, extract and pack one notebook (raises ``DocumentError`` on bad input)."""
     options = recipe.jupyter
     notebook = parse_notebook(document.content, strip_magics=options.strip_magics)
     size = len(document.content)
     if options.python_only and not is_python(notebook.language):
-        drop = Drop("jupyter", "non_python_kernel", notebook.language)
+        drop = Drop(SOURCE, "non_python_kernel", notebook.language)
         return Outcome(document.doc_id, drop=drop, doc_bytes=size)
     samples: list[Sample] = []
     dropped: list[DroppedCandidate] = []
@@ -55,34 +54,46 @@ def notebook_outcome(document: Document, recipe: JupyterRecipe) -> Outcome:
 
 def _document_drop(dropped: list[DroppedCandidate]) -> Drop:
     if not dropped:
-        return Drop("jupyter", "no_plot_output", "no code cell output an image")
+        return Drop(SOURCE, "no_plot_output", "no code cell output an image")
     return commonest_drop(dropped, "candidates")
 
 
 def _candidate_sample(
     key: str, candidate: Candidate, document: Document, recipe: JupyterRecipe
 ) -> Sample | Drop:
-    verdict = check_code_image(candidate, recipe.filters.code_image, recipe.jupyter.max_code_chars)
-    if verdict is not None:
-        return verdict
-    image = _checked_image(candidate.images[0], recipe)
-    if isinstance(image, Drop):
-        return image
-    metadata = _metadata(candidate, document, image)
-    code = candidate.code.encode("utf-8", "surrogatepass")
-    return Sample(
-        key, {image.ext: image.data, "py": code, "json": orjson.dumps(metadata, default=str)}
+    """The candidate as a sample (its code and every image of its cell) for the filters to judge;
+    only what the notebook itself got wrong is dropped here."""
+    limit = recipe.jupyter.max_code_chars
+    if len(candidate.cell_code) + 1 > limit:
+        return Drop(SOURCE, "code_too_long", f"cell has {len(candidate.cell_code)} chars > {limit}")
+    images: list[tuple[str, bytes]] = []
+    for output in candidate.images:
+        image = _image_bytes(output)
+        if image is None:
+            return Drop(SOURCE, "corrupt_base64", f"cell {candidate.cell_index}: {output.mime}")
+        images.append(image)
+    files = (
+        {ext: data for ext, data in images}
+        if len(images) == 1
+        else {f"{number}.{ext}": data for number, (ext, data) in enumerate(images)}
     )
+    files["py"] = candidate.code.encode("utf-8", "surrogatepass")
+    files["json"] = orjson.dumps(_metadata(candidate, document), default=str)
+    return Sample(key, files)
 
 
-def _checked_image(output: ImageOutput, recipe: JupyterRecipe) -> CheckedImage | Drop:
+def _image_bytes(output: ImageOutput) -> tuple[str, bytes] | None:
+    """The output's image and its extension (from its bytes where they tell, else its MIME type;
+    the image filter judges them). An SVG stays SVG text."""
     if output.mime == "image/svg+xml":
-        return Drop("image", "svg_not_rasterised", "the cell's only image is SVG")
+        return "svg", output.data.encode("utf-8", "surrogatepass")
     data = decode_base64(output.data)
-    return data if isinstance(data, Drop) else check_image(data, recipe.filters.image)
+    if data is None:
+        return None
+    return image_format(data) or ("jpg" if output.mime == "image/jpeg" else "png"), data
 
 
-def _metadata(candidate: Candidate, document: Document, image: CheckedImage) -> dict[str, Any]:
+def _metadata(candidate: Candidate, document: Document) -> dict[str, Any]:
     origin = document.origin
     licenses = origin.get("max_stars_repo_licenses")
     return {
@@ -97,15 +108,8 @@ def _metadata(candidate: Candidate, document: Document, image: CheckedImage) -> 
         "path": origin.get("max_stars_repo_path", origin.get("path")),
         "cell_index": candidate.cell_index,
         "context_cells": candidate.context_cells,
-        "code_lines": code_lines(candidate.code),
-        "cell_code_lines": code_lines(candidate.cell_code),
-        "image": {
-            "format": image.ext,
-            "width": image.width,
-            "height": image.height,
-            "mime": candidate.images[0].mime,
-            "sha256": hashlib.sha256(image.data).hexdigest(),
-        },
+        "cell_code_start": len(candidate.code) - len(candidate.cell_code) - 1,
+        "mimes": [output.mime for output in candidate.images],
         "origin": origin,
     }
 

@@ -7,20 +7,24 @@ from typing import Literal
 
 from pydantic import Field
 
-from vlpipe.recipe import Recipe, StrictModel
+from vlpipe.recipe import FilterStep, Recipe, StrictModel
 from vlpipe.sources.inputs import InputLayout
 from vlpipe.sources.registry import SourceSpec
 
 
 class TextOptions(StrictModel):
-    min_chars: int = Field(100, ge=1, description="shorter texts are dropped")
-    max_chars: int = Field(200_000, gt=0, description="longer texts are dropped")
-    lang: str = Field("und", description="BCP-47 language written into each sample")
+    lang: str = Field("und", description="language written into a sample without a `lang` column")
 
 
 class TextRecipe(Recipe):
     source: Literal["text"] = "text"
     text: TextOptions = TextOptions()
+    filters: tuple[FilterStep, ...] = (
+        FilterStep.model_validate({"text_length": {"min_chars": 100, "max_chars": 200_000}}),
+        FilterStep.model_validate({"lang": {"keep": ["en", "zh"]}}),
+        FilterStep.model_validate("gopher_quality"),
+        FilterStep.model_validate("gopher_repetition"),
+    )
 
 
 SPEC = SourceSpec(

@@ -1,11 +1,12 @@
-"""One text document → one ``text`` sample, or a drop when it is too short or too long."""
+"""One text document → one ``text`` sample (its length, language and quality are the filters'
+business)."""
 
 from __future__ import annotations
 
 import orjson
 
 from vlpipe.errors import DocumentError
-from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
+from vlpipe.schema import Document, Outcome, Sample, sample_key
 from vlpipe.sources.registry import stateless
 from vlpipe.sources.text import TextRecipe
 
@@ -20,12 +21,6 @@ def text_outcome(document: Document, recipe: TextRecipe) -> Outcome:
     text = _text(document.content).replace("\r\n", "\n").replace("\r", "\n").strip()
     options = recipe.text
     size = len(text)
-    if size < options.min_chars:
-        drop = Drop("text", "too_short", f"{size} chars < {options.min_chars}")
-        return Outcome(document.doc_id, drop=drop, doc_bytes=size)
-    if size > options.max_chars:
-        drop = Drop("text", "too_long", f"{size} chars > {options.max_chars}")
-        return Outcome(document.doc_id, drop=drop, doc_bytes=size)
     origin = document.origin
     metadata = {
         "kind": "text",
@@ -34,7 +29,6 @@ def text_outcome(document: Document, recipe: TextRecipe) -> Outcome:
         "doc_id": document.doc_id,
         "lang": origin.get("lang") if isinstance(origin.get("lang"), str) else options.lang,
         "license": origin.get("license"),
-        "chars": size,
         "origin": origin,
     }
     files = {"txt": text.encode("utf-8"), "json": orjson.dumps(metadata, default=str)}

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from vlpipe.recipe import Recipe, StrictModel
+from vlpipe.recipe import FilterStep, Recipe, StrictModel
 from vlpipe.sources.inputs import InputLayout
 from vlpipe.sources.registry import SourceSpec
 
@@ -31,7 +31,6 @@ class WebsightOptions(StrictModel):
     load_timeout_s: float = Field(10.0, gt=0)
     render_timeout_s: float = Field(30.0, gt=0)
     max_html_chars: int = Field(100_000, gt=0, description="longer pages are dropped")
-    blank_max_ink: float = Field(0.002, ge=0, le=1)
     lang: str = Field("en", description="BCP-47 language unless the row has a `lang` column")
     license: str | None = Field(None, description="unless the row has a `license` column")
     local_assets: dict[str, str] = Field(
@@ -44,6 +43,9 @@ class WebsightOptions(StrictModel):
 class WebsightRecipe(Recipe):
     source: Literal["websight"] = "websight"
     websight: WebsightOptions = WebsightOptions()
+    filters: tuple[FilterStep, ...] = (
+        FilterStep.model_validate({"image": {"full_decode": False, "min_ink": 0.002}}),
+    )
 
 
 SPEC = SourceSpec(

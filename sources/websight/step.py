@@ -24,7 +24,6 @@ from typing import Any
 import orjson
 from PIL import Image
 
-from vlpipe.filters.page import ink_fraction
 from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, PageGeometry
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
 from vlpipe.sources.registry import DocumentStep
@@ -120,10 +119,6 @@ def screenshot_outcome(
     png, height = page.png, page.height
     if height > options.max_height:
         png, height = crop_png(png, options.max_height), options.max_height
-    ink = ink_fraction(png)
-    if ink <= options.blank_max_ink:
-        drop = Drop("page", "blank_screenshot", f"ink {ink:.4f} <= {options.blank_max_ink}")
-        return Outcome(document.doc_id, drop=drop)
     origin = plain_origin(document.origin)
     metadata = {
         "kind": "image_text",

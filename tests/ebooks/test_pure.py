@@ -9,13 +9,15 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import orjson
 import pytest
 from PIL import Image
 
 from tests.ebooks.books import container, en_book, opf, png, xhtml, zh_book, zip_book
-from vlpipe.filters.page import ink_fraction
+from vlpipe.filters.stage import apply_filters
 from vlpipe.recipe import ArchiveLimits
-from vlpipe.sources.ebooks import EbookOptions
+from vlpipe.schema import Outcome, Sample
+from vlpipe.sources.ebooks import EbooksRecipe
 from vlpipe.sources.ebooks.book import (
     BrokenSpine,
     Chapter,
@@ -24,9 +26,7 @@ from vlpipe.sources.ebooks.book import (
     UnsafeArchive,
     block_scripts,
     chapter_markup,
-    detect_script,
     is_book_folder,
-    lang_mismatch,
     member_path,
     natural_key,
     open_book,
@@ -35,16 +35,14 @@ from vlpipe.sources.ebooks.book import (
     safe_extract,
     tidy_cjk_spaces,
 )
-from vlpipe.sources.ebooks.step import page_drop
 from vlpipe.sources.websight.normalise import LocalAssets, normalise_html, normalise_page
 
 LIMITS = ArchiveLimits()
 XHTML_BODY = '<html xmlns="http://www.w3.org/1999/xhtml"><body><p>{}</p></body></html>'
-PIXELS = 40_000_000
 
 
 def extract(data: bytes, dest: Path, limits: ArchiveLimits = LIMITS) -> Path:
-    safe_extract(data, dest, limits, PIXELS)
+    safe_extract(data, dest, limits)
     return dest
 
 
@@ -124,7 +122,7 @@ def test_image_bomb_inside_a_book_is_refused(tmp_path: Path) -> None:
 
 def test_not_a_zip() -> None:
     with pytest.raises(NotAnEpub):
-        safe_extract(b"%PDF-1.7 not a zip", Path("/nonexistent"), LIMITS, PIXELS)
+        safe_extract(b"%PDF-1.7 not a zip", Path("/nonexistent"), LIMITS)
 
 
 def test_billion_laughs_opf_fails_cleanly() -> None:
@@ -236,30 +234,29 @@ def test_scripts_blocked_by_csp() -> None:
     assert "script-src 'none'" in markup.text and markup.fallback is None
 
 
-def test_language_checks() -> None:
-    zh = "清晨，守灯人沿着螺旋楼梯登上灯塔，为灯具上好发条。海风带着盐味吹过窗户。"
-    en = "The keeper climbed the spiral stair before dawn and wound the great clock."
-    assert detect_script(zh) == "Hani"
-    assert detect_script(en) == "Latn"
-    assert detect_script("こんにちは、世界。今日はいい天気ですね。") == "Jpan"
-    assert detect_script("Hi.") is None
-    assert not lang_mismatch("zh-CN", "Hani")
-    assert lang_mismatch("zh-CN", "Latn")
-    assert lang_mismatch("en", "Hani")
-    assert not lang_mismatch("ru", "Latn")  # no expectation for Cyrillic-script languages
-    assert not lang_mismatch(None, "Hani")
+def test_cjk_line_break_spaces_are_removed() -> None:
     assert tidy_cjk_spaces("灯塔 年记 and more 文字") == "灯塔年记 and more 文字"
 
 
-def test_page_drops() -> None:
-    options = EbookOptions()
+def page_outcome(text: str, image: bytes) -> Outcome:
+    meta = {"kind": "image_text", "target": "txt", "source": "ebooks"}
+    files = {"png": image, "txt": text.encode(), "json": orjson.dumps(meta)}
+    return Outcome("book", (Sample("k_0000", files),))
+
+
+def test_blank_image_only_and_near_blank_pages_are_dropped_by_the_ebook_filters() -> None:
+    filters = EbooksRecipe().filters
     blank = _png(Image.new("RGB", (512, 512), "white"))
     picture = png(512, 512)
-    assert page_drop("", blank, options).reason == "blank_page"  # type: ignore[union-attr]
-    assert page_drop(" \n", picture, options).reason == "image_only_page"  # type: ignore[union-attr]
-    assert page_drop("Chapter 1", picture, options).reason == "near_blank_page"  # type: ignore[union-attr]
-    assert page_drop("x" * 40, blank, options) is None
-    assert ink_fraction(blank) == 0.0 and ink_fraction(picture) > 0.3
+
+    def verdict(text: str, image: bytes) -> tuple[str, str] | None:
+        outcome = apply_filters(page_outcome(text, image), filters)
+        return (outcome.drop.filter, outcome.drop.reason) if outcome.drop else None
+
+    assert verdict("", blank) == ("image", "near_uniform")
+    assert verdict(" \n", picture) == ("text_length", "empty")
+    assert verdict("Chapter 1", picture) == ("text_length", "too_short")
+    assert verdict("x" * 40, picture) is None
 
 
 def _png(image: Image.Image) -> bytes:

@@ -29,9 +29,10 @@ from tests.ebooks.books import (
     zh_book,
     zip_book,
 )
+from vlpipe.filters.stage import apply_filters
 from vlpipe.manifests import ledger
 from vlpipe.pipelines.build import run_build
-from vlpipe.recipe import Recipe, load_recipe
+from vlpipe.recipe import FilterStep, Recipe, load_recipe
 from vlpipe.renderers import BrowserPool
 from vlpipe.schema import Document, Outcome, sample_key
 from vlpipe.sources.ebooks import step as ebooks
@@ -167,10 +168,12 @@ def test_declared_language_contradicted_is_flagged_or_dropped(book_pool: Browser
         "OEBPS/c.xhtml": xhtml("c", body, css="none.css"),
     }
     outcome = render_book(book_pool, zip_book(members))
-    assert meta(outcome.samples[0].files)["lang_mismatch"] is True
-    dropping = recipe("ebooks", lang_mismatch="drop")
-    document = Document("b", zip_book(members), {})
-    dropped = ebooks.book_outcome(book_pool, document, dropping)
+    assert meta(outcome.samples[0].files)["lang"] == "zh"  # as the book declares
+    flagged = apply_filters(outcome, [FilterStep.model_validate("lang")])
+    page = meta(flagged.samples[0].files)
+    assert (page["lang"], page["lang_declared"], page["lang_mismatch"]) == ("en", "zh", True)
+    dropping = FilterStep.model_validate({"lang": {"mismatch": "drop"}})
+    dropped = apply_filters(outcome, [dropping])
     assert dropped.status == "dropped" and dropped.drop.reason == "lang_mismatch"  # type: ignore[union-attr]
 
 
@@ -279,7 +282,7 @@ def test_websight_pairs_and_bad_pages(tmp_path: Path) -> None:
     docs = {
         r["doc_id"].split("/")[-1]: r for r in ledger.read_documents(tmp_path / "out").to_pylist()
     }
-    assert docs["blank.html"]["reason"] == "blank_screenshot"
+    assert (docs["blank.html"]["filter"], docs["blank.html"]["reason"]) == ("image", "near_uniform")
     assert docs["loop.html"]["error_class"] == "RenderTimeout"
     row_ids = [f"pages/rows.jsonl#L{n}" for n in range(1, len(rows) + 1)]
     assert {docs[row_id.split("/")[-1]]["status"] for row_id in row_ids} == {"kept"}

@@ -23,8 +23,11 @@ PLOT_CODE = "import numpy as np\nx = np.arange(10)\ny = x ** 2\nfig = None\nplot
 def png_bytes(
     width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30)
 ) -> bytes:
+    """A plot-like PNG: a block of ``color`` on white (a blank image is dropped as near-uniform)."""
+    image = Image.new("RGB", (width, height), "white")
+    image.paste(color, (width // 4, height // 4, 3 * width // 4, 3 * height // 4))
     buffer = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
@@ -61,10 +64,17 @@ def dumps(nb: dict[str, Any]) -> bytes:
 
 
 def recipe(**sections: dict[str, Any]) -> Recipe:
+    """The bundled Jupyter recipe with some sections' values changed (``filters``: options of the
+    filters it lists, by filter name)."""
     base = load_recipe("jupyter")
     data = base.model_dump()
     for name, values in sections.items():
-        data[name].update(values)
+        if name == "filters":
+            for entry in data["filters"]:
+                ((filter_name, options),) = entry.items()
+                options.update(values.get(filter_name, {}))
+        else:
+            data[name].update(values)
     return type(base).model_validate(data)
 
 

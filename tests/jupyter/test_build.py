@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import tarfile
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.jupyter.helpers import (
     recipe,
 )
 from tests.jupyter.test_filters import bomb_png
+from vlpipe.filters.code_image import code_lines
 from vlpipe.manifests.stats import summarize
 
 
@@ -60,7 +62,11 @@ def test_fixture_notebooks_end_as_expected(tmp_path: Path) -> None:
     summary = summarize(out)
     assert summary["read"] == 8 == summary["kept"] + sum(summary["dropped"].values())
     assert summary["samples"] == 5
-    assert summary["candidates_dropped"] == {"images_per_cell": 1, "too_few_code_lines": 1}
+    stages = {stage["stage"]: stage["reasons"] for stage in summary["funnel"]}
+    assert stages == {
+        "code_image": {"images_per_cell": 1, "too_few_code_lines": 1},
+        "image": {},
+    }
 
 
 def test_samples_hold_image_code_and_metadata(tmp_path: Path) -> None:
@@ -77,7 +83,20 @@ def test_samples_hold_image_code_and_metadata(tmp_path: Path) -> None:
         meta["kind"] == "image_text" and meta["task"] == "code_from_plot" and meta["target"] == "py"
     )
     assert meta["source"] == "jupyter" and meta["doc_id"] == "notebooks/damped_sine.ipynb"
-    assert meta["code_lines"] == 11 and meta["context_cells"] == 2 and meta["cell_index"] == 3
+    assert meta["context_cells"] == 2 and meta["cell_index"] == 3
+    cell = code[meta["cell_code_start"] :]
+    assert (
+        cell.startswith("fig, ax = plt.subplots(") and meta["code_lines"] == code_lines(cell) == 6
+    )
+    assert meta["images"] == [
+        {
+            "format": "png",
+            "width": meta["images"][0]["width"],
+            "height": meta["images"][0]["height"],
+            "sha256": hashlib.sha256(members[f"{key}.png"]).hexdigest(),
+            "ink": meta["images"][0]["ink"],
+        }
+    ]
     samples = pq.read_table(out / "ledger" / "samples").to_pylist()
     (row,) = samples
     assert row["key"] == key and row["shard"].endswith(".tar") and row["tar_bytes"] > 0
@@ -307,9 +326,7 @@ def test_same_output_folder_with_another_recipe_is_refused(tmp_path: Path) -> No
             tmp_path / "out",
             recipe(filters={"code_image": {"min_code_lines": 3}}),
         )
-    assert (
-        json.loads((tmp_path / "out" / "build.json").read_text())["recipe"]["filters"][
-            "code_image"
-        ]["min_code_lines"]
-        == 5
-    )
+    saved = json.loads((tmp_path / "out" / "build.json").read_text())["recipe"]["filters"]
+    assert saved[0] == {
+        "code_image": {"images_per_cell": 1, "min_code_lines": 5, "count_lines_in": "cell"}
+    }

@@ -6,25 +6,33 @@ import io
 import struct
 import zlib
 
+import orjson
 import pytest
 from PIL import Image
 
 from tests.jupyter.helpers import png_bytes
-from vlpipe.filters.code_image import check_code_image, code_lines
-from vlpipe.filters.image import check_image, decode_base64, png_stream_error
-from vlpipe.recipe import CodeImageFilter, ImageLimits
-from vlpipe.sources.jupyter.notebook import Candidate, ImageOutput
+from vlpipe.filters import code_image, image
+from vlpipe.filters.code_image import code_lines
+from vlpipe.filters.contract import SampleView
+from vlpipe.filters.image import decode_base64, png_stream_error
+from vlpipe.schema import Drop, Sample
 
 FIVE_LINES = "import numpy as np\nx = np.arange(3)\ny = x * 2\nfig = figure()\nplot(x, y)\n"
 
 
-def candidate(code: str, images: int = 1) -> Candidate:
-    outputs = tuple(ImageOutput("image/png", "") for _ in range(images))
-    return Candidate(cell_index=0, images=outputs, code=code, cell_code=code, context_cells=0)
+def plot_pair(code: str, images: int = 1, cell_code_start: int | None = None) -> SampleView:
+    """A (plot, code) sample as the Jupyter source packs it."""
+    meta = {"kind": "image_text", "target": "py", "cell_code_start": cell_code_start}
+    files = {f"{n}.png": png_bytes(40 + n, 40) for n in range(images)}
+    files |= {"py": code.encode(), "json": orjson.dumps(meta)}
+    return SampleView(Sample("k_0000", files))
+
+
+RULE = code_image.Options()
 
 
 def test_rule_keeps_one_image_and_five_lines() -> None:
-    assert check_code_image(candidate(FIVE_LINES), CodeImageFilter(), 16_000) is None
+    assert code_image.check(plot_pair(FIVE_LINES), RULE) == {"code_lines": 5}
 
 
 @pytest.mark.parametrize(
@@ -33,30 +41,28 @@ def test_rule_keeps_one_image_and_five_lines() -> None:
         (FIVE_LINES, 2, "images_per_cell"),
         (FIVE_LINES, 0, "images_per_cell"),
         ("# a comment\n\nimport x\nplot()\n# more\n\n\n", 1, "too_few_code_lines"),
-        ("x" * 20_000, 1, "code_too_long"),
     ],
 )
 def test_rule_drops_with_filter_name_and_reason(code: str, images: int, reason: str) -> None:
-    drop = check_code_image(candidate(code, images), CodeImageFilter(), 16_000)
-    assert drop is not None
+    drop = code_image.check(plot_pair(code, images), RULE)
+    assert isinstance(drop, Drop)
     assert (drop.filter, drop.reason) == ("code_image", reason)
     assert drop.detail
 
 
 def test_thresholds_come_from_the_recipe() -> None:
-    assert check_code_image(candidate("a\nb\n"), CodeImageFilter(min_code_lines=2), 16_000) is None
-    assert (
-        check_code_image(candidate(FIVE_LINES, 2), CodeImageFilter(images_per_cell=2), 16_000)
-        is None
-    )
+    two_lines = code_image.Options(min_code_lines=2)
+    assert not isinstance(code_image.check(plot_pair("a\nb\n"), two_lines), Drop)
+    two_images = code_image.Options(images_per_cell=2)
+    assert not isinstance(code_image.check(plot_pair(FIVE_LINES, 2), two_images), Drop)
 
 
 def test_valid_png_and_jpeg_are_identified_from_their_bytes() -> None:
-    checked = check_image(png_bytes(80, 60), ImageLimits())
+    checked = image.check_image(png_bytes(80, 60), image.Options())
     assert (checked.ext, checked.width, checked.height) == ("png", 80, 60)
     buffer = io.BytesIO()
     Image.new("RGB", (50, 40), "blue").save(buffer, format="JPEG")
-    assert check_image(buffer.getvalue(), ImageLimits()).ext == "jpg"
+    assert image.check_image(buffer.getvalue(), image.Options()).ext == "jpg"
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -78,12 +84,12 @@ def bomb_png(side: int = 50_000) -> bytes:
 
 
 def test_decompression_bomb_is_dropped_before_decoding() -> None:
-    drop = check_image(bomb_png(), ImageLimits())
+    drop = image.check_image(bomb_png(), image.Options())
     assert (drop.filter, drop.reason) == ("image", "decompression_bomb")
 
 
 def test_bomb_just_over_the_recipe_limit_is_caught_by_our_check() -> None:
-    drop = check_image(png_bytes(100, 100), ImageLimits(max_pixels=9_999))
+    drop = image.check_image(png_bytes(100, 100), image.Options(max_pixels=9_999))
     assert drop.reason == "decompression_bomb"
 
 
@@ -99,7 +105,7 @@ def test_bomb_just_over_the_recipe_limit_is_caught_by_our_check() -> None:
     ],
 )
 def test_bad_image_bytes_are_dropped_with_reason(data: bytes, reason: str) -> None:
-    drop = check_image(data, ImageLimits())
+    drop = image.check_image(data, image.Options())
     assert drop.reason == reason, drop
 
 
@@ -111,37 +117,40 @@ def test_corrupt_pixel_stream_is_caught_by_full_decode() -> None:
     length = struct.unpack(">I", data[start : start + 4])[0]
     crc_at = start + 8 + length
     data[crc_at : crc_at + 4] = struct.pack(">I", zlib.crc32(bytes(data[start + 4 : crc_at])))
-    drop = check_image(bytes(data), ImageLimits())
+    drop = image.check_image(bytes(data), image.Options())
     assert drop.reason == "corrupt_image"
 
 
 def test_oversized_image_bytes_are_dropped_unopened() -> None:
-    assert check_image(png_bytes(), ImageLimits(max_image_bytes=10)).reason == "image_too_large"
+    assert (
+        image.check_image(png_bytes(), image.Options(max_image_bytes=10)).reason
+        == "image_too_large"
+    )
 
 
 def test_base64_decoding_is_strict_but_tolerates_line_breaks() -> None:
     assert decode_base64("aGVs\nbG8=\n") == b"hello"
-    assert decode_base64("aGVsbG8=*!").reason == "corrupt_base64"
-    assert decode_base64("aGVsbG8").reason == "corrupt_base64"
+    assert decode_base64("aGVsbG8=*!") is None
+    assert decode_base64("aGVsbG8") is None
 
 
 def test_header_and_crc_mode_still_catches_truncation_and_bit_flips() -> None:
-    fast = ImageLimits(full_decode=False)
-    assert check_image(png_bytes(64, 64), fast).ext == "png"
-    assert check_image(png_bytes(64, 64)[:-30], fast).reason == "corrupt_image"
+    fast = image.Options(full_decode=False)
+    assert image.check_image(png_bytes(64, 64), fast).ext == "png"
+    assert image.check_image(png_bytes(64, 64)[:-30], fast).reason == "corrupt_image"
     flipped = bytearray(png_bytes(64, 64))
     flipped[flipped.index(b"IDAT") + 10] ^= 0xFF
-    assert check_image(bytes(flipped), fast).reason == "corrupt_image"
+    assert image.check_image(bytes(flipped), fast).reason == "corrupt_image"
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "LA", "I;16"])
 @pytest.mark.parametrize("interlace", [False, True])
 def test_inflate_check_accepts_every_png_layout(mode: str, interlace: bool) -> None:
     buffer = io.BytesIO()
-    image = Image.linear_gradient("L").resize((37, 23)).convert(mode)
-    image.save(buffer, format="PNG", interlace=interlace)
+    gradient = Image.linear_gradient("L").resize((37, 23)).convert(mode)
+    gradient.save(buffer, format="PNG", interlace=interlace)
     assert png_stream_error(buffer.getvalue()) is None
-    assert check_image(buffer.getvalue(), ImageLimits()).ext == "png"
+    assert image.check_image(buffer.getvalue(), image.Options()).ext == "png"
 
 
 def test_inflate_check_finds_short_long_and_unfiltered_streams() -> None:
@@ -174,19 +183,19 @@ def test_line_rule_falls_back_on_code_python_cannot_tokenize() -> None:
     assert code_lines("a\x0cb = 1\x1cc\n") == 1  # form feeds and \x1c do not end lines
 
 
-def cell_and_context(cell: str, context: str) -> Candidate:
+def cell_and_context(cell: str, context: str) -> SampleView:
     code = f"{context}\n\n{cell}\n"
-    return Candidate(0, (ImageOutput("image/png", ""),), code, cell, context_cells=1)
+    return plot_pair(code, cell_code_start=len(code) - len(cell) - 1)
 
 
 def test_lines_are_counted_in_the_producing_cell_by_default() -> None:
     """DeepSeek-VL's rule asks for 5 lines of code in the cell that drew the plot: with the
     notebook's earlier cells counted too, almost every plot would pass."""
     short = cell_and_context("plt.plot(x)\nplt.show()", FIVE_LINES)
-    drop = check_code_image(short, CodeImageFilter(), 16_000)
-    assert drop is not None and drop.reason == "too_few_code_lines"
+    drop = code_image.check(short, RULE)
+    assert isinstance(drop, Drop) and drop.reason == "too_few_code_lines"
     assert "2 code lines in the producing cell" in drop.detail
-    assert check_code_image(short, CodeImageFilter(count_lines_in="context"), 16_000) is None
-    assert (
-        check_code_image(cell_and_context(FIVE_LINES, "x = 1"), CodeImageFilter(), 16_000) is None
-    )
+    assert code_image.check(short, code_image.Options(count_lines_in="context")) == {
+        "code_lines": 7
+    }
+    assert code_image.check(cell_and_context(FIVE_LINES, "x = 1"), RULE) == {"code_lines": 5}

@@ -225,11 +225,11 @@ def test_cli_broken_configuration_is_one_line_and_nonzero(
 
 def test_cli_recipe_typo_and_empty_input_folder(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("source: jupyter\nfilters: {code_image: {min_code_line: 5}}\n")
+    bad.write_text("source: jupyter\nfilters: [code_image: {min_code_line: 5}, image]\n")
     result = run_cli(
         "build", "--source", "jupyter", "--recipe", str(bad), "--output", str(tmp_path / "o")
     )
-    assert result.returncode == 2 and "filters.code_image.min_code_line" in result.stderr
+    assert result.returncode == 2 and "filters.0: code_image.min_code_line" in result.stderr
     (tmp_path / "empty").mkdir()
     result = run_cli(
         "build",

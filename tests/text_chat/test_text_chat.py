@@ -36,7 +36,7 @@ def test_bundled_text_and_chat_samples_build(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stderr
     text = summarize(tmp_path / "out" / "text")
-    assert (text["read"], text["samples"], text["dropped"]) == (8, 7, {"too_short": 1})
+    assert (text["read"], text["samples"], text["dropped"]) == (8, 7, {"text_length/too_short": 1})
     chat = summarize(tmp_path / "out" / "chat")
     assert (chat["read"], chat["samples"]) == (9, 9)
     files = members(tmp_path / "out" / "chat")
@@ -56,7 +56,13 @@ def test_bundled_text_and_chat_samples_build(tmp_path: Path) -> None:
 def test_text_files_and_rows_with_bad_input(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
-    body = "A paragraph of plain text that is long enough to be kept by the filter. " * 3
+    body = (
+        "The lighthouse keeper climbed the spiral stair before dawn and wound the great clock "
+        "that turned the lens. From the gallery he could see the fishing boats leaving the "
+        "harbour, their lamps still burning against the grey water. He wrote the weather in "
+        "his log: a light wind from the west, a falling glass, and rain expected by evening. "
+        "Then he trimmed the wicks, polished the brass, and went down to make his breakfast."
+    )
     (folder / "good.txt").write_text(body, encoding="utf-8")
     (folder / "bom.txt").write_bytes(b"\xef\xbb\xbf" + body.encode())
     (folder / "latin1.txt").write_bytes(body.encode() + b"caf\xe9")
@@ -108,7 +114,10 @@ def test_chat_rows_with_bad_input(tmp_path: Path) -> None:
         chat_row("bad_role", [{"role": "wizard", "content": "hi"}, answer]),
         chat_row("not_a_list", "hello"),  # type: ignore[arg-type]
         chat_row("path_not_bytes", [ask, answer], ["/etc/passwd"]),
-        chat_row("corrupt_png", [ask, answer], [base64.b64encode(b"\x89PNG garbage").decode()]),
+        chat_row(
+            "corrupt_png", [ask, answer], [base64.b64encode(png_bytes(64, 64)[:-30]).decode()]
+        ),
+        chat_row("not_an_image", [ask, answer], [base64.b64encode(b"<svg/> or anything").decode()]),
         chat_row("too_many", [ask, answer], [png] * 9),
         b"{not json\n",
     ]
@@ -119,7 +128,7 @@ def test_chat_rows_with_bad_input(tmp_path: Path) -> None:
     build([folder], out, load_recipe("chat"))
     names = [orjson.loads(line)["id"] for line in lines[:-1]]
     status = {
-        names[int(doc_id.rpartition("#L")[2]) - 1] if doc_id != "in/chats.jsonl#L10" else doc_id: (
+        names[int(doc_id.rpartition("#L")[2]) - 1] if doc_id != "in/chats.jsonl#L11" else doc_id: (
             r["status"],
             r["reason"] or r["error_class"],
         )
@@ -134,8 +143,9 @@ def test_chat_rows_with_bad_input(tmp_path: Path) -> None:
         "not_a_list": ("failed", "InvalidChat"),
         "path_not_bytes": ("dropped", "corrupt_base64"),
         "corrupt_png": ("dropped", "corrupt_image"),
+        "not_an_image": ("dropped", "not_an_image"),
         "too_many": ("dropped", "too_many_images"),
-        "in/chats.jsonl#L10": ("failed", "InvalidJSON"),
+        "in/chats.jsonl#L11": ("failed", "InvalidJSON"),
     }
     files = members(out)
     auto = next(
@@ -167,6 +177,9 @@ def test_chat_rows_from_parquet_with_hf_image_structs(tmp_path: Path) -> None:
     build([tmp_path / "in"], out, load_recipe("chat"))
     assert documents(out)["in/chat.parquet#row0"]["status"] == "kept"
     meta = next(orjson.loads(d) for n, d in members(out).items() if n.endswith("0000.json"))
-    assert meta["kind"] == "chat" and meta["images"] == [
-        {"format": "png", "width": 32, "height": 32}
-    ]
+    (image,) = meta["images"]
+    assert meta["kind"] == "chat" and (image["format"], image["width"], image["height"]) == (
+        "png",
+        32,
+        32,
+    )
