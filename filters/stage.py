@@ -5,6 +5,7 @@ A document whose every sample is dropped is dropped for the commonest reason."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from vlpipe.filters.contract import SampleView, filter_spec
@@ -32,4 +33,4 @@ def apply_filters(outcome: Outcome, steps: Sequence[FilterStep]) -> Outcome:
         else:
             kept.append(view.packed())
     drop = None if kept else commonest_drop(dropped, "candidates")
-    return Outcome(outcome.doc_id, tuple(kept), tuple(dropped), drop, doc_bytes=outcome.doc_bytes)
+    return dataclasses.replace(outcome, samples=tuple(kept), dropped=tuple(dropped), drop=drop)

@@ -3,19 +3,22 @@
 Layout under the build's output folder::
 
     ledger/samples/<chunk>.parquet     candidates of the chunk's documents (kept and dropped)
+    ledger/assets/<chunk>.parquet      files the documents refer to (image URLs), got or not
     ledger/documents/<chunk>.parquet   the chunk's documents; written last: it *is* the commit
     ledger/claims/<chunk>              locked while a chunk's files are put in place
 
 The commit of a chunk (``commit_chunk``): take its claim (an exclusive lock), check on disk that
-nobody committed the chunk meanwhile, rename its shards into place, then its sample rows, then its
-document rows, make the renames durable, drop the claim. So a committed chunk always has all its
-shards, and no second attempt at a chunk (a task that Ray retried after its worker died, a
-straggler of a killed run) can rewrite a committed one. Anything without a committed chunk is a
-leftover of an interrupted attempt, which the next run removes and writes again.
+nobody committed the chunk meanwhile, rename its shards into place, then its sample rows (and
+asset rows), then its document rows, make the renames durable, drop the claim. So a committed
+chunk always has all its shards, and no second attempt at a chunk (a task that Ray retried after
+its worker died, a straggler of a killed run) can rewrite a committed one. Anything without a
+committed chunk is a leftover of an interrupted attempt, which the next run removes and writes
+again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -34,7 +37,7 @@ import pyarrow.parquet as pq
 
 from vlpipe.errors import BuildStopped
 from vlpipe.manifests.shards import TMP_MARK, Placement, WrittenShard, fsync_dir, temporary_path
-from vlpipe.schema import Outcome, Sample
+from vlpipe.schema import Outcome, Sample, Signature
 
 LAST_CHUNK_KEY = b"vlpipe.last_chunk"
 CLAIM_WAIT_S = 30.0  # how long a commit waits for another attempt's claim on the same chunk
@@ -72,6 +75,24 @@ SAMPLE_SCHEMA = pa.schema(
         ("offset", pa.int64()),
         ("tar_bytes", pa.int64()),
         ("members", pa.list_(MEMBER)),
+        ("minhash", pa.binary()),  # of the sample's text (filters.signatures)
+        ("image_phash", pa.list_(pa.uint64())),  # one per image, in member order
+        ("duplicate_of", pa.string()),  # the sample a dedup kept in this one's place
+    ]
+)
+ASSET_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("doc_id", pa.string()),
+        ("url", pa.string()),
+        ("status", pa.string()),
+        ("sample_key", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("sha256", pa.string()),
+        ("size", pa.int64()),
+        ("http_status", pa.int32()),
+        ("attempts", pa.int32()),
     ]
 )
 
@@ -114,12 +135,16 @@ def shards_dir(out: Path) -> Path:
     return out / "shards"
 
 
+def assets_dir(out: Path) -> Path:
+    return out / "ledger" / "assets"
+
+
 def claims_dir(out: Path) -> Path:
     return out / "ledger" / "claims"
 
 
 def output_dirs(out: Path) -> tuple[Path, ...]:
-    return (shards_dir(out), documents_dir(out), samples_dir(out), claims_dir(out))
+    return (shards_dir(out), documents_dir(out), samples_dir(out), assets_dir(out), claims_dir(out))
 
 
 def is_committed(out: Path, chunk: ChunkId) -> bool:
@@ -149,7 +174,7 @@ def document_row(
 
 
 def kept_sample_row(
-    source: str, doc_id: str, sample: Sample, placement: Placement
+    source: str, doc_id: str, sample: Sample, placement: Placement, signature: Signature
 ) -> dict[str, Any]:
     return {
         "source": source,
@@ -170,6 +195,9 @@ def kept_sample_row(
             }
             for ext, data in sample.files.items()
         ],
+        "minhash": signature.minhash,
+        "image_phash": list(signature.image_phash),
+        "duplicate_of": None,
     }
 
 
@@ -187,8 +215,18 @@ def dropped_sample_rows(source: str, outcome: Outcome) -> list[dict[str, Any]]:
             "offset": None,
             "tar_bytes": None,
             "members": [],
+            "minhash": None,
+            "image_phash": [],
+            "duplicate_of": None,
         }
         for dropped in outcome.dropped
+    ]
+
+
+def asset_rows(source: str, outcome: Outcome) -> list[dict[str, Any]]:
+    return [
+        {"source": source, "doc_id": outcome.doc_id, **dataclasses.asdict(asset)}
+        for asset in outcome.assets
     ]
 
 
@@ -198,6 +236,7 @@ def commit_chunk(
     shards: list[WrittenShard],
     documents: list[dict[str, Any]],
     samples: list[dict[str, Any]],
+    assets: list[dict[str, Any]],
     last: bool,
 ) -> bool:
     """Put the chunk's shards and ledger rows in place (see the module docstring); False, with
@@ -212,6 +251,10 @@ def commit_chunk(
             pa.Table.from_pylist(samples, SAMPLE_SCHEMA), samples_dir(out) / f"{chunk.name}.parquet"
         )
         fsync_dir(samples_dir(out))
+        if assets:
+            table = pa.Table.from_pylist(assets, ASSET_SCHEMA)
+            _write_atomic(table, assets_dir(out) / f"{chunk.name}.parquet")
+            fsync_dir(assets_dir(out))
         table = pa.Table.from_pylist(documents, DOCUMENT_SCHEMA)
         table = table.replace_schema_metadata({LAST_CHUNK_KEY: b"1" if last else b"0"})
         _write_atomic(table, documents_dir(out) / f"{chunk.name}.parquet")
@@ -292,6 +335,10 @@ def read_documents(out: Path) -> pa.Table:
 
 def read_samples(out: Path) -> pa.Table:
     return _read_all(samples_dir(out), SAMPLE_SCHEMA)
+
+
+def read_assets(out: Path) -> pa.Table:
+    return _read_all(assets_dir(out), ASSET_SCHEMA)
 
 
 def _read_all(folder: Path, schema: pa.Schema) -> pa.Table:

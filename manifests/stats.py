@@ -14,6 +14,7 @@ from vlpipe.manifests.ledger import (
     build_file,
     committed_chunks,
     planned_units,
+    read_assets,
     read_documents,
     read_samples,
     shards_dir,
@@ -58,9 +59,26 @@ def summarize(out: Path) -> dict[str, Any]:
         "candidates": candidates,
         "yield": round(kept_samples / candidates, 4) if candidates else None,
         "funnel": funnel(samples, candidates, recipe_filters(out)),
+        "assets": asset_counts(read_assets(out).select(["status", "reason"]).to_pydict()),
         "shards": len(shards),
         "bytes": sum((folder / shard).stat().st_size for shard in shards),
         "sources": dict(sorted(Counter(documents["source"]).items())),
+    }
+
+
+def asset_counts(assets: dict[str, list[Any]]) -> dict[str, Any] | None:
+    """The files documents referred to (image URLs), as img2dataset reports them: how many,
+    by status, the success rate and why the rest were not had."""
+    if not assets["status"]:
+        return None
+    statuses = Counter(assets["status"])
+    reasons = Counter(r for s, r in zip(assets["status"], assets["reason"], strict=True) if r)
+    total = len(assets["status"])
+    return {
+        "total": total,
+        "by_status": dict(sorted(statuses.items())),
+        "success_rate": round((total - statuses["dropped"]) / total, 4),
+        "dropped": dict(sorted(reasons.items())),
     }
 
 
@@ -122,6 +140,13 @@ def print_summary(
     table.add_row("samples", f"{summary['samples']:,}")
     if summary["candidates"]:
         table.add_row("  yield (samples / candidates)", f"{summary['yield']:.1%}")
+    if assets := summary["assets"]:
+        table.add_row("assets (e.g. image URLs)", f"{assets['total']:,}")
+        for status, count in assets["by_status"].items():
+            table.add_row(f"  {status}", f"{count:,}")
+        table.add_row("  success rate", f"{assets['success_rate']:.1%}")
+        for reason, count in assets["dropped"].items():
+            table.add_row(f"    dropped: {reason}", f"{count:,}")
     table.add_row("shards", f"{summary['shards']:,}")
     table.add_row("bytes", f"{summary['bytes']:,}")
     if seconds is not None and seconds > 0:

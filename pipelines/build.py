@@ -39,13 +39,15 @@ from vlpipe.errors import (
     DocumentError,
     TransientError,
 )
+from vlpipe.filters.contract import SampleView
+from vlpipe.filters.signatures import sign
 from vlpipe.filters.stage import apply_filters
 from vlpipe.manifests import ledger
 from vlpipe.manifests.shards import ShardWriter
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Outcome
 from vlpipe.sources.inputs import Unit, iter_documents, plan_units
-from vlpipe.sources.registry import DocumentStep, source_spec
+from vlpipe.sources.registry import DocumentStep, StepContext, source_spec
 
 Executor = Literal["ray", "inline"]
 WORKER_TASK_RETRIES = 3  # a unit whose worker process died this often stops the build
@@ -155,7 +157,7 @@ def check_unique_keys(out: Path) -> None:
 
 
 def _inline_reports(units: list[Unit], recipe: Recipe, out: Path) -> Iterator[ChunkReport]:
-    with source_spec(recipe.source).open_step(recipe) as step:
+    with source_spec(recipe.source).open_step(recipe, StepContext(out)) as step:
         failures = FailureWindow(recipe.max_failure_rate, recipe.failure_window)
         for unit in units:
             yield from process_unit(unit, step, recipe, out, failures)
@@ -238,7 +240,7 @@ def _run_chunk(
         outcome = apply_filters(outcome, recipe.filters)
         failures.record(outcome)
         outcomes.append(outcome)
-    documents, samples = [], []
+    documents, samples, assets = [], [], []
     writer = ShardWriter(
         ledger.shards_dir(out),
         f"{recipe.source}-{chunk.name}",
@@ -250,19 +252,25 @@ def _run_chunk(
             shards: list[str] = []
             for sample in outcome.samples:
                 placement = writer.write(sample)
+                signature = sign(SampleView(sample), recipe.signatures)
                 samples.append(
-                    ledger.kept_sample_row(recipe.source, outcome.doc_id, sample, placement)
+                    ledger.kept_sample_row(
+                        recipe.source, outcome.doc_id, sample, placement, signature
+                    )
                 )
                 if placement.shard not in shards:
                     shards.append(placement.shard)
             samples.extend(ledger.dropped_sample_rows(recipe.source, outcome))
+            assets.extend(ledger.asset_rows(recipe.source, outcome))
             documents.append(ledger.document_row(recipe.source, chunk, outcome, shards))
     keys = [row["key"] for row in samples]
     if len(set(keys)) < len(keys):
         writer.discard()
         raise AssertionError(f"chunk {chunk.name} repeats sample keys: {sorted(keys)}")
     try:
-        committed = ledger.commit_chunk(out, chunk, writer.written, documents, samples, last)
+        committed = ledger.commit_chunk(
+            out, chunk, writer.written, documents, samples, assets, last
+        )
     finally:
         writer.discard()  # what the commit did not rename away
     if not committed:
@@ -302,7 +310,7 @@ class UnitWorker:
         out, unit = Path(work["out"]), Unit(**work["unit"])
         if self.failures is None:
             self.failures = FailureWindow(recipe.max_failure_rate, recipe.failure_window)
-        with source_spec(recipe.source).open_step(recipe) as step:
+        with source_spec(recipe.source).open_step(recipe, StepContext(out)) as step:
             return [
                 orjson.dumps(dataclasses.asdict(report))
                 for report in process_unit(unit, step, recipe, out, self.failures)

@@ -28,7 +28,17 @@ from vlpipe.schema import Document, Outcome
 from vlpipe.sources.inputs import InputLayout
 
 DocumentStep = Callable[[Document, Any], Outcome]
-StepOpener = Callable[[Any], AbstractContextManager[DocumentStep]]
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a step may need beyond its recipe: the build's output folder (a source that fetches
+    keeps its download cache there)."""
+
+    out: Path
+
+
+StepOpener = Callable[[Any, StepContext], AbstractContextManager[DocumentStep]]
 
 
 @dataclass(frozen=True)
@@ -45,10 +55,12 @@ class SourceSpec:
     layout: InputLayout
     step: str
 
-    def open_step(self, recipe: Recipe) -> AbstractContextManager[DocumentStep]:
+    def open_step(
+        self, recipe: Recipe, context: StepContext
+    ) -> AbstractContextManager[DocumentStep]:
         module, function = self.step.split(":")
         opener: StepOpener = getattr(import_module(module), function)
-        return opener(recipe)
+        return opener(recipe, context)
 
     def samples(self) -> Path:
         """The bundled sample documents (``samples/`` in the source's package)."""
@@ -59,7 +71,7 @@ def stateless(step: DocumentStep) -> StepOpener:
     """The opener of a step that holds no resource."""
 
     @contextmanager
-    def opened(_: Recipe) -> Iterator[DocumentStep]:
+    def opened(_: Recipe, __: StepContext) -> Iterator[DocumentStep]:
         yield step
 
     return opened

@@ -265,13 +265,13 @@ def test_a_chunk_claimed_by_a_live_attempt_waits_and_a_dead_attempts_claim_does_
     fcntl.flock(holder, fcntl.LOCK_EX)  # another attempt, alive, in the middle of its commit
     monkeypatch.setattr(ledger, "CLAIM_WAIT_S", 0.2)
     with pytest.raises(BuildStopped, match="stays claimed by another attempt"):
-        ledger.commit_chunk(out, chunk, [], [], [], last=True)
+        ledger.commit_chunk(out, chunk, [], [], [], [], last=True)
     assert not ledger.is_committed(out, chunk)
     os.close(holder)  # the attempt died: the kernel dropped its lock, its claim file stays
     assert claim.exists()
-    assert ledger.commit_chunk(out, chunk, [], [], [], last=True)
+    assert ledger.commit_chunk(out, chunk, [], [], [], [], last=True)
     assert ledger.is_committed(out, chunk) and not claim.exists()
-    assert not ledger.commit_chunk(out, chunk, [], [], [], last=True)  # committed: left alone
+    assert not ledger.commit_chunk(out, chunk, [], [], [], [], last=True)  # committed: left alone
 
 
 def test_temporary_names_are_unique_across_hosts_and_calls(tmp_path: Path) -> None:
@@ -437,7 +437,8 @@ def test_a_build_records_only_its_own_source_options(tmp_path: Path) -> None:
     build([tmp_path / "in"], tmp_path / "out")
     saved = orjson.loads((tmp_path / "out" / "build.json").read_bytes())["recipe"]
     assert set(saved) == {
-        "source", "input", "filters", "output", "max_failure_rate", "failure_window", "jupyter",
+        "source", "input", "filters", "signatures", "output", "max_failure_rate",
+        "failure_window", "jupyter",
     }  # fmt: skip
 
 
@@ -473,13 +474,15 @@ def test_a_new_source_is_one_package_plus_its_recipe(
     (package / "step.py").write_text(
         textwrap.dedent(
             """
+            import orjson
             from vlpipe.schema import Outcome, Sample, sample_key
             from vlpipe.sources.registry import stateless
 
             def shout(document, recipe):
                 text = document.content.decode().upper() + recipe.shout.suffix
-                sample = Sample(sample_key(document.doc_id, 0), {"txt": text.encode()})
-                return Outcome(document.doc_id, (sample,))
+                meta = {"kind": "text", "task": "shout", "source": "shout", "lang": "en"}
+                files = {"txt": text.encode(), "json": orjson.dumps(meta)}
+                return Outcome(document.doc_id, (Sample(sample_key(document.doc_id, 0), files),))
 
             open_step = stateless(shout)
             """
@@ -497,6 +500,7 @@ def test_a_new_source_is_one_package_plus_its_recipe(
         config = load_recipe("shout", tmp_path / "shout.yaml")
         build([tmp_path / "in"], tmp_path / "out", config)
         (key,) = documents(tmp_path / "out")["in/a.txt"]["sample_keys"]
-        assert shard_members(tmp_path / "out") == {f"{key}.txt": b"HELLO!!"}
+        members = shard_members(tmp_path / "out")
+        assert members[f"{key}.txt"] == b"HELLO!!" and f"{key}.json" in members
     finally:
         source_names.cache_clear()

@@ -68,6 +68,10 @@ def build(
         str | None, typer.Option(help="Ray cluster address (or set RAY_ADDRESS)")
     ] = None,
     hf_data_dir: Annotated[str | None, typer.Option(help="data_dir of a hf: dataset")] = None,
+    images: Annotated[
+        str | None,
+        typer.Option(help="folder or tar of the images the documents name (mmc4, dataset)"),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="discard an earlier build in OUTPUT")] = False,
 ) -> None:
     """Build WebDataset shards and the ledger from a source; re-running resumes.
@@ -83,10 +87,9 @@ def build(
     out = output or Path("out") / source.value
     try:
         loaded = load_recipe(source.value, recipe)
-        if hf_data_dir is not None:
-            loaded = loaded.model_copy(
-                update={"input": loaded.input.model_copy(update={"hf_data_dir": hf_data_dir})}
-            )
+        given = {"hf_data_dir": hf_data_dir, "images": images}
+        if settings := {name: value for name, value in given.items() if value is not None}:
+            loaded = loaded.model_copy(update={"input": loaded.input.model_copy(update=settings)})
         if overwrite:
             clear_output(out)
         inputs = input or [str(source_spec(source.value).samples())]

@@ -82,6 +82,18 @@ class FilterStep(StrictModel):
         return {self.name: self.options.model_dump(mode="json")}
 
 
+class SignatureOptions(StrictModel):
+    """How samples are signed for corpus-wide dedup (``vlpipe dedup`` compares builds signed
+    alike). MinHash over word n-grams of the text (Chinese: character n-grams), datatrove's
+    defaults: 5-grams, 112 permutations (14 bands × 8 rows)."""
+
+    text: bool = Field(True, description="MinHash the sample's text")
+    images: bool = Field(True, description="perceptual hash (pHash) of each image")
+    ngram: int = Field(5, ge=1)
+    num_perm: int = Field(112, ge=8, le=1024)
+    seed: int = 1
+
+
 class OutputConfig(StrictModel):
     docs_per_chunk: int = Field(
         500, gt=0, description="documents committed together: the unit of resume and of shards"
@@ -97,6 +109,9 @@ class InputConfig(StrictModel):
     )
     hf_data_dir: str | None = None
     hf_split: str = "train"
+    images: str | None = Field(
+        None, description="a folder (or tar) holding the images rows refer to by name or path"
+    )
 
 
 class Recipe(StrictModel):
@@ -108,6 +123,7 @@ class Recipe(StrictModel):
     filters: tuple[FilterStep, ...] = Field(
         (), description="filters run on every candidate sample, in this order"
     )
+    signatures: SignatureOptions = SignatureOptions()
     output: OutputConfig = OutputConfig()
     max_failure_rate: float | None = Field(
         0.5,

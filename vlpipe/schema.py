@@ -43,6 +43,34 @@ class DroppedCandidate:
 
 
 @dataclass(frozen=True)
+class Signature:
+    """What corpus-wide dedup compares a kept sample by (computed in the build, kept in the
+    ledger): a MinHash of its text and a perceptual hash of each image."""
+
+    minhash: bytes | None = None  # num_perm little-endian uint32 values; None: no text
+    image_phash: tuple[int, ...] = ()
+
+
+AssetStatus = Literal["fetched", "cached", "local", "dropped"]
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A file a document refers to and a source had to get (an image URL of an MMC4 document):
+    where it came from, or why it could not be had. Each becomes a row of the assets ledger."""
+
+    url: str
+    status: AssetStatus
+    sample_key: str | None = None  # the sample it went into, if any
+    reason: str | None = None  # why it was dropped: ``http_404``, ``too_large`` …
+    detail: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    http_status: int | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
 class Outcome:
     """What became of one document: kept samples, dropped candidates, or a failure."""
 
@@ -53,6 +81,7 @@ class Outcome:
     error_class: str | None = None
     error: str | None = None
     doc_bytes: int = 0
+    assets: tuple[Asset, ...] = ()
 
     @property
     def status(self) -> Status:

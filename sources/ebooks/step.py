@@ -39,7 +39,7 @@ from vlpipe.sources.ebooks.book import (
     safe_extract,
     tidy_cjk_spaces,
 )
-from vlpipe.sources.registry import DocumentStep
+from vlpipe.sources.registry import DocumentStep, StepContext
 
 SOURCE = "ebooks"
 
@@ -59,7 +59,7 @@ def browser_config(options: EbookOptions) -> BrowserConfig:
 
 
 @contextmanager
-def open_step(recipe: EbooksRecipe) -> Iterator[DocumentStep]:
+def open_step(recipe: EbooksRecipe, _: StepContext) -> Iterator[DocumentStep]:
     """One browser pool for all the books of a work unit (or of an inline run)."""
     with BrowserPool(browser_config(recipe.ebooks)) as pool:
         yield partial(book_outcome, pool)

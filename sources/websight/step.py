@@ -26,7 +26,7 @@ from PIL import Image
 
 from vlpipe.renderers import BrowserConfig, BrowserPool, HtmlDocument, PageGeometry
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
-from vlpipe.sources.registry import DocumentStep
+from vlpipe.sources.registry import DocumentStep, StepContext
 from vlpipe.sources.websight import WebsightOptions, WebsightRecipe
 from vlpipe.sources.websight.normalise import (
     PLACEHOLDER,
@@ -90,7 +90,7 @@ def install_local_assets(urls: dict[str, str], folder: Path) -> LocalAssets:
 
 
 @contextmanager
-def open_step(recipe: WebsightRecipe) -> Iterator[DocumentStep]:
+def open_step(recipe: WebsightRecipe, _: StepContext) -> Iterator[DocumentStep]:
     """One browser pool per work unit, and one private folder holding only the placeholder image and
     the local copies of known CDN assets, the only files a page may load."""
     with (

@@ -36,7 +36,7 @@ from vlpipe.recipe import FilterStep, Recipe, load_recipe
 from vlpipe.renderers import BrowserPool
 from vlpipe.schema import Document, Outcome, sample_key
 from vlpipe.sources.ebooks import step as ebooks
-from vlpipe.sources.registry import source_spec
+from vlpipe.sources.registry import StepContext, source_spec
 from vlpipe.sources.websight import TAILWIND_2_2_19_FILE
 from vlpipe.sources.websight import step as websight
 
@@ -319,7 +319,7 @@ def tailwind_page(css_url: str, extra_head: str = "") -> str:
 
 
 def render_pages(config: Recipe, pages: dict[str, str]) -> dict[str, Outcome]:
-    with websight.open_step(config) as step:
+    with websight.open_step(config, StepContext(Path("unused"))) as step:
         return {
             name: step(Document(name, page, {"id": name}), config) for name, page in pages.items()
         }
