@@ -26,7 +26,7 @@ test: system-packages $(VENV)/.dev assets
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-bench: system-packages $(VENV)/.dev assets
+bench: system-packages $(VENV)/.bench assets
 	for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 $(VENV)/.core: pyproject.toml
@@ -39,6 +39,11 @@ $(VENV)/.core: pyproject.toml
 $(VENV)/.dev: $(VENV)/.core
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[train,dev]'
+	touch $@
+
+# The benchmarks' baselines (datatrove …), kept out of the test environment.
+$(VENV)/.bench: $(VENV)/.dev
+	$(PIP) -e '.[train,dev,bench]'
 	touch $@
 
 # Local copies of the CDN assets WebSight pages link (recipe websight.local_assets): Tailwind CSS

