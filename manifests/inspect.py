@@ -13,6 +13,7 @@ from PIL import Image
 from vlpipe.manifests.ledger import read_documents
 from vlpipe.manifests.shards import iter_samples
 from vlpipe.manifests.stats import summarize
+from vlpipe.manifests.store import Store, open_store
 
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "webp")
 TEXT_EXTENSIONS = ("py", "md", "txt", "html", "chat.json")
@@ -52,8 +53,10 @@ def sample_card(sample: dict[str, bytes]) -> str:
     return "".join(parts)
 
 
-def write_contact_sheet(out: Path, limit: int = 60) -> Path:
-    """Write ``OUT/inspect.html`` with the build summary, drop examples and the first samples."""
+def write_contact_sheet(output: Store | Path | str, limit: int = 60) -> str:
+    """Write ``OUT/inspect.html`` with the build summary, drop examples and the first samples;
+    returns where it went."""
+    out = open_store(output)
     summary = summarize(out)
     rows = "".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(orjson.dumps(v).decode())}</td></tr>"
@@ -73,11 +76,10 @@ def write_contact_sheet(out: Path, limit: int = 60) -> Path:
             break
         cards.append(sample_card(sample))
     page = (
-        f"<!doctype html><meta charset=utf-8><title>vlpipe inspect {html.escape(str(out))}</title>"
-        f"<style>{STYLE}</style><h1>{html.escape(str(out))}</h1><table>{rows}</table>"
+        f"<!doctype html><meta charset=utf-8><title>vlpipe inspect {html.escape(out.url)}</title>"
+        f"<style>{STYLE}</style><h1>{html.escape(out.url)}</h1><table>{rows}</table>"
         f"<h2>Dropped and failed (first {limit})</h2><table>{problem_rows}</table>"
         f"<h2>Samples (first {limit})</h2><div class=grid>{''.join(cards)}</div>"
     )
-    target = out / "inspect.html"
-    target.write_text(page, encoding="utf-8")
-    return target
+    out.write("inspect.html", page.encode("utf-8"))
+    return out.uri("inspect.html")

@@ -1,32 +1,27 @@
 """The parquet ledger: a row for every input document and for every candidate sample.
 
-Layout under the build's output folder::
+Layout under the build's output (a folder or an object-store prefix, ``manifests.store``)::
 
     ledger/samples/<chunk>.parquet     candidates of the chunk's documents (kept and dropped)
     ledger/assets/<chunk>.parquet      files the documents refer to (image URLs), got or not
     ledger/documents/<chunk>.parquet   the chunk's documents; written last: it *is* the commit
-    ledger/claims/<chunk>              locked while a chunk's files are put in place
+    ledger/claims/<chunk>              held while a chunk's files are put in place
 
-The commit of a chunk (``commit_chunk``): take its claim (an exclusive lock), check on disk that
-nobody committed the chunk meanwhile, rename its shards into place, then its sample rows (and
-asset rows), then its document rows, make the renames durable, drop the claim. So a committed
-chunk always has all its shards, and no second attempt at a chunk (a task that Ray retried after
-its worker died, a straggler of a killed run) can rewrite a committed one. Anything without a
-committed chunk is a leftover of an interrupted attempt, which the next run removes and writes
-again.
+The commit of a chunk (``commit_chunk``): take its claim, check in the store that nobody
+committed the chunk meanwhile, put its shards in place, then its sample rows (and asset rows),
+then its document rows, each visible whole and made durable in that order, and drop the claim.
+So a committed chunk always has all its shards, and no second attempt at a chunk (a task that
+Ray retried after its worker died, a straggler of a killed run) can rewrite a committed one.
+Anything without a committed chunk is a leftover of an interrupted attempt, which the next run
+removes and writes again.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
-import os
+import io
 import re
-import socket
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,12 +30,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vlpipe.errors import BuildStopped
-from vlpipe.manifests.shards import TMP_MARK, Placement, WrittenShard, fsync_dir, temporary_path
+from vlpipe.manifests.shards import Placement, WrittenShard
+from vlpipe.manifests.store import TMP_MARK, Store, open_store
 from vlpipe.schema import Outcome, Sample, Signature
 
 LAST_CHUNK_KEY = b"vlpipe.last_chunk"
-CLAIM_WAIT_S = 30.0  # how long a commit waits for another attempt's claim on the same chunk
 _SHARD_CHUNK = re.compile(r"-(u\d+-c\d+)-\d+\.tar$")
 
 DOCUMENT_SCHEMA = pa.schema(
@@ -112,43 +106,32 @@ class ChunkId:
         return cls(int(unit[1:]), int(chunk[1:]))
 
 
-def build_file(out: Path) -> Path:
-    """The build's record: recipe, inputs and the planned work units (resume checks it)."""
-    return out / "build.json"
+BUILD_FILE = "build.json"
+SHARDS = "shards"
+DOCUMENTS = "ledger/documents"
+SAMPLES = "ledger/samples"
+ASSETS = "ledger/assets"
+CLAIMS = "ledger/claims"
+FOLDERS = (SHARDS, DOCUMENTS, SAMPLES, ASSETS, CLAIMS)
 
 
-def planned_units(out: Path) -> int | None:
+def chunk_key(folder: str, chunk: ChunkId | str) -> str:
+    return f"{folder}/{chunk if isinstance(chunk, str) else chunk.name}.parquet"
+
+
+def read_build_record(out: Store) -> dict[str, Any] | None:
+    """The build's record (recipe, inputs, planned units), None when ``out`` holds no build."""
+    return orjson.loads(out.read(BUILD_FILE)) if out.exists(BUILD_FILE) else None
+
+
+def planned_units(out: Store) -> int | None:
     """How many work units the build in ``out`` planned (None: no build record)."""
-    record = build_file(out)
-    return len(orjson.loads(record.read_bytes())["units"]) if record.exists() else None
+    record = read_build_record(out)
+    return None if record is None else len(record["units"])
 
 
-def documents_dir(out: Path) -> Path:
-    return out / "ledger" / "documents"
-
-
-def samples_dir(out: Path) -> Path:
-    return out / "ledger" / "samples"
-
-
-def shards_dir(out: Path) -> Path:
-    return out / "shards"
-
-
-def assets_dir(out: Path) -> Path:
-    return out / "ledger" / "assets"
-
-
-def claims_dir(out: Path) -> Path:
-    return out / "ledger" / "claims"
-
-
-def output_dirs(out: Path) -> tuple[Path, ...]:
-    return (shards_dir(out), documents_dir(out), samples_dir(out), assets_dir(out), claims_dir(out))
-
-
-def is_committed(out: Path, chunk: ChunkId) -> bool:
-    return (documents_dir(out) / f"{chunk.name}.parquet").exists()
+def is_committed(out: Store, chunk: ChunkId) -> bool:
+    return out.exists(chunk_key(DOCUMENTS, chunk))
 
 
 def document_row(
@@ -231,7 +214,7 @@ def asset_rows(source: str, outcome: Outcome) -> list[dict[str, Any]]:
 
 
 def commit_chunk(
-    out: Path,
+    out: Store,
     chunk: ChunkId,
     shards: list[WrittenShard],
     documents: list[dict[str, Any]],
@@ -241,109 +224,75 @@ def commit_chunk(
 ) -> bool:
     """Put the chunk's shards and ledger rows in place (see the module docstring); False, with
     nothing changed, when another attempt committed the chunk first."""
-    with _claim(claims_dir(out) / chunk.name, chunk):
+    with out.claim(f"{CLAIMS}/{chunk.name}", f"chunk {chunk.name}"):
         if is_committed(out, chunk):
             return False
         for shard in shards:
-            os.replace(shard.temporary, shards_dir(out) / shard.name)
-        fsync_dir(shards_dir(out))
-        _write_atomic(
-            pa.Table.from_pylist(samples, SAMPLE_SCHEMA), samples_dir(out) / f"{chunk.name}.parquet"
-        )
-        fsync_dir(samples_dir(out))
+            out.put(shard.temporary, f"{SHARDS}/{shard.name}")
+        out.sync(SHARDS)
+        _write_table(out, chunk_key(SAMPLES, chunk), pa.Table.from_pylist(samples, SAMPLE_SCHEMA))
+        out.sync(SAMPLES)
         if assets:
-            table = pa.Table.from_pylist(assets, ASSET_SCHEMA)
-            _write_atomic(table, assets_dir(out) / f"{chunk.name}.parquet")
-            fsync_dir(assets_dir(out))
+            _write_table(out, chunk_key(ASSETS, chunk), pa.Table.from_pylist(assets, ASSET_SCHEMA))
+            out.sync(ASSETS)
         table = pa.Table.from_pylist(documents, DOCUMENT_SCHEMA)
         table = table.replace_schema_metadata({LAST_CHUNK_KEY: b"1" if last else b"0"})
-        _write_atomic(table, documents_dir(out) / f"{chunk.name}.parquet")
-        fsync_dir(documents_dir(out))
+        _write_table(out, chunk_key(DOCUMENTS, chunk), table)
+        out.sync(DOCUMENTS)
         return True
 
 
-@contextmanager
-def _claim(path: Path, chunk: ChunkId) -> Iterator[None]:
-    """Hold the chunk's claim: an exclusive ``flock`` on ``claims/<chunk>``, which the kernel
-    releases when its holder dies, so a worker killed mid-commit never blocks the retry. Another
-    live holder is mid-commit (for milliseconds): wait, and stop the build if it never lets go.
-    The file is removed while held; a waiter that then locks the removed file tries again."""
-    deadline = time.monotonic() + CLAIM_WAIT_S
-    while True:
-        handle = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(handle)
-            if time.monotonic() > deadline:
-                raise BuildStopped(
-                    f"chunk {chunk.name} stays claimed by another attempt ({path}); "
-                    "re-run the build to resume"
-                ) from None
-            time.sleep(0.05)
-            continue
-        try:
-            current = os.stat(path).st_ino == os.fstat(handle).st_ino
-        except FileNotFoundError:
-            current = False
-        if current:
-            break
-        os.close(handle)
-    try:
-        os.write(handle, f"{socket.gethostname()} {os.getpid()}\n".encode())
-        yield
-    finally:
-        path.unlink(missing_ok=True)
-        os.close(handle)
+def _write_table(out: Store, key: str, table: pa.Table) -> None:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    out.write(key, buffer.getvalue())
 
 
-def _write_atomic(table: pa.Table, path: Path) -> None:
-    temporary = temporary_path(path)
-    with open(temporary, "wb") as handle:
-        pq.write_table(table, handle, compression="zstd")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+def read_table(out: Store, key: str, columns: list[str] | None = None) -> pa.Table:
+    with out.open(key) as handle:
+        return pq.read_table(handle, columns=columns)
 
 
-def committed_chunks(out: Path) -> dict[str, bool]:
+def committed_chunks(out: Store) -> dict[str, bool]:
     """Committed chunk names → whether the chunk was the last of its unit."""
     found: dict[str, bool] = {}
-    for path in documents_dir(out).glob("*.parquet"):
-        metadata = pq.read_schema(path).metadata or {}
-        found[path.stem] = metadata.get(LAST_CHUNK_KEY) == b"1"
+    for name in out.list(DOCUMENTS):
+        if name.endswith(".parquet") and TMP_MARK not in name:
+            with out.open(f"{DOCUMENTS}/{name}") as handle:
+                metadata = pq.read_schema(handle).metadata or {}
+            found[name.removesuffix(".parquet")] = metadata.get(LAST_CHUNK_KEY) == b"1"
     return found
 
 
-def remove_uncommitted(out: Path, committed: dict[str, bool]) -> int:
+def remove_uncommitted(out: Store, committed: dict[str, bool]) -> int:
     """Delete temporary files, claims, and the shards and sample rows of chunks that never
     committed (run before any worker starts)."""
     removed = 0
-    for folder in output_dirs(out):
-        for path in folder.iterdir():
-            match = _SHARD_CHUNK.search(path.name)
-            chunk = match.group(1) if match else path.name.split(".")[0]
-            if TMP_MARK in path.name or chunk not in committed or folder == claims_dir(out):
-                path.unlink()
+    for folder in FOLDERS:
+        for name in out.list(folder):
+            match = _SHARD_CHUNK.search(name)
+            chunk = match.group(1) if match else name.split(".")[0]
+            if TMP_MARK in name or chunk not in committed or folder == CLAIMS:
+                out.remove(f"{folder}/{name}")
                 removed += 1
     return removed
 
 
-def read_documents(out: Path) -> pa.Table:
-    return _read_all(documents_dir(out), DOCUMENT_SCHEMA)
+def read_documents(out: Store | Path | str) -> pa.Table:
+    return _read_all(open_store(out), DOCUMENTS, DOCUMENT_SCHEMA)
 
 
-def read_samples(out: Path) -> pa.Table:
-    return _read_all(samples_dir(out), SAMPLE_SCHEMA)
+def read_samples(out: Store | Path | str) -> pa.Table:
+    return _read_all(open_store(out), SAMPLES, SAMPLE_SCHEMA)
 
 
-def read_assets(out: Path) -> pa.Table:
-    return _read_all(assets_dir(out), ASSET_SCHEMA)
+def read_assets(out: Store | Path | str) -> pa.Table:
+    return _read_all(open_store(out), ASSETS, ASSET_SCHEMA)
 
 
-def _read_all(folder: Path, schema: pa.Schema) -> pa.Table:
-    paths = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-    tables = [pq.read_table(path, schema=schema) for path in paths]
+def _read_all(out: Store, folder: str, schema: pa.Schema) -> pa.Table:
+    names = [n for n in out.list(folder) if n.endswith(".parquet") and TMP_MARK not in n]
+    tables = [read_table(out, f"{folder}/{name}").cast(schema) for name in names]
     return (
         pa.concat_tables(tables).replace_schema_metadata(None) if tables else schema.empty_table()
     )

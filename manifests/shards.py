@@ -8,34 +8,16 @@ are written under temporary names; the chunk's commit (``ledger.commit_chunk``) 
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from vlpipe.manifests.store import Store, temporary_name
 from vlpipe.schema import Sample
 
-TMP_MARK = ".tmp-"
 BLOCK = tarfile.BLOCKSIZE
-
-
-def temporary_path(path: Path) -> Path:
-    """A fresh temporary name beside ``path``, unique across the hosts sharing the output folder
-    (pids repeat across nodes): a straggling worker of a killed run can never write into the file
-    another attempt is writing."""
-    return path.with_name(f"{path.name}{TMP_MARK}{socket.gethostname()}-{secrets.token_hex(6)}")
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make the renames in ``folder`` durable, so that the commit order survives a power loss."""
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 @dataclass(frozen=True)
@@ -112,7 +94,7 @@ class ShardWriter:
     def _open(self) -> None:
         name = f"{self.prefix}-{len(self.shards):03d}.tar"
         self.shards.append(name)
-        self._temporary = temporary_path(self.directory / name)
+        self._temporary = self.directory / temporary_name(name)
         self._file = open(self._temporary, "wb")  # noqa: SIM115
         self._offset = self._count = 0
 
@@ -156,10 +138,12 @@ def _header(name: str, size: int) -> bytes:
     return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
 
 
-def iter_samples(out: Path) -> Iterator[dict[str, bytes]]:
+def iter_samples(out: Store) -> Iterator[dict[str, bytes]]:
     """Samples as {extension: bytes} (plus ``__key__``), shard by shard, in stored order."""
-    for shard in sorted((out / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
+    for name in out.list("shards"):
+        if not name.endswith(".tar"):
+            continue
+        with out.open(f"shards/{name}") as handle, tarfile.open(fileobj=handle) as tar:
             current: dict[str, bytes] = {}
             for member in tar:
                 key, _, ext = member.name.partition(".")

@@ -6,26 +6,27 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
 from rich.console import Console
 from rich.table import Table
 
 from vlpipe.manifests.ledger import (
-    build_file,
+    SHARDS,
     committed_chunks,
     planned_units,
     read_assets,
+    read_build_record,
     read_documents,
     read_samples,
-    shards_dir,
 )
+from vlpipe.manifests.store import Store, open_store
 
 
-def summarize(out: Path) -> dict[str, Any]:
+def summarize(output: Store | Path | str) -> dict[str, Any]:
     """Counts from the ledger. ``complete``: every planned work unit committed its last chunk.
     Drops are ``filter/reason``. ``candidates``: the samples a source proposed (Jupyter: one per
     producing cell), kept or dropped; ``yield`` is the kept share of them (DeepSeek-VL kept 1.1M
     of 2M notebook pairs); ``funnel``: what each stage dropped, in recipe order."""
+    out = open_store(output)
     documents = read_documents(out).to_pydict()
     samples = read_samples(out).select(["status", "filter", "reason", "shard"]).to_pydict()
     statuses = Counter(documents["status"])
@@ -42,7 +43,6 @@ def summarize(out: Path) -> dict[str, Any]:
         if status == "failed"
     )
     shards = sorted({shard for shard in samples["shard"] if shard is not None})
-    folder = shards_dir(out)
     planned = planned_units(out)
     finished = sum(1 for last in committed_chunks(out).values() if last)
     kept_samples = sum(1 for status in samples["status"] if status == "kept")
@@ -61,7 +61,7 @@ def summarize(out: Path) -> dict[str, Any]:
         "funnel": funnel(samples, candidates, recipe_filters(out)),
         "assets": asset_counts(read_assets(out).select(["status", "reason"]).to_pydict()),
         "shards": len(shards),
-        "bytes": sum((folder / shard).stat().st_size for shard in shards),
+        "bytes": sum(out.size(f"{SHARDS}/{shard}") for shard in shards),
         "sources": dict(sorted(Counter(documents["source"]).items())),
     }
 
@@ -82,11 +82,9 @@ def asset_counts(assets: dict[str, list[Any]]) -> dict[str, Any] | None:
     }
 
 
-def recipe_filters(out: Path) -> list[str]:
-    record = build_file(out)
-    if not record.exists():
-        return []
-    return [next(iter(entry)) for entry in orjson.loads(record.read_bytes())["recipe"]["filters"]]
+def recipe_filters(out: Store) -> list[str]:
+    record = read_build_record(out)
+    return [] if record is None else [next(iter(entry)) for entry in record["recipe"]["filters"]]
 
 
 def funnel(
@@ -112,9 +110,10 @@ def funnel(
 
 
 def print_summary(
-    summary: dict[str, Any], out: Path, console: Console, seconds: float | None = None
+    summary: dict[str, Any], out: Store | Path | str, console: Console, seconds: float | None = None
 ) -> None:
-    table = Table(title=f"vlpipe build {out}", show_header=True, header_style="bold")
+    title = out.url if isinstance(out, Store) else str(out)
+    table = Table(title=f"vlpipe build {title}", show_header=True, header_style="bold")
     table.add_column("what")
     table.add_column("count", justify="right")
     if summary["complete"]:

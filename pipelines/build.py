@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
@@ -44,10 +43,11 @@ from vlpipe.filters.signatures import sign
 from vlpipe.filters.stage import apply_filters
 from vlpipe.manifests import ledger
 from vlpipe.manifests.shards import ShardWriter
+from vlpipe.manifests.store import Store, open_store
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Outcome
 from vlpipe.sources.inputs import Unit, iter_documents, plan_units
-from vlpipe.sources.registry import DocumentStep, StepContext, source_spec
+from vlpipe.sources.registry import DocumentStep, PrefetchingStep, StepContext, source_spec
 
 Executor = Literal["ray", "inline"]
 WORKER_TASK_RETRIES = 3  # a unit whose worker process died this often stops the build
@@ -67,14 +67,16 @@ class ChunkReport:
 def run_build(
     recipe: Recipe,
     inputs: list[str],
-    out: Path,
+    output: Store | Path | str,
     executor: Executor = "ray",
     workers: int | None = None,
     address: str | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) a build into ``out``; returns the counts of this run."""
+    """Run (or resume) a build into ``output`` (a folder or an object-store URL); returns the
+    counts of this run."""
     console = console or Console(stderr=True)
+    out = open_store(output)
     units = plan_units(inputs, source_spec(recipe.source).layout, recipe.input)
     _prepare_output(out, recipe, inputs, units)
     committed = ledger.committed_chunks(out)
@@ -102,32 +104,28 @@ def plan_fingerprint(units: list[Unit]) -> str:
     return digest.hexdigest()
 
 
-def _prepare_output(out: Path, recipe: Recipe, inputs: list[str], units: list[Unit]) -> None:
+def _prepare_output(out: Store, recipe: Recipe, inputs: list[str], units: list[Unit]) -> None:
     """Create the output layout, or check that it holds this same build (recipe and inputs)."""
     identity = {
         "recipe": recipe.model_dump(mode="json"),
         "inputs": inputs,
         "plan": plan_fingerprint(units),
     }
-    marker = ledger.build_file(out)
     try:
-        if marker.exists():
-            previous = orjson.loads(marker.read_bytes())
-            if {k: previous.get(k) for k in identity} != identity:
-                raise ConfigError(
-                    f"{out} holds a build with another recipe or other (or changed) input files; "
-                    "choose another --output or pass --overwrite"
-                )
-        for folder in ledger.output_dirs(out):
-            folder.mkdir(parents=True, exist_ok=True)
-        if not marker.exists():
-            plan = [_unit_record(unit) for unit in units]
-            record = {**identity, "units": plan, "vlpipe": __version__}
-            marker.write_bytes(
-                orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        previous = ledger.read_build_record(out)
+        if previous is not None and {k: previous.get(k) for k in identity} != identity:
+            raise ConfigError(
+                f"{out.url} holds a build with another recipe or other (or changed) input "
+                "files; choose another --output or pass --overwrite"
             )
+        for folder in ledger.FOLDERS:
+            out.makedirs(folder)
+        if previous is None:
+            record = {**identity, "units": [_unit_record(u) for u in units], "vlpipe": __version__}
+            options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+            out.write(ledger.BUILD_FILE, orjson.dumps(record, option=options))
     except OSError as exc:
-        raise ConfigError(f"cannot write to {out}: {exc.strerror}") from None
+        raise ConfigError(f"cannot write to {out.url}: {exc}") from None
 
 
 def _unit_record(unit: Unit) -> dict[str, str]:
@@ -136,14 +134,15 @@ def _unit_record(unit: Unit) -> dict[str, str]:
     return record | ({"hf_revision": unit.hf_revision} if unit.hf_revision else {})
 
 
-def clear_output(out: Path) -> None:
+def clear_output(out: Store) -> None:
     """Remove a previous build's files (``--overwrite``), never anything else in the folder."""
-    for name in ("shards", "ledger"):
-        shutil.rmtree(out / name, ignore_errors=True)
-    ledger.build_file(out).unlink(missing_ok=True)
+    for folder in ledger.FOLDERS:
+        for name in out.list(folder):
+            out.remove(f"{folder}/{name}")
+    out.remove(ledger.BUILD_FILE)
 
 
-def check_unique_keys(out: Path) -> None:
+def check_unique_keys(out: Store) -> None:
     """Document ids and sample keys are unique by construction; a build that breaks that is a bug
     and must not pass silently (WebDataset readers would merge two samples)."""
     for name, table, column in (
@@ -153,10 +152,10 @@ def check_unique_keys(out: Path) -> None:
         counts = Counter(table.column(column).to_pylist())
         repeated = [value for value, count in counts.items() if count > 1]
         if repeated:
-            raise AssertionError(f"{len(repeated)} {name} repeat in {out}, e.g. {repeated[:3]}")
+            raise AssertionError(f"{len(repeated)} {name} repeat in {out.url}: {repeated[:3]}")
 
 
-def _inline_reports(units: list[Unit], recipe: Recipe, out: Path) -> Iterator[ChunkReport]:
+def _inline_reports(units: list[Unit], recipe: Recipe, out: Store) -> Iterator[ChunkReport]:
     with source_spec(recipe.source).open_step(recipe, StepContext(out)) as step:
         failures = FailureWindow(recipe.max_failure_rate, recipe.failure_window)
         for unit in units:
@@ -189,22 +188,56 @@ class FailureWindow:
 
 
 def process_unit(
-    unit: Unit, step: DocumentStep, recipe: Recipe, out: Path, failures: FailureWindow
+    unit: Unit, step: DocumentStep, recipe: Recipe, out: Store, failures: FailureWindow
 ) -> Iterator[ChunkReport]:
     """Read one unit and commit its chunks; chunks already committed are read past, not redone."""
-    size = recipe.output.docs_per_chunk
-    items = read_unit(unit, recipe)
+    chunks = _chunks(read_unit(unit, recipe), recipe.output.docs_per_chunk)
+    if isinstance(step, PrefetchingStep):
+        chunks = _prefetched(chunks, step, unit, out)
+    for number, (batch, last) in enumerate(chunks):
+        chunk = ledger.ChunkId(unit.index, number)
+        yield _run_chunk(chunk, batch, step, recipe, out, failures, last)
+
+
+Chunk = tuple[list[Document | Outcome], bool]
+
+
+def _chunks(items: Iterator[Document | Outcome], size: int) -> Iterator[Chunk]:
+    """The items in chunks of ``size``, each with whether it is the unit's last (a unit without
+    items is one empty chunk)."""
     batch: list[Document | Outcome] = []
-    number = 0
     upcoming = next(items, None)
-    while upcoming is not None or number == 0:
+    while True:
         if upcoming is not None:
             batch.append(upcoming)
             upcoming = next(items, None)
         if len(batch) == size or upcoming is None:
-            chunk = ledger.ChunkId(unit.index, number)
-            yield _run_chunk(chunk, batch, step, recipe, out, failures, last=upcoming is None)
-            batch, number = [], number + 1
+            yield batch, upcoming is None
+            if upcoming is None:
+                return
+            batch = []
+
+
+def _prefetched(
+    chunks: Iterator[Chunk], step: PrefetchingStep, unit: Unit, out: Store
+) -> Iterator[Chunk]:
+    """The chunks, each handed to the step's ``prefetch`` one chunk ahead of its processing (what
+    the step fetches for the next chunk overlaps the work on this one; committed chunks are not
+    prefetched). A read that breaks while looking ahead is raised after the chunk in hand."""
+    held: Chunk | None = None
+    try:
+        for number, (batch, last) in enumerate(chunks):
+            if not ledger.is_committed(out, ledger.ChunkId(unit.index, number)):
+                step.prefetch([item for item in batch if isinstance(item, Document)])
+            if held is not None:
+                yield held
+            held = batch, last
+    except Exception:
+        if held is not None:
+            yield held
+        raise
+    if held is not None:
+        yield held
 
 
 def read_unit(unit: Unit, recipe: Recipe) -> Iterator[Document | Outcome]:
@@ -227,7 +260,7 @@ def _run_chunk(
     items: list[Document | Outcome],
     step: DocumentStep,
     recipe: Recipe,
-    out: Path,
+    out: Store,
     failures: FailureWindow,
     last: bool,
 ) -> ChunkReport:
@@ -241,38 +274,38 @@ def _run_chunk(
         failures.record(outcome)
         outcomes.append(outcome)
     documents, samples, assets = [], [], []
-    writer = ShardWriter(
-        ledger.shards_dir(out),
-        f"{recipe.source}-{chunk.name}",
-        recipe.output.max_samples_per_shard,
-        recipe.output.max_shard_bytes,
-    )
-    with writer:
-        for outcome in outcomes:
-            shards: list[str] = []
-            for sample in outcome.samples:
-                placement = writer.write(sample)
-                signature = sign(SampleView(sample), recipe.signatures)
-                samples.append(
-                    ledger.kept_sample_row(
-                        recipe.source, outcome.doc_id, sample, placement, signature
-                    )
-                )
-                if placement.shard not in shards:
-                    shards.append(placement.shard)
-            samples.extend(ledger.dropped_sample_rows(recipe.source, outcome))
-            assets.extend(ledger.asset_rows(recipe.source, outcome))
-            documents.append(ledger.document_row(recipe.source, chunk, outcome, shards))
-    keys = [row["key"] for row in samples]
-    if len(set(keys)) < len(keys):
-        writer.discard()
-        raise AssertionError(f"chunk {chunk.name} repeats sample keys: {sorted(keys)}")
-    try:
-        committed = ledger.commit_chunk(
-            out, chunk, writer.written, documents, samples, assets, last
+    with out.spool(ledger.SHARDS) as spool:
+        writer = ShardWriter(
+            spool,
+            f"{recipe.source}-{chunk.name}",
+            recipe.output.max_samples_per_shard,
+            recipe.output.max_shard_bytes,
         )
-    finally:
-        writer.discard()  # what the commit did not rename away
+        with writer:
+            for outcome in outcomes:
+                shards: list[str] = []
+                for sample in outcome.samples:
+                    placement = writer.write(sample)
+                    signature = sign(SampleView(sample), recipe.signatures)
+                    samples.append(
+                        ledger.kept_sample_row(
+                            recipe.source, outcome.doc_id, sample, placement, signature
+                        )
+                    )
+                    if placement.shard not in shards:
+                        shards.append(placement.shard)
+                samples.extend(ledger.dropped_sample_rows(recipe.source, outcome))
+                assets.extend(ledger.asset_rows(recipe.source, outcome))
+                documents.append(ledger.document_row(recipe.source, chunk, outcome, shards))
+        keys = [row["key"] for row in samples]
+        try:
+            if len(set(keys)) < len(keys):
+                raise AssertionError(f"chunk {chunk.name} repeats sample keys: {sorted(keys)}")
+            committed = ledger.commit_chunk(
+                out, chunk, writer.written, documents, samples, assets, last
+            )
+        finally:
+            writer.discard()  # what the commit did not put in place
     if not committed:
         return skipped
     kept = sum(1 for outcome in outcomes if outcome.status == "kept")
@@ -307,7 +340,7 @@ class UnitWorker:
     def run(self, task: bytes) -> list[bytes]:
         work = orjson.loads(task)
         recipe = source_spec(work["source"]).recipe.model_validate(work["recipe"])
-        out, unit = Path(work["out"]), Unit(**work["unit"])
+        out, unit = open_store(work["out"]), Unit(**work["unit"])
         if self.failures is None:
             self.failures = FailureWindow(recipe.max_failure_rate, recipe.failure_window)
         with source_spec(recipe.source).open_step(recipe, StepContext(out)) as step:
@@ -318,7 +351,7 @@ class UnitWorker:
 
 
 def _ray_reports(
-    units: list[Unit], recipe: Recipe, out: Path, workers: int | None, address: str | None
+    units: list[Unit], recipe: Recipe, out: Store, workers: int | None, address: str | None
 ) -> Iterator[ChunkReport]:
     """Units spread over a pool of Ray actors, one CPU each. A worker process that dies is
     replaced and its unit retried (``WORKER_TASK_RETRIES`` times; a document that kills its
@@ -333,7 +366,7 @@ def _ray_reports(
     slots = init_ray(address, workers)
     actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=WORKER_TASK_RETRIES)
     actors = [actor(UnitWorker).remote() for _ in range(min(slots, len(units)))]
-    common = {"source": recipe.source, "recipe": recipe.model_dump(mode="json"), "out": str(out)}
+    common = {"source": recipe.source, "recipe": recipe.model_dump(mode="json"), "out": out.url}
     tasks = [orjson.dumps({**common, "unit": dataclasses.asdict(unit)}) for unit in units]
     try:
         for reports in ActorPool(actors).map_unordered(lambda a, t: a.run.remote(t), tasks):

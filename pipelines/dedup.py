@@ -34,12 +34,12 @@ from typing import Any, Literal
 
 import numpy as np
 import orjson
-import pyarrow.parquet as pq
 from pydantic import Field, model_validator
 
 from vlpipe.errors import ConfigError
 from vlpipe.manifests import ledger
 from vlpipe.manifests.shards import ShardWriter
+from vlpipe.manifests.store import Store, open_store
 from vlpipe.recipe import StrictModel
 
 NAME = "dedup"
@@ -82,7 +82,7 @@ class Removal:
     detail: str
 
 
-def load_corpus(outputs: list[Path]) -> Corpus:
+def load_corpus(outputs: list[Store]) -> Corpus:
     """Kept samples of ``outputs``, earlier builds first (they win); the build to deduplicate is
     the last, build number 0."""
     keys: list[str] = []
@@ -94,7 +94,7 @@ def load_corpus(outputs: list[Path]) -> Corpus:
         number = len(outputs) - 1 - position
         for _, table in committed_sample_tables(out):
             if "minhash" not in table.schema.names:
-                raise ConfigError(f"{out} was built without dedup signatures: build it again")
+                raise ConfigError(f"{out.url} was built without dedup signatures: build again")
             for row in table.to_pylist():
                 if row["status"] != "kept":
                     continue
@@ -113,14 +113,14 @@ def load_corpus(outputs: list[Path]) -> Corpus:
     return Corpus(keys, np.array(builds, dtype=np.int32), content, minhash, has_text, phash)
 
 
-def committed_sample_tables(out: Path) -> Iterator[tuple[str, Any]]:
+def committed_sample_tables(out: Store) -> Iterator[tuple[str, Any]]:
     """The sample rows of each committed chunk, in chunk order."""
     for name in sorted(ledger.committed_chunks(out)):
-        yield name, pq.read_table(ledger.samples_dir(out) / f"{name}.parquet")
+        yield name, ledger.read_table(out, ledger.chunk_key(ledger.SAMPLES, name))
 
 
 def find_duplicates(
-    corpus: Corpus, options: DedupOptions, builds: list[Path] | None = None
+    corpus: Corpus, options: DedupOptions, builds: list[str] | None = None
 ) -> dict[int, Removal]:
     """Sample index (of build 0) → why it goes; the first sample of each cluster stays.
     ``builds``: the builds' folders, newest last, to say which one a kept sample is in."""
@@ -216,22 +216,25 @@ def _verified(
 
 
 def run_dedup(
-    out: Path,
-    target: Path,
+    source: Store | Path | str,
+    destination: Store | Path | str,
     options: DedupOptions,
-    against: list[Path],
+    against: list[Store | Path | str],
     executor: Literal["ray", "inline"] = "inline",
     workers: int | None = None,
     address: str | None = None,
 ) -> dict[str, Any]:
-    """Deduplicate the build in ``out`` (and against earlier builds) into ``target``."""
-    for build in (out, *against):
-        if not ledger.build_file(build).is_file():
-            raise ConfigError(f"{build} holds no vlpipe build")
-    corpus = load_corpus([*against, out])
-    removals = find_duplicates(corpus, options, [*against, out])
+    """Deduplicate the build in ``source`` (and against earlier builds) into ``destination``
+    (folders or object-store URLs)."""
+    out, target = open_store(source), open_store(destination)
+    earlier = [open_store(build) for build in against]
+    for build in (out, *earlier):
+        if ledger.read_build_record(build) is None:
+            raise ConfigError(f"{build.url} holds no vlpipe build")
+    corpus = load_corpus([*earlier, out])
+    removals = find_duplicates(corpus, options, [build.url for build in (*earlier, out)])
     removed = {corpus.keys[i]: removal for i, removal in removals.items()}
-    _prepare_target(out, target, options, against)
+    _prepare_target(out, target, options, earlier)
     chunks = sorted(ledger.committed_chunks(out))
     pending = [name for name in chunks if not ledger.is_committed(target, _chunk(name))]
     payload = {
@@ -240,7 +243,7 @@ def run_dedup(
     }
     if executor == "inline" or not pending:
         for name in pending:
-            write_chunk(out, target, name, payload[name])
+            write_chunk(out.url, target.url, name, payload[name])
     else:
         _write_on_ray(out, target, pending, payload, workers, address)
     exact = sum(1 for r in removals.values() if r.reason == "exact_duplicate")
@@ -258,43 +261,64 @@ def _chunk(name: str) -> ledger.ChunkId:
     return ledger.ChunkId.parse(name)
 
 
-def _chunk_removals(out: Path, name: str, removed: dict[str, Removal]) -> dict[str, Removal]:
-    keys = pq.read_table(ledger.samples_dir(out) / f"{name}.parquet", columns=["key"])
+def _chunk_removals(out: Store, name: str, removed: dict[str, Removal]) -> dict[str, Removal]:
+    keys = ledger.read_table(out, ledger.chunk_key(ledger.SAMPLES, name), columns=["key"])
     return {key: removed[key] for key in keys.column("key").to_pylist() if key in removed}
 
 
-def _prepare_target(out: Path, target: Path, options: DedupOptions, against: list[Path]) -> None:
+def _prepare_target(out: Store, target: Store, options: DedupOptions, against: list[Store]) -> None:
     """OUT2's build record: OUT's, plus what the dedup did; a different dedup is refused."""
-    record = orjson.loads(ledger.build_file(out).read_bytes())
+    record = ledger.read_build_record(out) or {}
     record["dedup"] = {
         "options": options.model_dump(mode="json"),
-        "input": str(out.resolve()),
-        "against": [str(p.resolve()) for p in against],
+        "input": _location(out),
+        "against": [_location(build) for build in against],
         "chunks": sorted(ledger.committed_chunks(out)),
     }
-    marker = ledger.build_file(target)
-    if marker.exists() and orjson.loads(marker.read_bytes()).get("dedup") != record["dedup"]:
-        raise ConfigError(f"{target} holds another build or dedup; choose another --output")
-    for folder in ledger.output_dirs(target):
-        folder.mkdir(parents=True, exist_ok=True)
+    previous = ledger.read_build_record(target)
+    if previous is not None and previous.get("dedup") != record["dedup"]:
+        raise ConfigError(f"{target.url} holds another build or dedup; choose another --output")
+    for folder in ledger.FOLDERS:
+        target.makedirs(folder)
     ledger.remove_uncommitted(target, ledger.committed_chunks(target))
-    if not marker.exists():
-        marker.write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    if previous is None:
+        options_json = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
+        target.write(ledger.BUILD_FILE, orjson.dumps(record, option=options_json))
 
 
-def write_chunk(out: Path, target: Path, name: str, removed: dict[str, dict[str, str]]) -> None:
-    """One chunk of OUT into ``target`` without the removed samples, committed."""
-    chunk = _chunk(name)
-    samples = pq.read_table(ledger.samples_dir(out) / f"{name}.parquet").to_pylist()
-    documents = pq.read_table(ledger.documents_dir(out) / f"{name}.parquet")
+def _location(store: Store) -> str:
+    return str(Path(store.url).resolve()) if "://" not in store.url else store.url
+
+
+def write_chunk(source: str, destination: str, name: str, removed: dict[str, Any]) -> None:
+    """One chunk of the build at ``source`` into ``destination`` without the removed samples,
+    committed. (URLs, not stores: this runs as a Ray task too.)"""
+    out, target, chunk = open_store(source), open_store(destination), _chunk(name)
+    samples = ledger.read_table(out, ledger.chunk_key(ledger.SAMPLES, name)).to_pylist()
+    documents = ledger.read_table(out, ledger.chunk_key(ledger.DOCUMENTS, name))
     last = (documents.schema.metadata or {}).get(ledger.LAST_CHUNK_KEY) == b"1"
-    recipe = orjson.loads(ledger.build_file(out).read_bytes())["recipe"]
-    writer = ShardWriter(
-        ledger.shards_dir(target),
-        f"{recipe['source']}-{name}",
-        recipe["output"]["max_samples_per_shard"],
-        recipe["output"]["max_shard_bytes"],
-    )
+    recipe = (ledger.read_build_record(out) or {})["recipe"]
+    with target.spool(ledger.SHARDS) as spool:
+        writer = ShardWriter(
+            spool,
+            f"{recipe['source']}-{name}",
+            recipe["output"]["max_samples_per_shard"],
+            recipe["output"]["max_shard_bytes"],
+        )
+        _copy_kept(out, samples, removed, writer)
+        document_rows = [_document(row, samples) for row in documents.to_pylist()]
+        assets_key = ledger.chunk_key(ledger.ASSETS, name)
+        assets = ledger.read_table(out, assets_key).to_pylist() if out.exists(assets_key) else []
+        try:
+            ledger.commit_chunk(target, chunk, writer.written, document_rows, samples, assets, last)
+        finally:
+            writer.discard()
+
+
+def _copy_kept(
+    out: Store, samples: list[dict[str, Any]], removed: dict[str, Any], writer: ShardWriter
+) -> None:
+    """Copy the tar members of the samples that stay; mark the others as removed."""
     with writer:
         for row in samples:
             if row["status"] != "kept":
@@ -305,17 +329,10 @@ def write_chunk(out: Path, target: Path, name: str, removed: dict[str, dict[str,
                 row.update(detail=why["detail"], duplicate_of=why["duplicate_of"])
                 row.update(shard=None, offset=None, tar_bytes=None)
                 continue
-            with open(ledger.shards_dir(out) / row["shard"], "rb") as shard:
+            with out.open(f"{ledger.SHARDS}/{row['shard']}") as shard:
                 shard.seek(row["offset"])
                 placement = writer.write_members(shard.read(row["tar_bytes"]))
             row.update(shard=placement.shard, offset=placement.offset)
-    document_rows = [_document(row, samples) for row in documents.to_pylist()]
-    assets_file = ledger.assets_dir(out) / f"{name}.parquet"
-    assets = pq.read_table(assets_file).to_pylist() if assets_file.exists() else []
-    try:
-        ledger.commit_chunk(target, chunk, writer.written, document_rows, samples, assets, last)
-    finally:
-        writer.discard()
 
 
 def _document(row: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -335,8 +352,8 @@ def _document(row: dict[str, Any], samples: list[dict[str, Any]]) -> dict[str, A
 
 
 def _write_on_ray(
-    out: Path,
-    target: Path,
+    out: Store,
+    target: Store,
     pending: list[str],
     payload: dict[str, dict[str, Any]],
     workers: int | None,
@@ -348,4 +365,4 @@ def _write_on_ray(
 
     init_ray(address, workers)
     task = ray.remote(num_cpus=1, max_retries=3)(write_chunk)
-    ray.get([task.remote(out, target, name, payload[name]) for name in pending])
+    ray.get([task.remote(out.url, target.url, name, payload[name]) for name in pending])

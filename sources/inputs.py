@@ -26,10 +26,12 @@ import dataclasses
 import gzip
 import hashlib
 import os
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, Literal
 
 import orjson
 import pyarrow as pa
@@ -40,7 +42,7 @@ from vlpipe.recipe import InputConfig
 from vlpipe.schema import Document, Drop, Outcome
 
 HF_PREFIXES = ("hf://", "hf:")
-TABLE_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json.gz")
+TABLE_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json.gz", ".jsonl.zip")
 READ_BATCH_ROWS = 16  # parquet rows decoded at a time: notebooks can be megabytes each
 TAIL_BYTES = 1 << 16  # bytes at the end of a table or archive hashed into its fingerprint
 
@@ -61,7 +63,9 @@ class InputLayout:
     """What a source's documents look like on disk, besides tables and datasets."""
 
     file_suffixes: tuple[str, ...] = ()  # loose files that are one document each
-    columns: tuple[str, ...] = ("content",)  # a table's content columns; the first is required
+    # a table's content columns, the first required; () makes the whole row the content (for a
+    # source that accepts several row schemas and checks them itself)
+    columns: tuple[str, ...] = ("content",)
     is_document_folder: Callable[[Path], bool] | None = None  # a folder that is one document
     container_suffixes: tuple[str, ...] = ()  # files holding many documents (arXiv bulk tars)
     read_container: ContainerReader | None = None
@@ -89,30 +93,85 @@ class Unit:
 def plan_units(inputs: list[str], layout: InputLayout, config: InputConfig) -> list[Unit]:
     """Work units for the given inputs, in a deterministic order."""
     datasets = [_hf_name(spec) for spec in inputs if _hf_name(spec) is not None]
-    paths = [Path(spec) for spec in inputs if _hf_name(spec) is None]
+    urls = [spec for spec in inputs if _hf_name(spec) is None and is_url(spec)]
+    paths = [Path(spec) for spec in inputs if _hf_name(spec) is None and not is_url(spec)]
     for path in paths:
         if not path.exists():
             raise ConfigError(f"input path does not exist: {path}")
-    _check_distinct(paths, datasets)
+    _check_distinct(paths, [*datasets, *urls])
     units: list[Unit] = []
     for dataset in datasets:
         units.extend(_hf_units(dataset, config, len(units)))
+    for url in urls:
+        units.extend(_url_units(url, layout, config, len(units)))
     for path, root in zip(paths, _id_roots(paths, layout), strict=True):
         units.extend(_path_units(path, layout, config, root, len(units)))
     return units
 
 
 def _hf_name(spec: str) -> str | None:
+    """The dataset of a ``hf:NAME`` input (``hf://…`` is a path in the Hub's file system)."""
+    if spec.startswith("hf://"):
+        return None
     return next((spec.removeprefix(p) for p in HF_PREFIXES if spec.startswith(p)), None)
 
 
-def _check_distinct(paths: list[Path], datasets: list[str | None]) -> None:
-    """Inputs that overlap would read documents twice, under the same ids."""
-    if len(set(datasets)) < len(datasets):
-        raise ConfigError("the same Hugging Face dataset is given twice as input")
-    absolute = [Path(os.path.abspath(p)) for p in paths]
-    for number, one in enumerate(absolute):
-        for other in absolute[number + 1 :]:
+def is_url(spec: str) -> bool:
+    """An fsspec URL (``s3://``, ``gs://``, ``hf://`` …) rather than a local path."""
+    return "://" in spec and not spec.startswith("file://")
+
+
+def _url_units(url: str, layout: InputLayout, config: InputConfig, first_index: int) -> list[Unit]:
+    """Units of the files under an object-store prefix (or of one object): loose documents and
+    tables; document folders and containers are read from local paths only."""
+    from fsspec.core import url_to_fs
+
+    try:
+        fs, top = url_to_fs(url)
+        found = [top] if fs.isfile(top) else sorted(fs.find(top))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot list input {url}: {exc}") from None
+    files = [f for f in found if not any(p.startswith(".") for p in f.split("/"))]
+    if layout.container_suffixes and any(f.endswith(layout.container_suffixes) for f in files):
+        raise ConfigError(f"{url}: container files (e.g. bulk archives) must be local")
+    loose = [f for f in files if layout.file_suffixes and f.endswith(layout.file_suffixes)]
+    tables = [f for f in files if f.endswith(TABLE_SUFFIXES) and f not in loose]
+    if not loose and not tables:
+        raise ConfigError(f"no documents or tables under {url}")
+    parent = top.rsplit("/", 1)[0] if "/" in top.rstrip("/") else ""
+    root = fs.unstrip_protocol(parent)
+    units: list[Unit] = []
+    for start in range(0, len(loose), config.files_per_unit):
+        group = tuple(fs.unstrip_protocol(f) for f in loose[start : start + config.files_per_unit])
+        label = f"{_relative(fs.unstrip_protocol(top), root)}[{start}:]"
+        units.append(Unit(first_index + len(units), "files", label, group, root))
+    for table in tables:
+        kind = "parquet" if table.endswith(".parquet") else "jsonl"
+        address = fs.unstrip_protocol(table)
+        units.append(
+            Unit(first_index + len(units), kind, _relative(address, root), (address,), root)
+        )
+    return [dataclasses.replace(u, fingerprint=_url_fingerprint(fs, u.paths)) for u in units]
+
+
+def _url_fingerprint(fs: Any, urls: Iterable[str]) -> str:
+    """Sizes and what the store says identifies an object's content (an S3 ETag, a GCS md5 or
+    generation) or at least its last write."""
+    digest = hashlib.sha256()
+    for url in urls:
+        info = fs.info(url)
+        marks = [info.get(k) for k in ("ETag", "md5Hash", "generation", "LastModified", "mtime")]
+        digest.update(orjson.dumps([url, info.get("size"), *map(str, marks)]))
+    return digest.hexdigest()
+
+
+def _check_distinct(paths: list[Path], remote: list[str | None]) -> None:
+    """Inputs that overlap (the same folder, dataset or prefix twice, or a folder and one below
+    it) would read documents twice, under the same ids."""
+    names = [PurePosixPath(os.path.abspath(p)) for p in paths]
+    names += [PurePosixPath(str(spec).rstrip("/")) for spec in remote]
+    for number, one in enumerate(names):
+        for other in names[number + 1 :]:
             if one.is_relative_to(other) or other.is_relative_to(one):
                 raise ConfigError(f"inputs overlap: {one} and {other}")
 
@@ -226,8 +285,19 @@ def _regular_files(folder: Path) -> Iterator[Path]:
                 yield file
 
 
-def _relative(path: Path, root: str) -> str:
+def _relative(path: Path | str, root: str) -> str:
+    if is_url(str(path)):
+        return str(path).removeprefix(root.rstrip("/") + "/")
     return Path(os.path.abspath(path)).relative_to(root).as_posix()
+
+
+def _open(path: str) -> BinaryIO:
+    """A local file or an object-store URL, to read."""
+    if is_url(path):
+        import fsspec
+
+        return fsspec.open(path, "rb").open()  # type: ignore[no-any-return]
+    return open(path, "rb")
 
 
 def _hf_units(spec: str, config: InputConfig, first_index: int) -> list[Unit]:
@@ -289,22 +359,23 @@ def iter_documents(
 
     ``layout.columns`` name a table's content columns: the first is required, the others
     optional. A single column's value is the document's content, several make a dict; every
-    other column is kept as the document's origin. A document folder's content is its ``Path``.
+    other column is kept as the document's origin; no columns: the whole row is the content.
+    A document folder's content is its ``Path``.
     """
     columns = layout.columns
     if unit.kind == "files":
-        for path in map(Path, unit.paths):
-            if path.is_dir():
-                yield _folder_document(path, unit.root, config)
+        for path in unit.paths:
+            if not is_url(path) and Path(path).is_dir():
+                yield _folder_document(Path(path), unit.root, config)
             else:
                 yield _file_document(path, unit.root, config)
     elif unit.kind == "container":
         assert layout.read_container is not None
         yield from layout.read_container(Path(unit.paths[0]), unit.label, config)
     elif unit.kind == "parquet":
-        yield from _parquet_documents(Path(unit.paths[0]), unit.label, config, columns)
+        yield from _parquet_documents(unit.paths[0], unit.label, config, columns)
     elif unit.kind == "jsonl":
-        yield from _jsonl_documents(Path(unit.paths[0]), unit.label, config, columns)
+        yield from _jsonl_documents(unit.paths[0], unit.label, config, columns)
     else:
         yield from _hf_documents(unit, config, columns)
 
@@ -328,15 +399,20 @@ def _hf_documents(
         raise TransientError(f"{unit.label}: {type(exc).__name__}: {exc}") from exc
 
 
-def _file_document(path: Path, root: str, config: InputConfig) -> Document | Outcome:
+def _file_document(path: str, root: str, config: InputConfig) -> Document | Outcome:
     doc_id = _relative(path, root)
     try:
-        size = path.stat().st_size
-        if size > config.max_doc_bytes:
-            return too_large(doc_id, size, config)
-        content = path.read_bytes()
+        with _open(path) as handle:
+            content = handle.read(config.max_doc_bytes + 1)
+            if len(content) > config.max_doc_bytes:
+                handle.seek(0, os.SEEK_END)
+                return too_large(doc_id, handle.tell(), config)
+    except FileNotFoundError as exc:
+        return Outcome(doc_id, error_class="ReadError", error=f"cannot read {path}: {exc}")
     except OSError as exc:
-        return Outcome(doc_id, error_class="ReadError", error=f"cannot read {path}: {exc.strerror}")
+        if is_url(path):  # the network or the store, not the document
+            raise TransientError(f"cannot read {path}: {exc}") from exc
+        return Outcome(doc_id, error_class="ReadError", error=f"cannot read {path}: {exc}")
     return Document(doc_id, content, {"path": doc_id})
 
 
@@ -358,6 +434,11 @@ def row_document(
 ) -> Document | Outcome:
     """A table row as a document, e.g. The Stack's schema: notebook JSON in ``content``, the
     other columns (``hexsha``, the repository's name, path and licenses) kept as origin."""
+    if not columns:
+        size = _size(row.values())
+        if size > config.max_doc_bytes:
+            return too_large(doc_id, size, config)
+        return Document(doc_id, row)
     if row.get(columns[0]) is None:
         return Outcome(doc_id, error_class="MissingContent", error=f"'{columns[0]}' is empty")
     size = _size(row.get(column) for column in columns)
@@ -382,12 +463,12 @@ def _size(values: Iterable[Any]) -> int:
 
 
 def _parquet_documents(
-    path: Path, label: str, config: InputConfig, columns: tuple[str, ...]
+    path: str, label: str, config: InputConfig, columns: tuple[str, ...]
 ) -> Iterator[Document | Outcome]:
     try:
-        table = pq.ParquetFile(path)
+        table = pq.ParquetFile(_open(path))
         names = table.schema_arrow.names
-        if columns[0] not in names:
+        if columns and columns[0] not in names:
             raise MissingColumns(f"{label}: no '{columns[0]}' column; columns: {names}")
         for batch_number, batch in enumerate(table.iter_batches(batch_size=READ_BATCH_ROWS)):
             for offset, row in enumerate(batch.to_pylist()):
@@ -398,17 +479,34 @@ def _parquet_documents(
 
 
 def _jsonl_documents(
-    path: Path, label: str, config: InputConfig, columns: tuple[str, ...]
+    path: str, label: str, config: InputConfig, columns: tuple[str, ...]
 ) -> Iterator[Document | Outcome]:
-    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rb") as lines:
+        with _open(path) as raw, _lines(raw, path) as lines:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
                 yield _jsonl_row(line, f"{label}#L{number}", config, columns)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise UnreadableInput(f"{label}: {exc}") from None
+
+
+@contextmanager
+def _lines(raw: BinaryIO, path: str) -> Iterator[BinaryIO]:
+    """A jsonl file's lines: plain, gzip, or the single member of a zip (as MMC4 ships its
+    shards: ``docs_no_face_shard_0_v2.jsonl.zip``)."""
+    if path.endswith(".gz"):
+        with gzip.open(raw) as handle:
+            yield handle  # type: ignore[misc]
+    elif path.endswith(".zip"):
+        with zipfile.ZipFile(raw) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if len(members) != 1:
+                raise zipfile.BadZipFile(f"the zip holds {len(members)} files, not one jsonl")
+            with archive.open(members[0]) as handle:
+                yield handle  # type: ignore[misc]
+    else:
+        yield raw
 
 
 def _jsonl_row(

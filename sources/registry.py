@@ -14,15 +14,16 @@ after; stateless sources wrap their plain function with ``stateless``.
 from __future__ import annotations
 
 import pkgutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib import import_module, resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from vlpipe.errors import ConfigError
+from vlpipe.manifests.store import Store
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Outcome
 from vlpipe.sources.inputs import InputLayout
@@ -32,13 +33,25 @@ DocumentStep = Callable[[Document, Any], Outcome]
 
 @dataclass(frozen=True)
 class StepContext:
-    """What a step may need beyond its recipe: the build's output folder (a source that fetches
-    keeps its download cache there)."""
+    """What a step may need beyond its recipe: where the build's output goes (a local folder or
+    an object-store prefix; a source that fetches keeps its download cache there)."""
 
-    out: Path
+    out: Store
 
 
 StepOpener = Callable[[Any, StepContext], AbstractContextManager[DocumentStep]]
+
+
+@runtime_checkable
+class PrefetchingStep(Protocol):
+    """A step that gets things for its documents (MMC4's images from the web) may also take a
+    chunk's documents ahead of their turn: the build hands each chunk to ``prefetch`` before it
+    processes the previous one, so the step's I/O overlaps the work. Outcomes must not depend on
+    it (the step alone decides each document)."""
+
+    def __call__(self, document: Document, recipe: Any) -> Outcome: ...
+
+    def prefetch(self, documents: Sequence[Document]) -> None: ...
 
 
 @dataclass(frozen=True)

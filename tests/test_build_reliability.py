@@ -26,9 +26,9 @@ from rich.console import Console
 from tests.jupyter.helpers import build, documents, dumps, plot_notebook, recipe
 from tests.jupyter.test_build import shard_members, write_notebooks
 from vlpipe.errors import BuildStopped, ConfigError, TransientError
-from vlpipe.manifests import ledger
-from vlpipe.manifests.shards import temporary_path
+from vlpipe.manifests import ledger, store
 from vlpipe.manifests.stats import summarize
+from vlpipe.manifests.store import open_store, temporary_name
 from vlpipe.pipelines.build import FailureWindow, check_unique_keys, run_build
 from vlpipe.schema import Outcome
 from vlpipe.sources import inputs
@@ -215,7 +215,7 @@ def test_a_committed_chunk_is_never_committed_again(tmp_path: Path) -> None:
     write_notebooks(tmp_path / "in", 4)
     out, config = tmp_path / "out", recipe(output={"docs_per_chunk": 2})
     build([tmp_path / "in"], out, config)
-    first = ledger.documents_dir(out) / "u00000-c00000.parquet"
+    first = out / "ledger/documents/u00000-c00000.parquet"
     before = first.stat()
     # a retried unit (Ray retries the task of a dead worker) works from the committed state on
     # disk, whatever the driver saw when the build started
@@ -225,10 +225,10 @@ def test_a_committed_chunk_is_never_committed_again(tmp_path: Path) -> None:
     layout = source_spec("jupyter").layout
     (unit,) = plan_units([str(tmp_path / "in")], layout, config.input)
     window = FailureWindow(None, 1)
-    reports = list(process_unit(unit, notebook_outcome, config, out, window))
+    reports = list(process_unit(unit, notebook_outcome, config, open_store(out), window))
     assert [r.skipped for r in reports] == [True, True]
     assert (first.stat().st_ino, first.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
-    assert not list(ledger.claims_dir(out).iterdir())
+    assert not list((out / "ledger/claims").iterdir())
 
 
 def test_commit_puts_shards_then_samples_then_documents_and_makes_each_durable(
@@ -236,34 +236,38 @@ def test_commit_puts_shards_then_samples_then_documents_and_makes_each_durable(
 ) -> None:
     events: list[str] = []
     real_replace = os.replace
+
+    def replace(source: Any, target: Any) -> None:
+        events.append(f"rename {Path(target).parent.name}")
+        real_replace(source, target)
+
+    monkeypatch.setattr(store.os, "replace", replace)
     monkeypatch.setattr(
-        ledger.os, "replace", lambda a, b: (events.append(f"rename {Path(b).parent.name}"),
-                                            real_replace(a, b))[1]
-    )  # fmt: skip
-    monkeypatch.setattr(ledger, "fsync_dir", lambda folder: events.append(f"fsync {folder.name}"))
+        store.LocalStore, "sync", lambda self, folder: events.append(f"fsync {folder}")
+    )
     write_notebooks(tmp_path / "in", 1)
     build([tmp_path / "in"], tmp_path / "out")
-    assert events == [
+    assert events[1:] == [  # (the first rename is build.json's)
         "rename shards",
         "fsync shards",
         "rename samples",
-        "fsync samples",
+        "fsync ledger/samples",
         "rename documents",
-        "fsync documents",
+        "fsync ledger/documents",
     ]
 
 
 def test_a_chunk_claimed_by_a_live_attempt_waits_and_a_dead_attempts_claim_does_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = tmp_path / "out"
-    for folder in ledger.output_dirs(out):
-        folder.mkdir(parents=True)
+    out = open_store(tmp_path / "out")
+    for folder in ledger.FOLDERS:
+        out.makedirs(folder)
     chunk = ledger.ChunkId(0, 0)
-    claim = ledger.claims_dir(out) / chunk.name
+    claim = tmp_path / "out/ledger/claims" / chunk.name
     holder = os.open(claim, os.O_CREAT | os.O_RDWR)
     fcntl.flock(holder, fcntl.LOCK_EX)  # another attempt, alive, in the middle of its commit
-    monkeypatch.setattr(ledger, "CLAIM_WAIT_S", 0.2)
+    monkeypatch.setattr(store, "CLAIM_WAIT_S", 0.2)
     with pytest.raises(BuildStopped, match="stays claimed by another attempt"):
         ledger.commit_chunk(out, chunk, [], [], [], [], last=True)
     assert not ledger.is_committed(out, chunk)
@@ -275,7 +279,7 @@ def test_a_chunk_claimed_by_a_live_attempt_waits_and_a_dead_attempts_claim_does_
 
 
 def test_temporary_names_are_unique_across_hosts_and_calls(tmp_path: Path) -> None:
-    names = {temporary_path(tmp_path / "a.tar").name for _ in range(50)}
+    names = {temporary_name("a.tar") for _ in range(50)}
     assert len(names) == 50
     assert all(socket.gethostname() in name and str(os.getpid()) not in name for name in names)
 
@@ -304,7 +308,7 @@ def test_killing_ray_workers_mid_build_rewrites_no_committed_chunk(tmp_path: Pat
         stderr=subprocess.PIPE,
         text=True,
     )
-    committed_dir = ledger.documents_dir(out)
+    committed_dir = out / "ledger/documents"
     deadline = time.monotonic() + 180
     killed: list[int] = []
     snapshot: dict[str, tuple[int, int]] = {}
@@ -312,7 +316,7 @@ def test_killing_ray_workers_mid_build_rewrites_no_committed_chunk(tmp_path: Pat
         if committed_dir.is_dir() and len(list(committed_dir.glob("*.parquet"))) >= 3:
             chunks = {p.stem for p in committed_dir.glob("*.parquet")}
             files = [*committed_dir.glob("*.parquet")]
-            shards = ledger.shards_dir(out).glob("*.tar")
+            shards = (out / "shards").glob("*.tar")
             files += [p for p in shards if "-".join(p.stem.split("-")[1:3]) in chunks]
             snapshot = {str(p): (p.stat().st_ino, p.stat().st_mtime_ns) for p in files}
             for process in psutil.process_iter(["cmdline"]):
@@ -361,11 +365,11 @@ def test_repeated_keys_in_a_ledger_are_caught(tmp_path: Path) -> None:
     write_notebooks(tmp_path / "in", 2)
     out = tmp_path / "out"
     build([tmp_path / "in"], out)
-    check_unique_keys(out)
+    check_unique_keys(open_store(out))
     rows = ledger.read_samples(out)
-    pq.write_table(rows, ledger.samples_dir(out) / "u00099-c00000.parquet")
+    pq.write_table(rows, out / "ledger/samples/u00099-c00000.parquet")
     with pytest.raises(AssertionError, match="2 sample keys repeat"):
-        check_unique_keys(out)
+        check_unique_keys(open_store(out))
 
 
 # -- 7. changed inputs are refused on resume ---------------------------------------------------

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from vlpipe.errors import BuildStopped, ConfigError, TransientError
+from vlpipe.manifests.store import Store
 from vlpipe.sources.registry import source_names
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -54,7 +55,10 @@ def build(
             "Default: the bundled sample documents"
         ),
     ] = None,
-    output: Annotated[Path | None, typer.Option(help="output folder (default: out/SOURCE)")] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(help="output folder or object-store URL, s3://… (default: out/SOURCE)"),
+    ] = None,
     recipe: Annotated[
         Path | None, typer.Option(help="YAML recipe (default: the bundled one)")
     ] = None,
@@ -80,19 +84,23 @@ def build(
     stopped (a bug, a transient read error, too many failures), 2 for usage and configuration
     errors."""
     from vlpipe.manifests.stats import print_summary, summarize
+    from vlpipe.manifests.store import open_store
     from vlpipe.pipelines.build import clear_output, run_build
     from vlpipe.recipe import load_recipe
     from vlpipe.sources.registry import source_spec
 
-    out = output or Path("out") / source.value
     try:
+        out = open_store(output or f"out/{source.value}")
         loaded = load_recipe(source.value, recipe)
+        samples = source_spec(source.value).samples()
+        if input is None and images is None and (samples / "images").is_dir():
+            images = str(samples / "images")  # bundled sample documents bring their images
         given = {"hf_data_dir": hf_data_dir, "images": images}
         if settings := {name: value for name, value in given.items() if value is not None}:
             loaded = loaded.model_copy(update={"input": loaded.input.model_copy(update=settings)})
         if overwrite:
             clear_output(out)
-        inputs = input or [str(source_spec(source.value).samples())]
+        inputs = input or [str(samples)]
         run = run_build(loaded, inputs, out, executor.value, workers, address, console)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
@@ -102,7 +110,7 @@ def build(
         traceback.print_exc()
         raise _stopped("an unexpected error (above) is a bug in vlpipe") from None
     summary = summarize(out)
-    print_summary(summary, out, Console(), seconds=None)
+    print_summary(summary, out, Console())
     rate = run["documents"] / run["seconds"] if run["seconds"] else 0.0
     resumed = (
         f", {run['skipped_documents']:,} already committed" if run["skipped_documents"] else ""
@@ -112,37 +120,48 @@ def build(
         f"({rate:,.1f}/s){resumed}",
         highlight=False,
     )
-    console.print(f"shards: {out / 'shards'}   ledger: {out / 'ledger'}", highlight=False)
+    console.print(f"shards: {out.uri('shards')}   ledger: {out.uri('ledger')}", highlight=False)
+
+
+def _build_at(location: str) -> Store:
+    """The build at a folder or URL; a usage error when there is none."""
+    from vlpipe.manifests.ledger import read_build_record
+    from vlpipe.manifests.store import open_store
+
+    try:
+        out = open_store(location)
+        if read_build_record(out) is None:
+            raise ConfigError(f"{location} holds no vlpipe ledger")
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    return out
 
 
 @app.command()
 def stats(
-    output: Annotated[Path, typer.Argument(help="a build's output folder")],
+    output: Annotated[str, typer.Argument(help="a build's output folder or URL")],
     json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Summarise a build from its ledger."""
     from vlpipe.manifests.stats import print_summary, summarize
 
-    if not (output / "ledger").is_dir():
-        raise _fail(f"{output} holds no vlpipe ledger")
-    summary = summarize(output)
+    out = _build_at(output)
+    summary = summarize(out)
     if json:
         sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        print_summary(summary, output, Console())
+        print_summary(summary, out, Console())
 
 
 @app.command()
 def inspect(
-    output: Annotated[Path, typer.Argument(help="a build's output folder")],
+    output: Annotated[str, typer.Argument(help="a build's output folder or URL")],
     limit: Annotated[int, typer.Option(min=1, help="samples and drops to show")] = 60,
 ) -> None:
     """Write OUTPUT/inspect.html: a contact sheet of samples, drops and the summary."""
     from vlpipe.manifests.inspect import write_contact_sheet
 
-    if not (output / "ledger").is_dir():
-        raise _fail(f"{output} holds no vlpipe ledger")
-    console.print(f"wrote {write_contact_sheet(output, limit)}", highlight=False)
+    console.print(f"wrote {write_contact_sheet(_build_at(output), limit)}", highlight=False)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -160,10 +179,10 @@ class MatchName(StrEnum):
 
 @app.command()
 def dedup(
-    source: Annotated[Path, typer.Argument(help="a build's output folder")],
-    output: Annotated[Path, typer.Option(help="where the deduplicated build goes")],
+    source: Annotated[str, typer.Argument(help="a build's output folder or URL")],
+    output: Annotated[str, typer.Option(help="where the deduplicated build goes")],
     against: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Option(help="an earlier build: its samples win over this one's; repeatable"),
     ] = None,
     text_threshold: Annotated[
@@ -185,6 +204,7 @@ def dedup(
     """Remove exact and near-duplicate samples corpus-wide (and those already in --against
     builds) into a new build folder; its ledger says what each removed sample duplicates."""
     from vlpipe.manifests.stats import print_summary, summarize
+    from vlpipe.manifests.store import open_store
     from vlpipe.pipelines.build import clear_output
     from vlpipe.pipelines.dedup import DedupOptions, run_dedup
 
@@ -199,7 +219,7 @@ def dedup(
             match=match.value,
         )
         if overwrite:
-            clear_output(output)
+            clear_output(open_store(output))
         result = run_dedup(source, output, options, against or [], executor.value, workers, address)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
@@ -259,6 +279,7 @@ def read_texts(paths: list[Path]) -> Iterator[str]:
     """The texts of inputs as the `text` source reads them, or of a build's samples."""
     from vlpipe.filters.contract import SampleView
     from vlpipe.manifests.shards import iter_samples
+    from vlpipe.manifests.store import open_store
     from vlpipe.recipe import InputConfig
     from vlpipe.schema import Document, Sample
     from vlpipe.sources.inputs import iter_documents, plan_units
@@ -267,7 +288,7 @@ def read_texts(paths: list[Path]) -> Iterator[str]:
     layout = source_spec("text").layout
     for path in paths:
         if (path / "build.json").is_file():
-            for members in iter_samples(path):
+            for members in iter_samples(open_store(path)):
                 key = members.pop("__key__").decode()
                 text = SampleView(Sample(key, members)).text
                 if text:
