@@ -53,6 +53,7 @@ DOCUMENT_SCHEMA = pa.schema(
         ("candidates", pa.int32()),
         ("sample_keys", pa.list_(pa.string())),
         ("shards", pa.list_(pa.string())),
+        ("run", pa.string()),  # the run that committed the document's chunk
     ]
 )
 MEMBER = pa.struct([("name", pa.string()), ("size", pa.int64()), ("sha256", pa.string())])
@@ -125,9 +126,12 @@ def read_build_record(out: Store) -> dict[str, Any] | None:
 
 
 def planned_units(out: Store) -> int | None:
-    """How many work units the build in ``out`` planned (None: no build record)."""
+    """How many work units the build in ``out`` plans (those a later version did not supersede;
+    None: no build record)."""
     record = read_build_record(out)
-    return None if record is None else len(record["units"])
+    if record is None:
+        return None
+    return sum(1 for unit in record["units"] if unit.get("superseded_by") is None)
 
 
 def is_committed(out: Store, chunk: ChunkId) -> bool:
@@ -135,7 +139,7 @@ def is_committed(out: Store, chunk: ChunkId) -> bool:
 
 
 def document_row(
-    source: str, chunk: ChunkId, outcome: Outcome, shards: list[str]
+    source: str, chunk: ChunkId, outcome: Outcome, shards: list[str], run: str
 ) -> dict[str, Any]:
     drop = outcome.drop
     return {
@@ -153,6 +157,7 @@ def document_row(
         "candidates": len(outcome.samples) + len(outcome.dropped),
         "sample_keys": [sample.key for sample in outcome.samples],
         "shards": shards,
+        "run": run,
     }
 
 

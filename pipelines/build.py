@@ -18,7 +18,6 @@ documents in a row than ``max_failure_rate`` allows.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
@@ -30,7 +29,6 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from vlpipe import __version__
 from vlpipe.errors import (
     BAD_INPUT_ERRORS,
     BuildStopped,
@@ -44,6 +42,7 @@ from vlpipe.filters.stage import apply_filters
 from vlpipe.manifests import ledger
 from vlpipe.manifests.shards import ShardWriter
 from vlpipe.manifests.store import Store, open_store
+from vlpipe.pipelines.plan import plan_build
 from vlpipe.recipe import Recipe
 from vlpipe.schema import Document, Outcome
 from vlpipe.sources.inputs import Unit, iter_documents, plan_units
@@ -72,66 +71,48 @@ def run_build(
     workers: int | None = None,
     address: str | None = None,
     console: Console | None = None,
+    incremental: bool = False,
+    reprocess_changed: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) a build into ``output`` (a folder or an object-store URL); returns the
-    counts of this run."""
+    """Run (or resume, or with ``incremental`` grow) a build into ``output`` (a folder or an
+    object-store URL); returns the counts of this run and what its plan found."""
     console = console or Console(stderr=True)
     out = open_store(output)
-    units = plan_units(inputs, source_spec(recipe.source).layout, recipe.input)
-    _prepare_output(out, recipe, inputs, units)
+    fresh = plan_units(inputs, source_spec(recipe.source).layout, recipe.input)
+    plan = plan_build(out, recipe, inputs, fresh, incremental, reprocess_changed)
     committed = ledger.committed_chunks(out)
     ledger.remove_uncommitted(out, committed)
-    finished_units = {ledger.ChunkId.parse(name).unit for name, last in committed.items() if last}
-    pending = [unit for unit in units if unit.index not in finished_units]
+    finished = {ledger.ChunkId.parse(name).unit for name, last in committed.items() if last}
+    changed = set(plan.changed)
+    pending = [u for u in plan.units if u.index not in finished and u.label not in changed]
     started = time.perf_counter()
     if executor == "inline":
-        reports: Iterable[ChunkReport] = _inline_reports(pending, recipe, out)
+        reports: Iterable[ChunkReport] = _inline_reports(pending, recipe, out, plan.run)
     else:
-        reports = _ray_reports(pending, recipe, out, workers, address)
-    totals = _follow(reports, len(units), len(units) - len(pending), console)
+        reports = _ray_reports(pending, recipe, out, plan.run, workers, address)
+    totals = _follow(reports, len(plan.units), len(plan.units) - len(pending), console)
+    remove_superseded(out)
     check_unique_keys(out)
     totals["seconds"] = time.perf_counter() - started
+    totals |= {"run": plan.run, "added": len(plan.added), "changed": plan.changed}
+    totals |= {"reprocessed": len(plan.reprocessed), "vanished": plan.vanished}
     return totals
 
 
-def plan_fingerprint(units: list[Unit]) -> str:
-    """A hash of the work plan, each unit with the fingerprint of what it reads: a resumed build
-    must see the same documents in the same units, or committed chunk names would point at other
-    documents."""
-    digest = hashlib.sha256()
-    for unit in units:
-        digest.update(orjson.dumps(dataclasses.asdict(unit)))
-    return digest.hexdigest()
-
-
-def _prepare_output(out: Store, recipe: Recipe, inputs: list[str], units: list[Unit]) -> None:
-    """Create the output layout, or check that it holds this same build (recipe and inputs)."""
-    identity = {
-        "recipe": recipe.model_dump(mode="json"),
-        "inputs": inputs,
-        "plan": plan_fingerprint(units),
-    }
-    try:
-        previous = ledger.read_build_record(out)
-        if previous is not None and {k: previous.get(k) for k in identity} != identity:
-            raise ConfigError(
-                f"{out.url} holds a build with another recipe or other (or changed) input "
-                "files; choose another --output or pass --overwrite"
-            )
-        for folder in ledger.FOLDERS:
-            out.makedirs(folder)
-        if previous is None:
-            record = {**identity, "units": [_unit_record(u) for u in units], "vlpipe": __version__}
-            options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
-            out.write(ledger.BUILD_FILE, orjson.dumps(record, option=options))
-    except OSError as exc:
-        raise ConfigError(f"cannot write to {out.url}: {exc}") from None
-
-
-def _unit_record(unit: Unit) -> dict[str, str]:
-    """A planned unit as ``build.json`` lists it (a Hub dataset with the revision it read)."""
-    record = {"label": unit.label, "fingerprint": unit.fingerprint}
-    return record | ({"hf_revision": unit.hf_revision} if unit.hf_revision else {})
+def remove_superseded(out: Store) -> None:
+    """Remove the chunks of units whose new version (``--reprocess-changed``) has committed its
+    last chunk: document rows first, so that an interruption leaves only uncommitted leftovers,
+    which the next run removes."""
+    record = ledger.read_build_record(out) or {"units": []}
+    committed = ledger.committed_chunks(out)
+    finished = {ledger.ChunkId.parse(name).unit for name, last in committed.items() if last}
+    for unit in record["units"]:
+        if unit.get("superseded_by") in finished:
+            prefix = f"u{unit['index']:05d}-"
+            for folder in (ledger.DOCUMENTS, ledger.SAMPLES, ledger.ASSETS, ledger.SHARDS):
+                for name in out.list(folder):
+                    if name.startswith(prefix) or f"-{prefix}" in name:
+                        out.remove(f"{folder}/{name}")
 
 
 def clear_output(out: Store) -> None:
@@ -155,11 +136,13 @@ def check_unique_keys(out: Store) -> None:
             raise AssertionError(f"{len(repeated)} {name} repeat in {out.url}: {repeated[:3]}")
 
 
-def _inline_reports(units: list[Unit], recipe: Recipe, out: Store) -> Iterator[ChunkReport]:
+def _inline_reports(
+    units: list[Unit], recipe: Recipe, out: Store, run: str
+) -> Iterator[ChunkReport]:
     with source_spec(recipe.source).open_step(recipe, StepContext(out)) as step:
         failures = FailureWindow(recipe.max_failure_rate, recipe.failure_window)
         for unit in units:
-            yield from process_unit(unit, step, recipe, out, failures)
+            yield from process_unit(unit, step, recipe, out, run, failures)
 
 
 class FailureWindow:
@@ -188,7 +171,12 @@ class FailureWindow:
 
 
 def process_unit(
-    unit: Unit, step: DocumentStep, recipe: Recipe, out: Store, failures: FailureWindow
+    unit: Unit,
+    step: DocumentStep,
+    recipe: Recipe,
+    out: Store,
+    run: str,
+    failures: FailureWindow,
 ) -> Iterator[ChunkReport]:
     """Read one unit and commit its chunks; chunks already committed are read past, not redone."""
     chunks = _chunks(read_unit(unit, recipe), recipe.output.docs_per_chunk)
@@ -196,7 +184,7 @@ def process_unit(
         chunks = _prefetched(chunks, step, unit, out)
     for number, (batch, last) in enumerate(chunks):
         chunk = ledger.ChunkId(unit.index, number)
-        yield _run_chunk(chunk, batch, step, recipe, out, failures, last)
+        yield _run_chunk(chunk, batch, step, recipe, out, run, failures, last)
 
 
 Chunk = tuple[list[Document | Outcome], bool]
@@ -261,6 +249,7 @@ def _run_chunk(
     step: DocumentStep,
     recipe: Recipe,
     out: Store,
+    run: str,
     failures: FailureWindow,
     last: bool,
 ) -> ChunkReport:
@@ -296,7 +285,8 @@ def _run_chunk(
                         shards.append(placement.shard)
                 samples.extend(ledger.dropped_sample_rows(recipe.source, outcome))
                 assets.extend(ledger.asset_rows(recipe.source, outcome))
-                documents.append(ledger.document_row(recipe.source, chunk, outcome, shards))
+                row = ledger.document_row(recipe.source, chunk, outcome, shards, run)
+                documents.append(row)
         keys = [row["key"] for row in samples]
         try:
             if len(set(keys)) < len(keys):
@@ -340,18 +330,23 @@ class UnitWorker:
     def run(self, task: bytes) -> list[bytes]:
         work = orjson.loads(task)
         recipe = source_spec(work["source"]).recipe.model_validate(work["recipe"])
-        out, unit = open_store(work["out"]), Unit(**work["unit"])
+        out, unit, run = open_store(work["out"]), Unit(**work["unit"]), work["run"]
         if self.failures is None:
             self.failures = FailureWindow(recipe.max_failure_rate, recipe.failure_window)
         with source_spec(recipe.source).open_step(recipe, StepContext(out)) as step:
             return [
                 orjson.dumps(dataclasses.asdict(report))
-                for report in process_unit(unit, step, recipe, out, self.failures)
+                for report in process_unit(unit, step, recipe, out, run, self.failures)
             ]
 
 
 def _ray_reports(
-    units: list[Unit], recipe: Recipe, out: Store, workers: int | None, address: str | None
+    units: list[Unit],
+    recipe: Recipe,
+    out: Store,
+    run: str,
+    workers: int | None,
+    address: str | None,
 ) -> Iterator[ChunkReport]:
     """Units spread over a pool of Ray actors, one CPU each. A worker process that dies is
     replaced and its unit retried (``WORKER_TASK_RETRIES`` times; a document that kills its
@@ -367,6 +362,7 @@ def _ray_reports(
     actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=WORKER_TASK_RETRIES)
     actors = [actor(UnitWorker).remote() for _ in range(min(slots, len(units)))]
     common = {"source": recipe.source, "recipe": recipe.model_dump(mode="json"), "out": out.url}
+    common["run"] = run
     tasks = [orjson.dumps({**common, "unit": dataclasses.asdict(unit)}) for unit in units]
     try:
         for reports in ActorPool(actors).map_unordered(lambda a, t: a.run.remote(t), tasks):

@@ -151,18 +151,7 @@ def _url_units(url: str, layout: InputLayout, config: InputConfig, first_index: 
         units.append(
             Unit(first_index + len(units), kind, _relative(address, root), (address,), root)
         )
-    return [dataclasses.replace(u, fingerprint=_url_fingerprint(fs, u.paths)) for u in units]
-
-
-def _url_fingerprint(fs: Any, urls: Iterable[str]) -> str:
-    """Sizes and what the store says identifies an object's content (an S3 ETag, a GCS md5 or
-    generation) or at least its last write."""
-    digest = hashlib.sha256()
-    for url in urls:
-        info = fs.info(url)
-        marks = [info.get(k) for k in ("ETag", "md5Hash", "generation", "LastModified", "mtime")]
-        digest.update(orjson.dumps([url, info.get("size"), *map(str, marks)]))
-    return digest.hexdigest()
+    return [_fingerprinted(unit) for unit in units]
 
 
 def _check_distinct(paths: list[Path], remote: list[str | None]) -> None:
@@ -221,26 +210,47 @@ def _path_units(
         kind = "parquet" if table.name.endswith(".parquet") else "jsonl"
         label = _relative(table, root)
         units.append(Unit(first_index + len(units), kind, label, (str(table),), root))
-    return [
-        dataclasses.replace(unit, fingerprint=_files_fingerprint(unit.paths, unit.kind != "files"))
-        for unit in units
-    ]
+    return [_fingerprinted(unit) for unit in units]
 
 
-def _files_fingerprint(paths: Iterable[str], hash_tail: bool) -> str:
-    """Sizes and modification times of the files (document folders: of every file inside), and
-    with ``hash_tail`` a hash of each file's last bytes."""
+def _fingerprinted(unit: Unit) -> Unit:
+    """A table or a container is fingerprinted whole, tail included; a group of loose files by
+    each file's fingerprint (``group_fingerprint``), so that a plan can tell which file changed."""
+    if unit.kind == "files":
+        return dataclasses.replace(unit, fingerprint=group_fingerprint(unit.paths))
+    return dataclasses.replace(unit, fingerprint=path_fingerprint(unit.paths[0], hash_tail=True))
+
+
+def group_fingerprint(paths: Iterable[str]) -> str:
     digest = hashlib.sha256()
-    for name in paths:
-        path = Path(name)
-        for file in sorted(_regular_files(path)) if path.is_dir() else [path]:
-            info = file.stat()
-            digest.update(f"{file.relative_to(path.parent)}\0{info.st_size}\0".encode())
-            digest.update(f"{info.st_mtime_ns}\0".encode())
-            if hash_tail:
-                with file.open("rb") as handle:
-                    handle.seek(max(0, info.st_size - TAIL_BYTES))
-                    digest.update(handle.read())
+    for path in paths:
+        digest.update(f"{path}\0{path_fingerprint(path)}\0".encode())
+    return digest.hexdigest()
+
+
+def path_fingerprint(path: str, hash_tail: bool = False) -> str:
+    """What changes when an input changes: a local file's size and modification time (a
+    document folder's: of every file inside), with ``hash_tail`` also a hash of its last bytes;
+    an object's size and what its store says identifies its content (an S3 ETag, a GCS md5 or
+    generation) or at least its last write."""
+    digest = hashlib.sha256()
+    if is_url(path):
+        import fsspec
+
+        fs, key = fsspec.core.url_to_fs(path)
+        info = fs.info(key)
+        marks = [info.get(k) for k in ("ETag", "md5Hash", "generation", "LastModified", "mtime")]
+        digest.update(orjson.dumps([info.get("size"), *map(str, marks)]))
+        return digest.hexdigest()
+    local = Path(path)
+    for file in sorted(_regular_files(local)) if local.is_dir() else [local]:
+        info = file.stat()
+        digest.update(f"{file.relative_to(local.parent)}\0{info.st_size}\0".encode())
+        digest.update(f"{info.st_mtime_ns}\0".encode())
+        if hash_tail:
+            with file.open("rb") as handle:
+                handle.seek(max(0, info.st_size - TAIL_BYTES))
+                digest.update(handle.read())
     return digest.hexdigest()
 
 
@@ -306,7 +316,7 @@ def _hf_units(spec: str, config: InputConfig, first_index: int) -> list[Unit]:
     dataset, _, revision = spec.partition("@")
     fingerprint = ""
     if Path(dataset).is_dir():
-        fingerprint = _files_fingerprint([dataset], hash_tail=False)
+        fingerprint = path_fingerprint(dataset)
     else:
         revision = revision or hub_revision(dataset)
     stream = _hf_stream(dataset, config.hf_data_dir, config.hf_split, revision or None)

@@ -250,3 +250,25 @@ def test_a_missing_bucket_is_a_configuration_error(tmp_path: Path, s3: dict[str,
     )  # fmt: skip
     assert result.returncode == 2
     assert "bucket 'no-such-bucket' does not exist" in result.stderr
+
+
+def test_a_scheduled_build_over_a_grown_bucket_prefix_builds_only_the_new_objects(
+    tmp_path: Path, s3: dict[str, str]
+) -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("s3")
+    write_notebooks(tmp_path / "in", 6)
+    names = sorted(p.name for p in (tmp_path / "in").iterdir())
+    for name in names[:4]:
+        fs.put_file(str(tmp_path / "in" / name), f"{BUCKET}/landing/{name}")
+    common = ["build", "--source", "jupyter", "--executor", "inline", "--incremental"]
+    common += ["--input", f"s3://{BUCKET}/landing", "--output", f"s3://{BUCKET}/nightly"]
+    first = run(*common, env=s3)
+    assert first.returncode == 0 and "this run: 4 documents" in first.stderr, first.stderr
+    for name in names[4:]:
+        fs.put_file(str(tmp_path / "in" / name), f"{BUCKET}/landing/{name}")
+    second = run(*common, env=s3)
+    assert second.returncode == 0 and "this run: 2 documents" in second.stderr, second.stderr
+    summary = summarize(f"s3://{BUCKET}/nightly")
+    assert (summary["read"], summary["samples"], summary["complete"]) == (6, 6, True)

@@ -77,12 +77,21 @@ def build(
         typer.Option(help="folder or tar of the images the documents name (mmc4, dataset)"),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="discard an earlier build in OUTPUT")] = False,
+    incremental: Annotated[
+        bool,
+        typer.Option(help="build what is new in the inputs since the last run into OUTPUT"),
+    ] = False,
+    reprocess_changed: Annotated[
+        bool,
+        typer.Option(help="with --incremental: rebuild the inputs that changed since built"),
+    ] = False,
 ) -> None:
     """Build WebDataset shards and the ledger from a source; re-running resumes.
 
     Exit status: 0 when the build completed (drops and failed documents are data), 1 when it
     stopped (a bug, a transient read error, too many failures), 2 for usage and configuration
-    errors."""
+    errors, 3 when an incremental build completed but inputs that changed since they were built
+    were left as they were (see --reprocess-changed)."""
     from vlpipe.manifests.stats import print_summary, summarize
     from vlpipe.manifests.store import open_store
     from vlpipe.pipelines.build import clear_output, run_build
@@ -101,7 +110,17 @@ def build(
         if overwrite:
             clear_output(out)
         inputs = input or [str(samples)]
-        run = run_build(loaded, inputs, out, executor.value, workers, address, console)
+        run = run_build(
+            loaded,
+            inputs,
+            out,
+            executor.value,
+            workers,
+            address,
+            console,
+            incremental=incremental or reprocess_changed,
+            reprocess_changed=reprocess_changed,
+        )
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     except (BuildStopped, TransientError) as exc:
@@ -121,6 +140,22 @@ def build(
         highlight=False,
     )
     console.print(f"shards: {out.uri('shards')}   ledger: {out.uri('ledger')}", highlight=False)
+    if run["added"] and incremental:
+        console.print(f"run {run['run']}: {run['added']:,} new work units", highlight=False)
+    if run["vanished"]:
+        console.print(
+            f"{len(run['vanished']):,} input files are gone since they were built (their samples "
+            f"stay), e.g. {run['vanished'][0]}",
+            highlight=False,
+        )
+    if run["changed"]:
+        console.print(
+            f"[yellow]{len(run['changed']):,} work units changed since they were built and were "
+            f"left as they were[/yellow] (e.g. {run['changed'][0]}); rebuild them with "
+            "--reprocess-changed",
+            highlight=False,
+        )
+        raise typer.Exit(3)
 
 
 def _build_at(location: str) -> Store:
