@@ -119,20 +119,18 @@ def macro(code: str) -> str:
 
 def identify(model: Any, text: str, min_chars: int) -> tuple[str, float, dict[str, float]]:
     """The text's language, how sure the model is, and the letter shares of the languages of a
-    mixed text. Paragraphs with ``min_chars`` letters are judged one by one (in one batch, the
+    mixed text. Paragraphs with ``min_chars`` letters are judged one by one (the
     first ``SEGMENT_CHARS`` of each) and weighted by their letters; the language is the one with
     most letters, its score the letter-weighted confidence over the whole text (a sure verdict
     on half the text scores 0.5). A text without such a paragraph is judged whole."""
     counted = [(p, letters(p)) for p in _PARAGRAPHS.split(text)]
     counted = [(p, n) for p, n in counted if n >= min_chars] or [(text, letters(text))]
     segments, weights = [p for p, _ in counted], [n for _, n in counted]
-    lines = [" ".join(segment[:SEGMENT_CHARS].split()) for segment in segments]
-    labels, probabilities = model.predict(lines, k=1)
     by_lang: dict[str, float] = defaultdict(float)
     confidence: dict[str, float] = defaultdict(float)
-    for segment, weight, (label,), (probability,) in zip(
-        segments, weights, labels, probabilities, strict=True
-    ):
+    for segment, weight in zip(segments, weights, strict=True):
+        # One line per call: fasttext-predict's batch call returns labels without probabilities.
+        (label,), (probability,) = model.predict(" ".join(segment[:SEGMENT_CHARS].split()), k=1)
         lang = _script_checked(label.removeprefix("__label__"), segment)
         by_lang[lang] += weight
         confidence[lang] += weight * min(1.0, float(probability))
