@@ -47,7 +47,8 @@ def generate(
     out: list[int] = []
     for _ in range(max_new_tokens):
         positions = torch.arange(embeds.shape[1], device=device)[None]
-        next_id = int(model.lm(embeds, positions, None)[0, -1].argmax())
+        last = model.lm(embeds, positions, None)[0, -1]
+        next_id = int(model.lm.lm_head(last).argmax())
         if next_id == tok.eos_id:
             break
         out.append(next_id)

@@ -19,6 +19,8 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from vlpipe.trainer.config import LMConfig, ModelConfig, VisionHiConfig, VisionLoConfig
+from vlpipe.trainer.loss import head_cross_entropy
+from vlpipe.trainer.samples import IGNORE
 
 # ----------------------------------------------------------------------------- vision
 
@@ -256,6 +258,8 @@ class LanguageModel(nn.Module):
         self.activation_checkpointing = False
 
     def forward(self, embeds: Tensor, positions: Tensor, mask: Tensor | None) -> Tensor:
+        """Final (normed) hidden states (B, L, width). No logits: the caller applies ``lm_head``
+        to the positions it needs (the loss's targets, generation's last position)."""
         cos, sin = rope_tables(positions, self.cfg.width // self.cfg.heads, self.cfg.rope_theta)
         x = embeds
         for layer in self.layers:
@@ -263,7 +267,7 @@ class LanguageModel(nn.Module):
                 x = checkpoint(layer, x, cos, sin, mask, use_reentrant=False)
             else:
                 x = layer(x, cos, sin, mask)
-        return self.lm_head(self.norm(x))
+        return self.norm(x)
 
 
 def document_mask(doc_ids: Tensor) -> Tensor:
@@ -323,7 +327,7 @@ class VLM(nn.Module):
             raise ValueError(f"{int(slots.sum())} image tokens for {feats.shape[0]} images")
         return embeds.masked_scatter(slots[..., None], feats.to(embeds.dtype))
 
-    def logits(
+    def hidden(
         self,
         input_ids: Tensor,
         positions: Tensor,
@@ -331,14 +335,16 @@ class VLM(nn.Module):
         images_lo: Tensor,
         images_hi: Tensor,
     ) -> Tensor:
-        """Logits (B, L, vocab). ``doc_ids`` None means one document per row (plain causal)."""
+        """Final hidden states (B, L, width); ``lm.lm_head`` of them are the logits. ``doc_ids``
+        None means one document per row (plain causal)."""
         mask = None if doc_ids is None else document_mask(doc_ids)
         return self.lm(self.embed(input_ids, images_lo, images_hi), positions, mask)
 
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Mean cross-entropy over target positions (labels != -100) and their count. The loss
-        is the forward pass so that DDP and torch.compile see the whole step."""
-        logits = self.logits(
+        is the forward pass so that DDP and torch.compile see the whole step; the head only sees
+        target positions, a chunk at a time (``head_cross_entropy``)."""
+        hidden = self.hidden(
             batch["input_ids"],
             batch["positions"],
             batch["doc_ids"],
@@ -346,10 +352,9 @@ class VLM(nn.Module):
             batch["images_hi"],
         )
         labels = batch["labels"]
-        total = F.cross_entropy(
-            logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction="sum"
-        )
-        count = (labels != -100).sum()
+        keep = labels != IGNORE
+        total = head_cross_entropy(hidden[keep], self.lm.lm_head.weight, labels[keep])
+        count = keep.sum()
         return total / count.clamp(min=1), count
 
 

@@ -32,10 +32,10 @@ def test_packed_documents_do_not_see_each_other() -> None:
     packed = collate([[first, second]], 256, TOK.pad_id)
     alone = collate([[second]], 256, TOK.pad_id)
     with torch.no_grad():
-        both = model.logits(
+        both = model.hidden(
             *(packed[k] for k in ("input_ids", "positions", "doc_ids", "images_lo", "images_hi"))
         )
-        solo = model.logits(
+        solo = model.hidden(
             *(alone[k] for k in ("input_ids", "positions", "doc_ids", "images_lo", "images_hi"))
         )
     n1, n2 = len(first.input_ids), len(second.input_ids)
