@@ -18,7 +18,7 @@ DEBIAN_PACKAGES := chromium fonts-noto-cjk fonts-dejavu-core fontconfig pandoc \
 .PHONY: run test lint bench system-packages assets
 
 run: $(VENV)/.core
-	$(VENV)/bin/vlpipe build --source jupyter
+	$(VENV)/bin/vlpipe build --source jupyter --executor ray
 
 test: system-packages $(VENV)/.dev assets
 	$(PY) -m pytest -q

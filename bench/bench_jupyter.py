@@ -1,13 +1,21 @@
-"""Jupyter build throughput: vlpipe against a naive one-process baseline and the I/O floor.
+"""Jupyter build throughput as a user meets it: whole processes, side by side, on real notebooks.
 
-    python bench/bench_jupyter.py [--notebooks 2000] [--repeats 3]
+    python bench/bench_jupyter.py [--corpus bench/out/jupyter-real] [--copies 8] [--repeats 3]
 
-All three build the same generated corpus of notebooks (real matplotlib PNGs, several cells,
-some cells with two plots, some without) into tar shards:
-- vlpipe: ``run_build`` inline (one process) and on the embedded Ray with every core;
+The corpus is the Jupyter regression set (``bench/jupyter/fetch_notebooks.py``) repeated
+``--copies`` times (hard links under other names: a corpus of forks repeats its notebooks too);
+``--generated N`` builds N synthetic notebooks instead. Each contender is one fresh process, timed
+from its start to its exit (imports, Ray start-up and the ledger included), and the contenders
+take turns within each repeat so that they share the machine's noise:
+
+- ``vlpipe build --executor inline``, ``--workers 1`` and ``--workers 2`` (embedded Ray), and
+  ``vlpipe build`` with the default executor (which picks one for the plan);
 - naive: ``nbformat.read`` + Pillow ``verify`` + ``webdataset.ShardWriter``, one process;
 - floor: ``orjson`` parse + base64 decode + bytes into a tar, no checks at all.
-Prints notebooks/s (median over repeats) and the ratios.
+
+Prints notebooks/s (median over repeats), the ratios, notebooks per CPU-second (the per-core
+figure, steadier than wall time on a busy machine), and the start-up of each vlpipe executor (the
+same command on one notebook).
 """
 
 from __future__ import annotations
@@ -16,87 +24,34 @@ import argparse
 import base64
 import io
 import json
+import os
+import resource
 import shutil
 import statistics
+import subprocess
+import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import matplotlib
-import nbformat
-import orjson
-import webdataset as wds
-from PIL import Image
-from rich.console import Console
-
-from vlpipe.filters.code_image import code_lines
-from vlpipe.pipelines.build import run_build
-from vlpipe.recipe import load_recipe
-
-matplotlib.use("Agg")
-
-
-def plot_pngs(count: int) -> list[str]:
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    encoded = []
-    for number in range(count):
-        figure, axes = plt.subplots(figsize=(4, 3))
-        axes.plot(np.cumsum(rng.normal(size=200)), label=f"series {number}")
-        axes.legend()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=60)
-        plt.close(figure)
-        encoded.append(base64.b64encode(buffer.getvalue()).decode())
-    return encoded
-
-
-def make_corpus(folder: Path, notebooks: int) -> None:
-    pngs = plot_pngs(32)
-    folder.mkdir(parents=True)
-    for number in range(notebooks):
-        cells = [{"cell_type": "markdown", "metadata": {}, "source": f"# Analysis {number}"}]
-        for index in range(6):
-            source = "\n".join(
-                f"value_{index}_{i} = compute({number}, {i})" for i in range(3 + index)
-            )
-            outputs = []
-            if index in (2, 4) or (index == 5 and number % 3 == 0):
-                plots = 2 if (number + index) % 5 == 0 else 1
-                for plot in range(plots):
-                    png = pngs[(number + index + plot) % len(pngs)]
-                    data = {"image/png": png, "text/plain": ["<Figure size 400x300 with 1 Axes>"]}
-                    outputs.append({"output_type": "display_data", "data": data, "metadata": {}})
-            cells.append(
-                {
-                    "cell_type": "code",
-                    "execution_count": index + 1,
-                    "metadata": {},
-                    "outputs": outputs,
-                    "source": source,
-                }
-            )
-        notebook = {
-            "cells": cells,
-            "metadata": {
-                "kernelspec": {"language": "python", "name": "python3", "display_name": "Python 3"}
-            },
-            "nbformat": 4,
-            "nbformat_minor": 5,
-        }
-        (folder / f"nb_{number:05d}.ipynb").write_text(json.dumps(notebook))
+REAL_CORPUS = Path("bench/out/jupyter-real")
+NAIVE, FLOOR = "naive (nbformat + verify + ShardWriter)", "floor (orjson + b64 + tar)"
 
 
 def naive(corpus: Path, out: Path) -> int:
     """What a careful script would do without vlpipe: nbformat, Pillow verify, ShardWriter."""
+    import nbformat
+    import webdataset as wds
+    from PIL import Image
+
+    def code_lines(source: str) -> int:
+        return sum(1 for line in source.splitlines() if line.strip()[:1] not in ("", "#"))
+
     out.mkdir()
     samples = 0
     with wds.ShardWriter(str(out / "naive-%06d.tar"), maxcount=5000, verbose=0) as sink:
-        for path in sorted(corpus.glob("*.ipynb")):
+        for path in sorted(corpus.rglob("*.ipynb")):
             try:
                 notebook = nbformat.read(str(path), as_version=4)
             except Exception:
@@ -124,17 +79,22 @@ def naive(corpus: Path, out: Path) -> int:
 
 def floor(corpus: Path, out: Path) -> int:
     """The least any build must do: parse JSON, decode base64, write bytes into a tar."""
+    import orjson
+
     out.mkdir()
     samples = 0
     with tarfile.open(out / "floor.tar", "w") as tar:
-        for path in sorted(corpus.glob("*.ipynb")):
-            notebook = orjson.loads(path.read_bytes())
-            for number, cell in enumerate(notebook["cells"]):
+        for path in sorted(corpus.rglob("*.ipynb")):
+            try:
+                notebook = orjson.loads(path.read_bytes())
+            except orjson.JSONDecodeError:
+                continue
+            for number, cell in enumerate(notebook.get("cells", [])):
                 for output in cell.get("outputs", []):
                     png = output.get("data", {}).get("image/png")
                     if png is None:
                         continue
-                    data = base64.b64decode(png)
+                    data = base64.b64decode("".join(png) if isinstance(png, list) else png)
                     info = tarfile.TarInfo(f"{path.stem}_{number}_{samples}.png")
                     info.size = len(data)
                     tar.addfile(info, io.BytesIO(data))
@@ -142,66 +102,141 @@ def floor(corpus: Path, out: Path) -> int:
     return samples
 
 
-def vlpipe_build(executor: str, full_decode: bool = True) -> Callable[[Path, Path], int]:
-    recipe = load_recipe("jupyter")
-    limits = recipe.filters.image.model_copy(update={"full_decode": full_decode})
-    filters = recipe.filters.model_copy(update={"image": limits})
-    recipe = recipe.model_copy(update={"filters": filters})
-    quiet = Console(file=io.StringIO())
+def copied_corpus(source: Path, copies: int, target: Path) -> int:
+    """``copies`` hard-linked copies of every notebook under ``source``; returns the count."""
+    count = 0
+    for copy in range(copies):
+        for path in sorted(source.rglob("*.ipynb")):
+            linked = target / f"copy{copy}" / path.relative_to(source)
+            linked.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, linked)
+            count += 1
+    return count
 
-    def run(corpus: Path, out: Path) -> int:
-        return run_build(recipe, [str(corpus)], out, executor, console=quiet)["samples"]
 
-    return run
+def generated_corpus(folder: Path, notebooks: int) -> int:
+    """Synthetic notebooks (real matplotlib PNGs, several cells, some with two plots)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pngs = []
+    for number in range(32):
+        figure, axes = plt.subplots(figsize=(4, 3))
+        axes.plot(np.cumsum(rng.normal(size=200)), label=f"series {number}")
+        axes.legend()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=60)
+        plt.close(figure)
+        pngs.append(base64.b64encode(buffer.getvalue()).decode())
+    folder.mkdir(parents=True)
+    for number in range(notebooks):
+        cells: list[dict] = [{"cell_type": "markdown", "metadata": {}, "source": f"# {number}"}]
+        for index in range(6):
+            source = "\n".join(f"v_{index}_{i} = compute({number}, {i})" for i in range(3 + index))
+            outputs = []
+            if index in (2, 4) or (index == 5 and number % 3 == 0):
+                for plot in range(2 if (number + index) % 5 == 0 else 1):
+                    png = pngs[(number + index + plot) % len(pngs)]
+                    data = {"image/png": png, "text/plain": ["<Figure size 400x300 with 1 Axes>"]}
+                    outputs.append({"output_type": "display_data", "data": data, "metadata": {}})
+            cells.append(
+                {
+                    "cell_type": "code",
+                    "execution_count": index + 1,
+                    "metadata": {},
+                    "outputs": outputs,
+                    "source": source,
+                }
+            )
+        kernel = {"language": "python", "name": "python3", "display_name": "Python 3"}
+        notebook = {"cells": cells, "metadata": {"kernelspec": kernel}}
+        notebook |= {"nbformat": 4, "nbformat_minor": 5}
+        (folder / f"nb_{number:05d}.ipynb").write_text(json.dumps(notebook))
+    return notebooks
 
 
-def timed(
-    run: Callable[[Path, Path], int], corpus: Path, scratch: Path, repeats: int
-) -> tuple[float, int]:
-    seconds, samples = [], 0
-    for repeat in range(repeats):
-        out = scratch / f"out-{repeat}"
-        started = time.perf_counter()
-        samples = run(corpus, out)
-        seconds.append(time.perf_counter() - started)
-        shutil.rmtree(out)
-    return statistics.median(seconds), samples
+def commands(corpus: Path, out: Path) -> dict[str, list[str]]:
+    build = [sys.executable, "-m", "vlpipe", "build", "--source", "jupyter"]
+    build += ["--input", str(corpus), "--output", str(out)]
+    this = [sys.executable, __file__]
+    return {
+        "vlpipe build --executor inline": [*build, "--executor", "inline"],
+        "vlpipe build --workers 1 (Ray)": [*build, "--workers", "1"],
+        "vlpipe build --workers 2 (Ray)": [*build, "--workers", "2"],
+        "vlpipe build (default executor)": build,
+        NAIVE: [*this, "--naive", str(corpus), str(out)],
+        FLOOR: [*this, "--floor", str(corpus), str(out)],
+    }
+
+
+def timed(command: list[str], out: Path) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, of the process and what it waited for)."""
+    shutil.rmtree(out, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+    shutil.rmtree(out)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return seconds, cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--notebooks", type=int, default=2000)
+    parser.add_argument("--corpus", type=Path, default=REAL_CORPUS)
+    parser.add_argument("--copies", type=int, default=8)
+    parser.add_argument("--generated", type=int, help="N synthetic notebooks instead")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--naive", nargs=2, type=Path, metavar=("CORPUS", "OUT"))
+    parser.add_argument("--floor", nargs=2, type=Path, metavar=("CORPUS", "OUT"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as temporary:
+    if args.naive or args.floor:
+        print((naive if args.naive else floor)(*(args.naive or args.floor)))
+        return
+    Path("bench/out").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir="bench/out") as temporary:
         scratch = Path(temporary)
-        corpus = scratch / "corpus"
-        make_corpus(corpus, args.notebooks)
-        megabytes = sum(p.stat().st_size for p in corpus.iterdir()) / 2**20
-        runs = f"median of {args.repeats} runs"
-        print(f"corpus: {args.notebooks} notebooks, {megabytes:.0f} MiB; {runs}")
-        import ray
-
-        from vlpipe.runtime import init_ray
-
-        init_ray(None, None)  # started once, outside the timings, as on a running cluster
-        cpus = int(ray.cluster_resources()["CPU"])
-        contenders = {
-            "vlpipe inline (1 process)": vlpipe_build("inline"),
-            "vlpipe inline, full_decode: false": vlpipe_build("inline", full_decode=False),
-            f"vlpipe ray ({cpus} workers)": vlpipe_build("ray"),
-            "naive (nbformat + verify + ShardWriter)": naive,
-            "floor (orjson + b64 + tar)": floor,
-        }
-        rates = {}
-        for name, run in contenders.items():
-            seconds, samples = timed(run, corpus, scratch, args.repeats)
-            rates[name] = args.notebooks / seconds
-            rate = f"{rates[name]:9.1f} notebooks/s"
-            print(f"{name:45s} {rate}  {seconds:6.2f} s  {samples} samples")
-        *ours, baseline, bare = rates.values()
-        for name, rate in zip(contenders, ours, strict=False):
-            print(f"{name:45s} / naive {rate / baseline:5.2f}x   / floor {rate / bare:5.2f}x")
+        corpus, one = scratch / "corpus", scratch / "one"
+        if args.generated:
+            notebooks = generated_corpus(corpus, args.generated)
+        elif args.corpus.is_dir():
+            notebooks = copied_corpus(args.corpus, args.copies, corpus)
+        else:
+            raise SystemExit(f"no {args.corpus}: run bench/jupyter/fetch_notebooks.py first")
+        first = min(corpus.rglob("*.ipynb"))
+        one.mkdir()
+        shutil.copy(first, one / first.name)
+        megabytes = sum(p.stat().st_size for p in corpus.rglob("*.ipynb")) / 2**20
+        print(f"corpus: {notebooks} notebooks, {megabytes:.0f} MiB; median of {args.repeats}")
+        runs = commands(corpus, scratch / "out")
+        starts = {n: c for n, c in commands(one, scratch / "out").items() if "vlpipe" in n}
+        seconds: dict[str, list[float]] = {name: [] for name in runs}
+        cpu: dict[str, list[float]] = {name: [] for name in runs}
+        startup: dict[str, list[float]] = {name: [] for name in starts}
+        for _ in range(args.repeats):
+            for name, command in runs.items():
+                wall, used = timed(command, scratch / "out")
+                seconds[name].append(wall)
+                cpu[name].append(used)
+            for name, command in starts.items():
+                startup[name].append(timed(command, scratch / "out")[0])
+        rates = {name: notebooks / statistics.median(s) for name, s in seconds.items()}
+        inline = rates["vlpipe build --executor inline"]
+        print(f"{'contender':40s} {'notebooks/s':>11s} {'/ naive':>7s} {'/ inline':>8s} "
+              f"{'/ floor':>7s} {'per CPU-s':>9s}  one notebook")  # fmt: skip
+        for name, rate in rates.items():
+            one_doc = f"{statistics.median(startup[name]):5.2f} s" if name in startup else ""
+            per_cpu = "" if "Ray" in name else f"{notebooks / statistics.median(cpu[name]):9.1f}"
+            print(f"{name:40s} {rate:11.1f} {rate / rates[NAIVE]:6.2f}x {rate / inline:7.2f}x "
+                  f"{rate / rates[FLOOR]:6.2f}x {per_cpu:>9s}  {one_doc}")  # fmt: skip
+        print("per CPU-s: notebooks per CPU-second of the process (Ray's workers are not its own)")
 
 
 if __name__ == "__main__":

@@ -14,13 +14,18 @@ from typing import Literal
 
 from pydantic import Field
 
-from vlpipe.filters.contract import SampleView, Verdict
+from vlpipe.filters.contract import DigestMemo, SampleView, Verdict
 from vlpipe.recipe import StrictModel
 from vlpipe.schema import Drop
 
 NAME = "code_image"
 READS = ("code", "images")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# What can make Python's reading of lines differ from the plain rule: a string or a backslash
+# continued over lines, or a character outside printable ASCII (whitespace ``str.strip`` drops
+# but the tokenizer does not, an identifier it rejects). Code without any is counted plainly.
+_NOT_PLAIN = re.compile(r"\'\'\'|\"\"\"|\\[\r\n]|[^\x20-\x7e\t\n\r\x0c]")
+TOKENIZED: DigestMemo[int | None] = DigestMemo(1 << 14)  # forks repeat their cells
 _NOT_CODE = frozenset(
     {
         tokenize.COMMENT,
@@ -53,8 +58,19 @@ def code_lines(code: str) -> int:
     """Lines of code: lines that hold any token other than a comment, i.e. code, a continuation,
     or a part of a (multi-line) string — a ``#`` line inside a docstring counts. Blank and
     comment-only lines do not. Code that Python cannot tokenize (an unclosed string, notebook
-    code from another language) is counted by the plain rule: not blank, not starting with ``#``.
+    code from another language) is counted by the plain rule: not blank, not starting with ``#``
+    — and so is code where the two cannot differ, without running the tokenizer.
     """
+    if _NOT_PLAIN.search(code):
+        cell = code.encode("utf-8", "surrogatepass")
+        tokenized = TOKENIZED.get(cell, None, lambda _: tokenized_code_lines(code))
+        if tokenized is not None:
+            return tokenized
+    return sum(1 for line in source_lines(code) if (s := line.strip()) and s[0] != "#")
+
+
+def tokenized_code_lines(code: str) -> int | None:
+    """Lines holding a token other than a comment, None when Python cannot tokenize the code."""
     lines: set[int] = set()
     try:
         text = "\n".join(source_lines(code))
@@ -62,7 +78,7 @@ def code_lines(code: str) -> int:
             if token.type not in _NOT_CODE:
                 lines.update(range(token.start[0], token.end[0] + 1))
     except (tokenize.TokenError, SyntaxError):
-        return sum(1 for line in source_lines(code) if (s := line.strip()) and s[0] != "#")
+        return None
     return len(lines)
 
 

@@ -21,22 +21,24 @@ from __future__ import annotations
 
 import pkgutil
 import re
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib import import_module
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from pydantic import BaseModel
 
 from vlpipe.errors import ConfigError
-from vlpipe.schema import Drop, Sample
+from vlpipe.schema import Drop, Sample, sha256
 
 IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "gif", "svg"})
 PLACEHOLDER = "<image>"
 Verdict = Drop | dict[str, Any] | None
 _TAGS = re.compile(r"<[^>]*>")
+T = TypeVar("T")
 
 
 @dataclass
@@ -101,6 +103,26 @@ def _decoded(data: bytes | None) -> str | None:
 def visible_text(html: str) -> str:
     """Markup stripped to its text (a rough measure, for filters that only need to count)."""
     return _TAGS.sub(" ", html)
+
+
+class DigestMemo(Generic[T]):
+    """What a pure function made of some bytes, kept by their sha256 for the last ``size``
+    distinct inputs. A corpus repeats its images (forked notebooks, the same plot re-run, a logo on
+    every page): each is judged once per process, and the bytes themselves are not held."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._known: OrderedDict[tuple[bytes, Hashable], T] = OrderedDict()
+
+    def get(self, data: bytes, settings: Hashable, make: Callable[[bytes], T]) -> T:
+        key = (sha256(data), settings)
+        if key in self._known:
+            self._known.move_to_end(key)
+            return self._known[key]
+        made = self._known[key] = make(data)
+        if len(self._known) > self.size:
+            self._known.popitem(last=False)
+        return made
 
 
 @dataclass(frozen=True)

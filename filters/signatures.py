@@ -7,20 +7,21 @@ ledger, so that ``vlpipe dedup`` compares a whole corpus without reading a shard
   minimum, kept as 32 bits. Two texts agree on a permutation with probability equal to the
   Jaccard similarity of their shingle sets.
 - **pHash** of each image (as ``imagehash.phash``): grey, 32 × 32, 2-D DCT, the 8 × 8 lowest
-  frequencies against their median — 64 bits that survive re-encoding and resizing.
+  frequencies against their median — 64 bits that survive re-encoding and resizing. It starts
+  from the image filter's reduced grey copy, so an image is decoded once for both.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from functools import cache
 
 import numpy as np
 from PIL import Image
 
-from vlpipe.filters.contract import SampleView
+from vlpipe.filters.contract import DigestMemo, SampleView
+from vlpipe.filters.image import reduced_grey
 from vlpipe.filters.words import words
 from vlpipe.recipe import SignatureOptions
 from vlpipe.schema import Signature
@@ -28,6 +29,7 @@ from vlpipe.schema import Signature
 MERSENNE = (1 << 61) - 1
 _WORDLIKE = re.compile(r"\w")
 PHASH_SIDE, PHASH_BITS = 32, 8
+PHASHES: DigestMemo[int] = DigestMemo(1 << 16)
 
 
 def sign(sample: SampleView, options: SignatureOptions) -> Signature:
@@ -78,9 +80,11 @@ def _dct_matrix(size: int) -> np.ndarray:
 
 
 def phash(data: bytes) -> int:
-    with Image.open(io.BytesIO(data)) as image:
-        image.draft("L", (PHASH_SIDE * 4, PHASH_SIDE * 4))
-        grey = image.convert("L").resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS)
+    return PHASHES.get(data, None, _phash)
+
+
+def _phash(data: bytes) -> int:
+    grey = reduced_grey(data).resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS)
     pixels = np.asarray(grey, dtype=np.float64)
     dct = _dct_matrix(PHASH_SIDE)
     low = (dct @ pixels @ dct.T)[:PHASH_BITS, :PHASH_BITS]

@@ -19,10 +19,11 @@ removes and writes again.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import re
+import sys
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ import pyarrow.parquet as pq
 
 from vlpipe.manifests.shards import Placement, WrittenShard
 from vlpipe.manifests.store import TMP_MARK, Store, open_store
-from vlpipe.schema import Outcome, Sample, Signature
+from vlpipe.schema import Outcome, Sample, Signature, sha256
 
 LAST_CHUNK_KEY = b"vlpipe.last_chunk"
 _SHARD_CHUNK = re.compile(r"-(u\d+-c\d+)-\d+\.tar$")
@@ -179,7 +180,7 @@ def kept_sample_row(
             {
                 "name": f"{sample.key}.{ext}",
                 "size": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
+                "sha256": sha256(data).hex(),
             }
             for ext, data in sample.files.items()
         ],
@@ -235,16 +236,45 @@ def commit_chunk(
         for shard in shards:
             out.put(shard.temporary, f"{SHARDS}/{shard.name}")
         out.sync(SHARDS)
-        _write_table(out, chunk_key(SAMPLES, chunk), pa.Table.from_pylist(samples, SAMPLE_SCHEMA))
+        _write_table(out, chunk_key(SAMPLES, chunk), rows_table(samples, SAMPLE_SCHEMA))
         out.sync(SAMPLES)
         if assets:
-            _write_table(out, chunk_key(ASSETS, chunk), pa.Table.from_pylist(assets, ASSET_SCHEMA))
+            _write_table(out, chunk_key(ASSETS, chunk), rows_table(assets, ASSET_SCHEMA))
             out.sync(ASSETS)
-        table = pa.Table.from_pylist(documents, DOCUMENT_SCHEMA)
+        table = rows_table(documents, DOCUMENT_SCHEMA)
         table = table.replace_schema_metadata({LAST_CHUNK_KEY: b"1" if last else b"0"})
         _write_table(out, chunk_key(DOCUMENTS, chunk), table)
         out.sync(DOCUMENTS)
         return True
+
+
+def rows_table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Ledger rows as an Arrow table of ``schema`` (every column typed: nothing is inferred)."""
+    _skip_pandas_probe()
+    return pa.Table.from_pylist(rows, schema)
+
+
+@cache
+def _skip_pandas_probe() -> None:
+    """pyarrow imports pandas (a second or more) the first time it converts Python objects, only
+    to ask whether they are pandas objects; ledger rows never are. When pandas is not loaded yet,
+    that first probe is answered "not installed", so a build that does not use pandas never loads
+    it. pyarrow still loads it on the first call that needs it (``to_pandas``, ``from_pandas``,
+    type inference)."""
+    if "pandas" in sys.modules:
+        return
+
+    class NoPandas:
+        @staticmethod
+        def find_spec(name: str, *_: object) -> None:
+            if name == "pandas":
+                raise ModuleNotFoundError("not loaded for ledger rows", name="pandas")
+
+    sys.meta_path.insert(0, NoPandas())  # type: ignore[arg-type]
+    try:
+        pa.array([], pa.null())
+    finally:
+        sys.meta_path.remove(sys.meta_path[0])
 
 
 def _write_table(out: Store, key: str, table: pa.Table) -> None:
@@ -254,8 +284,11 @@ def _write_table(out: Store, key: str, table: pa.Table) -> None:
 
 
 def read_table(out: Store, key: str, columns: list[str] | None = None) -> pa.Table:
+    """One parquet file of the ledger (as ``ParquetFile``: ``pq.read_table`` would load
+    ``pyarrow.dataset``, and pandas with it)."""
+    _skip_pandas_probe()
     with out.open(key) as handle:
-        return pq.read_table(handle, columns=columns)
+        return pq.ParquetFile(handle).read(columns=columns)
 
 
 def committed_chunks(out: Store) -> dict[str, bool]:

@@ -23,7 +23,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from rich.console import Console
@@ -44,11 +44,11 @@ from vlpipe.manifests.shards import ShardWriter
 from vlpipe.manifests.store import Store, open_store
 from vlpipe.pipelines.plan import plan_build
 from vlpipe.recipe import Recipe
+from vlpipe.runtime import Executor, choose_executor
 from vlpipe.schema import Document, Outcome
 from vlpipe.sources.inputs import Unit, iter_documents, plan_units
 from vlpipe.sources.registry import DocumentStep, PrefetchingStep, StepContext, source_spec
 
-Executor = Literal["ray", "inline"]
 WORKER_TASK_RETRIES = 3  # a unit whose worker process died this often stops the build
 
 
@@ -86,6 +86,9 @@ def run_build(
     changed = set(plan.changed)
     pending = [u for u in plan.units if u.index not in finished and u.label not in changed]
     started = time.perf_counter()
+    if executor == "auto":
+        executor, why = choose_executor(len(pending), workers, address)
+        console.print(f"executor: {executor} ({why}; --executor ray|inline to choose)")
     if executor == "inline":
         reports: Iterable[ChunkReport] = _inline_reports(pending, recipe, out, plan.run)
     else:
@@ -256,12 +259,14 @@ def _run_chunk(
     skipped = ChunkReport(chunk.unit, chunk.chunk, len(items), 0, 0, skipped=True, last=last)
     if ledger.is_committed(out, chunk):
         return skipped
-    outcomes = []
+    outcomes, signatures = [], []
     for item in items:
         outcome = item if isinstance(item, Outcome) else document_outcome(step, item, recipe)
         outcome = apply_filters(outcome, recipe.filters)
         failures.record(outcome)
         outcomes.append(outcome)
+        # signed right after the filters, while the images' decoded copies are still at hand
+        signatures.append([sign(SampleView(s), recipe.signatures) for s in outcome.samples])
     documents, samples, assets = [], [], []
     with out.spool(ledger.SHARDS) as spool:
         writer = ShardWriter(
@@ -271,11 +276,10 @@ def _run_chunk(
             recipe.output.max_shard_bytes,
         )
         with writer:
-            for outcome in outcomes:
+            for outcome, signed in zip(outcomes, signatures, strict=True):
                 shards: list[str] = []
-                for sample in outcome.samples:
+                for sample, signature in zip(outcome.samples, signed, strict=True):
                     placement = writer.write(sample)
-                    signature = sign(SampleView(sample), recipe.signatures)
                     samples.append(
                         ledger.kept_sample_row(
                             recipe.source, outcome.doc_id, sample, placement, signature

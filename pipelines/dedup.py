@@ -41,6 +41,7 @@ from vlpipe.manifests import ledger
 from vlpipe.manifests.shards import ShardWriter
 from vlpipe.manifests.store import Store, open_store
 from vlpipe.recipe import StrictModel
+from vlpipe.runtime import Executor, choose_executor
 
 NAME = "dedup"
 
@@ -220,7 +221,7 @@ def run_dedup(
     destination: Store | Path | str,
     options: DedupOptions,
     against: list[Store | Path | str],
-    executor: Literal["ray", "inline"] = "inline",
+    executor: Executor = "inline",
     workers: int | None = None,
     address: str | None = None,
 ) -> dict[str, Any]:
@@ -241,6 +242,8 @@ def run_dedup(
         name: {k: dataclasses.asdict(r) for k, r in _chunk_removals(out, name, removed).items()}
         for name in pending
     }
+    if executor == "auto":
+        executor = choose_executor(len(pending), workers, address)[0]
     if executor == "inline" or not pending:
         for name in pending:
             write_chunk(out.url, target.url, name, payload[name])

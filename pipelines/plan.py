@@ -244,7 +244,7 @@ def _write_plan(
         for path in unit.paths
     ]
     buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(rows, PLAN_SCHEMA), buffer, compression="zstd")
+    pq.write_table(ledger.rows_table(rows, PLAN_SCHEMA), buffer, compression="zstd")
     out.write(PLAN_FILES, buffer.getvalue())
     options = orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS
     out.write(ledger.BUILD_FILE, orjson.dumps(document, option=options))

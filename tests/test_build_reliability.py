@@ -409,7 +409,16 @@ def test_a_ray_build_prints_only_vlpipe_output_and_leaves_settings_alone(
     tmp_path: Path, own_ray: None
 ) -> None:
     result = subprocess.run(
-        [*VLPIPE, "build", "--source", "jupyter", "--output", str(tmp_path / "out")],
+        [
+            *VLPIPE,
+            "build",
+            "--source",
+            "jupyter",
+            "--executor",
+            "ray",
+            "--output",
+            str(tmp_path / "out"),
+        ],
         capture_output=True,
         text=True,
         cwd=tmp_path,

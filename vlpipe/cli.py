@@ -25,6 +25,7 @@ SourceName = StrEnum("SourceName", {name: name for name in source_names()})
 
 
 class ExecutorName(StrEnum):
+    auto = "auto"
     ray = "ray"
     inline = "inline"
 
@@ -63,8 +64,12 @@ def build(
         Path | None, typer.Option(help="YAML recipe (default: the bundled one)")
     ] = None,
     executor: Annotated[
-        ExecutorName, typer.Option(help="ray, or inline to debug in one process")
-    ] = ExecutorName.ray,
+        ExecutorName,
+        typer.Option(
+            help="ray (worker processes), inline (one process), or auto: Ray when the plan has "
+            "units enough for more than one worker"
+        ),
+    ] = ExecutorName.auto,
     workers: Annotated[
         int | None, typer.Option(min=1, help="parallel workers (default: all CPUs)")
     ] = None,
@@ -231,7 +236,7 @@ def dedup(
     ] = MatchName.all,
     exact: Annotated[bool, typer.Option(help="remove byte-identical samples")] = True,
     near: Annotated[bool, typer.Option(help="remove near duplicates")] = True,
-    executor: Annotated[ExecutorName, typer.Option()] = ExecutorName.ray,
+    executor: Annotated[ExecutorName, typer.Option()] = ExecutorName.auto,
     workers: Annotated[int | None, typer.Option(min=1)] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address")] = None,
     overwrite: Annotated[bool, typer.Option(help="discard an earlier dedup in OUTPUT")] = False,

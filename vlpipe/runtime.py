@@ -1,11 +1,29 @@
-"""Ray start-up: the embedded local cluster by default, an existing cluster when asked."""
+"""Ray start-up: the embedded local cluster by default, an existing cluster when asked; and
+whether a build needs Ray at all."""
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import Literal
 
-from vlpipe.errors import ConfigError
+from vlpipe.errors import BuildStopped, ConfigError
+
+Executor = Literal["auto", "ray", "inline"]
+
+
+def choose_executor(units: int, workers: int | None, address: str | None) -> tuple[Executor, str]:
+    """Ray for a plan that a second worker can speed up, inline otherwise, and why: starting Ray
+    and its workers costs seconds, and a unit is one worker's task, so a plan of one unit or a
+    machine of one CPU gains nothing from it. A named cluster always gets Ray."""
+    if address or os.environ.get("RAY_ADDRESS"):
+        return "ray", "a Ray cluster was named"
+    cpus = workers or len(os.sched_getaffinity(0))
+    if units < 2:
+        return "inline", "nothing left to build" if units == 0 else "1 work unit: one worker's task"
+    if cpus < 2:
+        return "inline", "one worker" if workers else "one CPU"
+    return "ray", f"{units} work units over {min(cpus, units)} workers"
 
 
 def init_ray(address: str | None, workers: int | None) -> int:
@@ -34,7 +52,12 @@ def init_ray(address: str | None, workers: int | None) -> int:
             level = notice.level
             notice.setLevel(logging.ERROR)
             try:
-                ray.init(num_cpus=workers or os.cpu_count() or 1, **options)
+                # "local": a new Ray even where `ray start` left a cluster's address in Ray's
+                # temp folder (ray.init() alone would join that cluster).
+                ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **options)
+            except Exception as exc:  # Ray raises a bare Exception when its processes time out
+                message = f"the embedded Ray did not start: {exc}"
+                raise BuildStopped(f"{message} (--executor inline builds without it)") from None
             finally:
                 notice.setLevel(level)
     available = int(ray.cluster_resources().get("CPU", 1))

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Status = Literal["kept", "dropped", "failed"]
+
+
+_DIGESTS: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
+
+
+def sha256(data: bytes) -> bytes:
+    """The sha256 of ``data``, computed once per bytes object however many parts of the build ask
+    (the image filter's memos, its record, the pHash memo, the ledger's member row): the last 64
+    objects' digests are kept by identity, each with its object so that the id is not reused."""
+    known = _DIGESTS.get(id(data))
+    if known is not None and known[0] is data:
+        return known[1]
+    digest = hashlib.sha256(data).digest()
+    _DIGESTS[id(data)] = (data, digest)
+    if len(_DIGESTS) > 64:
+        _DIGESTS.popitem(last=False)
+    return digest
 
 
 @dataclass(frozen=True)

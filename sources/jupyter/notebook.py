@@ -36,6 +36,11 @@ TRANSPARENT_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "memit
 
 _ASSIGNED_ESCAPE = re.compile(r"^\s*[\w.,\s\[\]]+=\s*[!%]")
 _HELP_LINE = re.compile(r"^\s*\?{0,2}[\w.]+\?{1,2}\s*$")
+# Any line that could be IPython syntax (a magic, a shell escape, a help request), searched in the
+# whole cell at once: a cell without one is plain Python and is kept as it is.
+_MAYBE_IPYTHON = re.compile(
+    rf"^\s*[%!]|{_ASSIGNED_ESCAPE.pattern}|{_HELP_LINE.pattern}", re.MULTILINE
+)
 
 
 class InvalidJSON(DocumentError):
@@ -179,6 +184,13 @@ def _image_of(output: Any, where: str) -> ImageOutput | None:
 
 def python_source(source: str) -> str | None:
     """The cell's source without IPython syntax, or None when a cell magic makes it non-Python."""
+    if "\r" not in source and not _MAYBE_IPYTHON.search(source):
+        return source.strip("\n")  # no line is IPython syntax
+    return without_ipython(source)
+
+
+def without_ipython(source: str) -> str | None:
+    """``python_source`` line by line."""
     lines = source_lines(source)
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None and lines[first].lstrip().startswith("%%"):

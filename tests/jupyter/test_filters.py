@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
+import random
 import struct
 import zlib
 
@@ -10,10 +13,10 @@ import orjson
 import pytest
 from PIL import Image
 
-from tests.jupyter.helpers import png_bytes
-from vlpipe.filters import code_image, image
+from tests.jupyter.helpers import NOTEBOOKS, png_bytes
+from vlpipe.filters import code_image, image, signatures
 from vlpipe.filters.code_image import code_lines
-from vlpipe.filters.contract import SampleView
+from vlpipe.filters.contract import DigestMemo, SampleView
 from vlpipe.filters.image import decode_base64, png_stream_error
 from vlpipe.schema import Drop, Sample
 
@@ -134,6 +137,30 @@ def test_base64_decoding_is_strict_but_tolerates_line_breaks() -> None:
     assert decode_base64("aGVsbG8") is None
 
 
+def test_base64_gives_binascii_strict_verdicts_on_mangled_text() -> None:
+    """The SIMD fast path must accept and refuse exactly what binascii's strict decoder does."""
+
+    def strict(text: str) -> bytes | None:
+        try:
+            compact = text.encode("ascii").translate(None, b" \t\n\r\x0b\x0c")
+            return binascii.a2b_base64(compact, strict_mode=True)
+        except (binascii.Error, UnicodeEncodeError):
+            return None
+
+    rng = random.Random(7)
+    alphabet = "ABCabcxyz0189+/=\n\t -_é"
+    for _ in range(20_000):
+        chars = list(base64.b64encode(rng.randbytes(rng.randrange(12))).decode())
+        for _ in range(rng.randrange(3)):
+            at = rng.randrange(len(chars) + 1)
+            if rng.random() < 0.5:
+                chars.insert(at, rng.choice(alphabet))
+            elif chars:
+                del chars[min(at, len(chars) - 1)]
+        text = "".join(chars)
+        assert decode_base64(text) == strict(text), repr(text)
+
+
 def test_header_and_crc_mode_still_catches_truncation_and_bit_flips() -> None:
     fast = image.Options(full_decode=False)
     assert image.check_image(png_bytes(64, 64), fast).ext == "png"
@@ -168,6 +195,64 @@ def test_inflate_check_finds_short_long_and_unfiltered_streams() -> None:
     assert png_stream_error(with_idat(good, bytes(61 * 20))) is None
 
 
+def fixture_pngs() -> list[bytes]:
+    """The matplotlib PNGs of the fixture notebooks (real zlib streams, several filter types)."""
+    found = []
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        for cell in orjson.loads(path.read_bytes()).get("cells", []):
+            for output in cell.get("outputs", []):
+                text = output.get("data", {}).get("image/png")
+                if text:
+                    found.append(decode_base64("".join(text)))
+    return found
+
+
+def with_crcs_fixed(data: bytes) -> bytes:
+    """The PNG with every chunk's CRC recomputed: a corruption that only the stream check sees."""
+    position, fixed = 8, bytearray(data[:8])
+    while position + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, position)
+        body = data[position + 4 : position + 8 + length]
+        fixed += data[position : position + 8 + length] + struct.pack(">I", zlib.crc32(body))
+        position += 12 + length
+    return bytes(fixed)
+
+
+def test_zlib_ng_gives_zlibs_verdicts_on_corrupt_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    corrupted = []
+    for data in fixture_pngs():
+        start = data.index(b"IDAT") + 4
+        (length,) = struct.unpack_from(">I", data, start - 8)
+        for _ in range(60):
+            flipped = bytearray(data)
+            flipped[start + rng.randrange(length)] ^= 1 << rng.randrange(8)
+            corrupted.append(with_crcs_fixed(bytes(flipped)))
+        for cut in sorted(rng.sample(range(1, length), 20)):
+            body = data[start : start + cut]
+            cut_chunk = struct.pack(">I", cut) + b"IDAT" + body + bytes(4)
+            rest = data[start + length + 4 :]
+            corrupted.append(with_crcs_fixed(data[: start - 8] + cut_chunk + rest))
+    zlib_ng_verdicts = [png_stream_error(data) for data in corrupted]
+    monkeypatch.setattr(image, "zlib_ng", zlib)
+    assert [png_stream_error(data) for data in corrupted] == zlib_ng_verdicts
+    assert sum(v is not None for v in zlib_ng_verdicts) > len(corrupted) // 2
+
+
+def test_each_distinct_image_is_decoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded, reduce = [], image._reduce
+    monkeypatch.setattr(image, "_reduce", lambda data: decoded.append(data) or reduce(data))
+    for module, memo in ((image, "SCREENED"), (image, "REDUCED"), (signatures, "PHASHES")):
+        monkeypatch.setattr(module, memo, DigestMemo(8))  # nothing remembered from other tests
+    data = png_bytes(90, 70, (10, 120, 200))
+    sample = plot_pair(FIVE_LINES)
+    sample.sample.files["0.png"] = data
+    for _ in range(3):
+        assert image.check(sample, image.Options())["images"][0]["width"] == 90
+        signatures.phash(data)
+    assert decoded == [data]
+
+
 def test_lines_inside_multiline_strings_count_and_comments_do_not() -> None:
     code = (
         "# setup\nimport numpy as np\n\n   # indented comment\n"
@@ -181,6 +266,30 @@ def test_lines_inside_multiline_strings_count_and_comments_do_not() -> None:
 def test_line_rule_falls_back_on_code_python_cannot_tokenize() -> None:
     assert code_lines("print 'py2 is fine'\nx = '''never closed\n# counted plainly\n") == 2
     assert code_lines("a\x0cb = 1\x1cc\n") == 1  # form feeds and \x1c do not end lines
+
+
+PLAIN_LINES = (
+    "import numpy as np", "x = f(1)  # trailing", "# a comment", "   # indented comment", "",
+    "   ", "\x0c", "\x0c# after a form feed", "y = (1,", "     2)", "z = [", "  # in brackets",
+    "]", "def f(a):", "    return a", "  bad_indent = 1", "%matplotlib inline", "!pip install x",
+    "s = 'open", 'print "py2"', "a = 1; b = 2", "\t\tx", "if x:", "x = 1 \\ 2", "@decorator",
+    "t = 'a' 'b'", "u = '# not a comment'",
+)  # fmt: skip
+
+
+def test_code_lines_skips_the_tokenizer_only_where_it_cannot_differ() -> None:
+    rng = random.Random(3)
+    tokenized_and_agreed = 0
+    for _ in range(3000):
+        lines = rng.choices(PLAIN_LINES, k=rng.randrange(1, 14))
+        code = rng.choice(["\n", "\r\n", "\r"]).join(lines)
+        assert not code_image._NOT_PLAIN.search(code)
+        tokenized = code_image.tokenized_code_lines(code)
+        assert tokenized in (None, code_lines(code)), code
+        tokenized_and_agreed += tokenized is not None
+    assert tokenized_and_agreed > 500
+    for special in ("x = '''a\n\n'''", "x = 1 + \\\n 2", "café = 1", "a = 1\x0b"):
+        assert code_image._NOT_PLAIN.search(special)
 
 
 def cell_and_context(cell: str, context: str) -> SampleView:

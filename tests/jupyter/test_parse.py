@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 from tests.jupyter.helpers import NOTEBOOKS, code_cell, dumps, image_output, notebook, png_bytes
 from vlpipe.sources.jupyter.notebook import (
+    _MAYBE_IPYTHON,
     InvalidJSON,
     InvalidNotebook,
     candidates,
     parse_notebook,
     python_source,
     source_lines,
+    without_ipython,
 )
 
 
@@ -143,6 +146,24 @@ def test_source_lines_split_only_where_python_ends_a_line() -> None:
     # a form feed is whitespace to Python, not a line break: the magic stays one line
     assert python_source("%matplotlib inline\x0c\nx = 1") == "x = 1"
     assert python_source("x = 1\x0c y = 2\n!ls") == "x = 1\x0c y = 2"
+
+
+IPYTHON_OR_NOT = (
+    "import numpy as np", "x = 7 % 3", "%matplotlib inline", "  !ls", "files = !ls", "df.head?",
+    "??np.sum", "%%time", "y = a != b", "print('100%')", "", "   ", "\x0c", "z = {'a': 1}",
+    "if x:", "    pass", "a, b = %who_ls", "s = '?'", "q = x ? y",
+)  # fmt: skip
+
+
+def test_cells_without_ipython_lines_are_kept_whole_as_line_by_line_would() -> None:
+    rng = random.Random(11)
+    plain = 0
+    for _ in range(3000):
+        lines = rng.choices(IPYTHON_OR_NOT, k=rng.randrange(1, 10))
+        source = rng.choice(["\n", "\r\n"]).join(lines) + rng.choice(["", "\n"])
+        assert python_source(source) == without_ipython(source), source
+        plain += "\r" not in source and not _MAYBE_IPYTHON.search(source)
+    assert plain > 300
 
 
 def test_kernel_language_is_read_from_metadata() -> None:
