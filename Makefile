@@ -8,8 +8,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # -qq: pip and setuptools notices are not the user's business; errors still show.
 PIP := $(PY) -m pip install -qq --disable-pip-version-check
+IMG2DATASET := bench/out/img2dataset-venv/bin/img2dataset
 # Chromium and TeX for the renderers, Noto CJK for Chinese glyphs, biber/bibtex for bibliographies,
-# pandoc for the arXiv source's LaTeX → markdown, tesseract (EN + ZH) for the ebook tests' OCR check.
+# pandoc for the arXiv source's LaTeX → markdown, tesseract (EN + ZH) for the ebook tests' OCR check,
+# URW (Times, Palatino, Helvetica, Courier …) and AR PL Song/Kai fonts for the page templates.
 DEBIAN_PACKAGES := chromium fonts-noto-cjk fonts-dejavu-core fontconfig pandoc \
 	texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-xetex \
 	texlive-lang-chinese texlive-fonts-recommended lmodern biber texlive-bibtex-extra \
@@ -26,7 +28,7 @@ test: system-packages $(VENV)/.dev assets
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-bench: system-packages $(VENV)/.bench assets
+bench: system-packages $(VENV)/.bench assets $(IMG2DATASET)
 	for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 $(VENV)/.core: pyproject.toml
@@ -45,6 +47,12 @@ $(VENV)/.dev: $(VENV)/.core
 $(VENV)/.bench: $(VENV)/.dev
 	$(PIP) -e '.[train,dev,bench]'
 	touch $@
+
+# img2dataset, bench_fetch.py's baseline, in a venv of its own: its pins would downgrade packages
+# vlpipe needs (webdataset). Pinned to the version bench/RESULTS.md measured.
+$(IMG2DATASET):
+	$(PYTHON) -m venv bench/out/img2dataset-venv
+	bench/out/img2dataset-venv/bin/pip install -qq --disable-pip-version-check img2dataset==1.47.0
 
 # Local copies of the CDN assets WebSight pages link (recipe websight.local_assets): Tailwind CSS
 # 2.2.19's dist/tailwind.min.css from npm's registry, so screenshots are styled without network.
