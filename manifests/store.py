@@ -284,7 +284,9 @@ def open_store(location: Store | Path | str) -> Store:
     from fsspec.core import url_to_fs
 
     try:
-        fs, root = url_to_fs(text)
+        # No listings cache: other processes (Ray workers) write here, and a cached listing of a
+        # folder would hide their files from exists() and size() in this one.
+        fs, root = url_to_fs(text, use_listings_cache=False)
     except (ImportError, ValueError) as exc:
         raise ConfigError(f"cannot open {text}: {exc}") from None
     return FsspecStore(text, fs, root)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -16,6 +18,9 @@ from rich.console import Console
 from vlpipe.errors import BuildStopped, ConfigError, TransientError
 from vlpipe.manifests.store import Store
 from vlpipe.sources.registry import source_names
+
+if TYPE_CHECKING:
+    from ray.job_submission import JobSubmissionClient
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(stderr=True, soft_wrap=True)  # messages are never cut into lines
@@ -341,3 +346,138 @@ def read_texts(paths: list[Path]) -> Iterator[str]:
                     yield (
                         content if isinstance(content, str) else content.decode("utf-8", "replace")
                     )
+
+
+JobServer = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="the cluster's job server, http://HEAD:8265 (or RAY_API_SERVER_ADDRESS, RAY_ADDRESS)",
+    ),
+]
+
+
+@contextmanager
+def _job_errors() -> Iterator[None]:
+    """Exit 2 for a usage or configuration error, 1 when the job server does not answer (the
+    same command, run again, finds the job or resumes the build)."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except TransientError as exc:
+        console.print(f"[red]no answer:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def submit(
+    command: Annotated[
+        list[str], typer.Argument(help="the vlpipe command the job runs: build …, dedup …, train …")
+    ],
+    address: JobServer = None,
+    image_has_vlpipe: Annotated[
+        bool,
+        typer.Option("--image-has-vlpipe", help="the cluster's Python has vlpipe (vlpipe's image)"),
+    ] = False,
+    pip: Annotated[
+        list[str] | None,
+        typer.Option(help="a pip requirement the job installs (vlpipe itself: a wheel URL …)"),
+    ] = None,
+    working_dir: Annotated[
+        Path | None,
+        typer.Option(help="a local folder uploaded as the job's working directory (recipes …)"),
+    ] = None,
+    env: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=VALUE for the job, or NAME to pass its value here; repeatable"),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option(help="stream the job's logs and exit with its exit status")
+    ] = False,
+) -> None:
+    """Run a build (or dedup, train) as a Ray job on a running cluster; prints the job's id:
+    vlpipe submit --address http://HEAD:8265 --image-has-vlpipe -- build --source … --output s3://…
+
+    Submitting the same command again resumes the build (while it runs, follows it instead).
+    Exit status with --follow: the job's, as `vlpipe jobs status` gives it."""
+    from vlpipe import jobs
+
+    with _job_errors():
+        jobs.check_submission(command)
+        runtime = jobs.runtime_env(
+            image_has_vlpipe, pip or [], working_dir, jobs.job_env(env or [], os.environ)
+        )
+        client = jobs.connect(address)
+        submitted = jobs.submit(client, command, runtime)
+    sys.stdout.write(submitted.job_id + "\n")
+    sys.stdout.flush()
+    note = "already running as this job" if submitted.already_running else "submitted"
+    console.print(f"{note}: vlpipe jobs status|logs|stop {submitted.job_id}", highlight=False)
+    if follow:
+        _follow_job(client, submitted.job_id)
+
+
+def _follow_job(client: JobSubmissionClient, job_id: str) -> None:
+    """Stream the job's logs to stdout until it ends, then exit with its exit status; Ctrl-C
+    leaves the job running."""
+    from vlpipe import jobs
+
+    try:
+        with _job_errors():
+            ended = jobs.follow(client, job_id, sys.stdout)
+    except KeyboardInterrupt:
+        console.print(f"the job goes on: vlpipe jobs logs --follow {job_id}", highlight=False)
+        raise typer.Exit(130) from None
+    console.print(jobs.describe(job_id, ended), highlight=False)
+    raise typer.Exit(jobs.exit_status(ended))
+
+
+jobs_app = typer.Typer(no_args_is_help=True, help="Ray jobs started by vlpipe submit.")
+app.add_typer(jobs_app, name="jobs")
+JobId = Annotated[str, typer.Argument(help="the id vlpipe submit printed")]
+
+
+@jobs_app.command("status")
+def jobs_status(job_id: JobId, address: JobServer = None) -> None:
+    """Print the job's status and exit with its exit status (0 while it runs): 0 succeeded, the
+    command's own when it failed (a build: 1 stopped, 2 configuration, 3 changed inputs), 1
+    when it failed otherwise, 4 when it was stopped."""
+    from vlpipe import jobs
+
+    with _job_errors():
+        job = jobs.info(jobs.connect(address), job_id)
+    sys.stdout.write(jobs.describe(job_id, job) + "\n")
+    raise typer.Exit(jobs.exit_status(job))
+
+
+@jobs_app.command("logs")
+def jobs_logs(
+    job_id: JobId,
+    address: JobServer = None,
+    follow: Annotated[
+        bool, typer.Option(help="stream until the job ends, then exit with its exit status")
+    ] = False,
+) -> None:
+    """Print the job's logs so far."""
+    from vlpipe import jobs
+
+    with _job_errors():
+        client = jobs.connect(address)
+        if not follow:
+            sys.stdout.write(jobs.logs(client, job_id))
+    if follow:
+        _follow_job(client, job_id)
+
+
+@jobs_app.command("stop")
+def jobs_stop(job_id: JobId, address: JobServer = None) -> None:
+    """Stop the job and wait until it has ended. Committed chunks stay: submitting the same
+    command again resumes the build."""
+    from vlpipe import jobs
+
+    with _job_errors():
+        job = jobs.stop(jobs.connect(address), job_id)
+    console.print(jobs.describe(job_id, job), highlight=False)
+    if not job.status.is_terminal():
+        raise _fail(f"job {job_id} has not ended after {jobs.STOP_WAIT_S:.0f}s")
