@@ -15,7 +15,8 @@ IMG2DATASET := bench/out/img2dataset-venv/bin/img2dataset
 DEBIAN_PACKAGES := chromium fonts-noto-cjk fonts-dejavu-core fontconfig pandoc \
 	texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-xetex \
 	texlive-lang-chinese texlive-fonts-recommended lmodern biber texlive-bibtex-extra \
-	tesseract-ocr tesseract-ocr-chi-sim fasttext
+	tesseract-ocr tesseract-ocr-chi-sim fasttext \
+	fonts-urw-base35 fonts-arphic-gbsn00lp fonts-arphic-gkai00mp
 
 .PHONY: run test lint bench system-packages assets
 
@@ -57,8 +58,11 @@ $(IMG2DATASET):
 # Local copies of the CDN assets WebSight pages link (recipe websight.local_assets): Tailwind CSS
 # 2.2.19's dist/tailwind.min.css from npm's registry, so screenshots are styled without network.
 TAILWIND_CSS := $(VENV)/share/vlpipe/assets/tailwind-2.2.19.min.css
+# KaTeX 0.19.1 (MIT), which typesets the exams source's math in the page: katex.min.js,
+# katex.min.css and the woff2 fonts of its dist (recipe exams.katex).
+KATEX := $(VENV)/share/vlpipe/assets/katex-0.19.1
 
-assets: system-packages $(TAILWIND_CSS)
+assets: system-packages $(TAILWIND_CSS) $(KATEX)/katex.min.js
 
 $(TAILWIND_CSS):
 	@mkdir -p $(@D)
@@ -66,6 +70,15 @@ $(TAILWIND_CSS):
 	  (cd "$$TMP" && npm pack --silent tailwindcss@2.2.19 >/dev/null && \
 	   tar -xzmf tailwindcss-2.2.19.tgz package/dist/tailwind.min.css) && \
 	  mv "$$TMP/package/dist/tailwind.min.css" $@
+
+$(KATEX)/katex.min.js:
+	@mkdir -p $(KATEX)/fonts
+	TMP=$$(mktemp -d) && trap 'rm -rf "$$TMP"' EXIT && \
+	  (cd "$$TMP" && npm pack --silent katex@0.19.1 >/dev/null && \
+	   tar -xzmf katex-0.19.1.tgz package/dist package/LICENSE) && \
+	  cp "$$TMP"/package/dist/fonts/*.woff2 $(KATEX)/fonts/ && \
+	  cp "$$TMP"/package/dist/katex.min.css "$$TMP"/package/LICENSE $(KATEX)/ && \
+	  mv "$$TMP"/package/dist/katex.min.js $@
 
 # npm (for `assets`) usually comes with the machine's Node.js; Debian's package is the fallback.
 system-packages:

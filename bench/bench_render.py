@@ -10,7 +10,13 @@ HTML → PNG at 1024×1024 over generated pages (text, tables, inline SVG, CJK, 
 LaTeX → PDF → PNG for a generated multi-page article: vlpipe's sandboxed compile plus PyMuPDF
 rendering, against a bare ``pdflatex`` subprocess plus the same PyMuPDF rendering.
 
-Run ``python bench/bench_render.py`` (about 3 minutes on 2 cores); ``--help`` for sizes.
+Page templates (``--templates``): generated chapters (English and Chinese) paginated at each
+template of the bundled ebook recipe by a one-browser pool, against the floor at the same page
+size (one bare page: load the chapter, then scroll and screenshot once per page the pool made),
+so a costly template (two columns, a running header and footer) shows up.
+
+Run ``python bench/bench_render.py`` (about 8 minutes on 2 cores; ``--templates``: the templates
+only); ``--help`` for sizes.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import pymupdf
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
+from vlpipe.recipe import load_recipe
 from vlpipe.renderers import (
     BrowserConfig,
     BrowserPool,
@@ -41,7 +48,8 @@ from vlpipe.renderers import (
     find_tex_binary,
     render_pdf,
 )
-from vlpipe.renderers.chromium import CHROMIUM_ARGS
+from vlpipe.renderers.chromium import CHROMIUM_ARGS, Layout
+from vlpipe.renderers.templates import PageTemplate
 
 SIZE = 1024
 LOREM = (
@@ -149,6 +157,52 @@ def bench_floor(pages: list[str], repeats: int) -> tuple[float, int]:
             browser.close()
 
 
+def make_chapters(count: int) -> list[str]:
+    """Chapter-like documents of several pages, alternately English and Chinese."""
+    chapters = []
+    for i in range(count):
+        text = LOREM * 3 if i % 2 == 0 else CJK * 4
+        body = "".join(f"<p>{k}. {text}</p>" for k in range(40))
+        chapters.append(f"<!doctype html><html><body><h1>Chapter {i}</h1>{body}</body></html>")
+    return chapters
+
+
+def bench_template(
+    template: PageTemplate, chapters: list[str], repeats: int
+) -> tuple[float, float, int]:
+    """(pool pages/s, floor pages/s, pages) for one template over ``chapters``."""
+    geometry = template.furnished({"title": "The Lighthouse Almanac", "author": "A. Keeper"})
+    config = BrowserConfig(browsers=1, geometry=geometry, max_pages=500, max_height_px=10**6)
+    docs = [HtmlDocument(html) for html in chapters]
+    counts: list[int] = []
+    with BrowserPool(config) as pool:
+        pool.render(docs[0], "paginated", Layout(geometry))  # warm-up
+
+        def run() -> int:
+            counts[:] = [len(pool.render(d, "paginated", Layout(geometry))) for d in docs]
+            return sum(counts)
+
+        rate, produced = timed(run, repeats)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=find_chromium(), args=list(CHROMIUM_ARGS))
+        page = browser.new_page(viewport={"width": template.width, "height": template.height})
+        cdp = page.context.new_cdp_session(page)
+
+        def floor() -> int:
+            for html, count in zip(chapters, counts, strict=True):
+                page.set_content(html)
+                for n in range(count):
+                    page.evaluate("y => window.scrollTo(0, y)", n * template.height)
+                    cdp.send("Page.captureScreenshot", {"format": "png", "optimizeForSpeed": True})
+            return sum(counts)
+
+        try:
+            floor_rate, _ = timed(floor, repeats)
+        finally:
+            browser.close()
+    return rate, floor_rate, produced
+
+
 def make_article(sections: int) -> str:
     """A multi-page article without cross references (one TeX run for both contenders)."""
     parts = [r"\documentclass{article}\usepackage{amsmath}\begin{document}"]
@@ -201,8 +255,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--sections", type=int, default=16, help="sections in the LaTeX article")
     parser.add_argument("--tex-repeats", type=int, default=3)
+    parser.add_argument("--templates", action="store_true", help="only the page templates")
+    parser.add_argument("--chapters", type=int, default=4, help="chapters per template")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress in logs
+
+    chapters = make_chapters(args.chapters)
+    print(f"Page templates, {len(chapters)} chapters, 1 browser, median of {args.repeats} repeats")
+    print("| template | page | columns | furniture | pages | pages/s | floor | ratio |")
+    print("|---|---|---:|---|---:|---:|---:|---:|")
+    for template in load_recipe("ebooks").ebooks.templates:  # type: ignore[attr-defined]
+        rate, floor_rate, produced = bench_template(template, chapters, args.repeats)
+        furniture = "+".join(r for r in ("header", "footer") if getattr(template, r)) or "–"
+        print(
+            f"| {template.name} | {template.width}×{template.height} | {template.columns} | "
+            f"{furniture} | {produced} | {rate:.2f} | {floor_rate:.2f} | {rate / floor_rate:.2f} |"
+        )
+    if args.templates:
+        return
 
     pages = make_pages(args.pages)
     print(f"HTML → PNG, {SIZE}×{SIZE}, {len(pages)} pages, median of {args.repeats} repeats")

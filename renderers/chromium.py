@@ -25,21 +25,29 @@ Why the pieces look the way they do:
   every CDP call with it). The blocked call then fails, the document becomes a
   :class:`RenderTimeout`, and the worker relaunches its browser and carries on with the batch.
   Too-tall documents (``max_height_px``) and too many pages (``max_pages``) fail before capture.
-* **Paginated mode.** The document is laid out once in a single column of the page width (margins
-  as body padding, base font size from the config; author styles still win for fonts), its text
-  lines are measured from the DOM (see :mod:`vlpipe.renderers.dom`) and page cuts are chosen at
-  line boundaries (:func:`vlpipe.renderers.layout.plan_page_cuts`), so no line is cut. Each page is
-  then shown by clipping the root element to its band and scrolling the band under the top
-  margin: one layout, no re-flow per page, and the text of a page is exactly the lines in its band.
-  We chose this over CSS multi-column pagination because columns re-flow floats, tables and
-  positioned content unpredictably and hide overflow, while a fixed-width column with scroll
-  offsets renders the document as its author laid it out.
+* **Paginated mode.** The document is laid out once in a single column of the column width
+  (margins as body padding, base typography from the page geometry; author styles win unless the
+  geometry says ``precedence: page``), its text lines are measured from the DOM (see
+  :mod:`vlpipe.renderers.dom`) and cut into bands at line boundaries
+  (:func:`vlpipe.renderers.layout.plan_pages`), so no line is cut. Each page is then shown by
+  clipping the root element to its band and scrolling the band under the top margin: one layout,
+  no re-flow per page, and the text of a page is exactly the lines in its band. A two-column page
+  shows two consecutive bands: the second is captured first and laid, as an image, over the right
+  column while the first is shown; the running header and footer are laid over the margins the
+  same way (in the top layer, which the root's clip does not reach). We chose this over CSS
+  multi-column pagination because columns re-flow floats, tables and positioned content
+  unpredictably and hide overflow, while a fixed-width column with scroll offsets renders the
+  document as its author laid it out.
+* **Per document**, :class:`Layout` may give another page geometry (a template: the viewport
+  follows it), the number of the first page, and a trusted :class:`PageScript` run before
+  measuring (KaTeX typesetting formulas, which then read as their LaTeX source).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import math
 import os
 import queue
 import re
@@ -50,7 +58,6 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -70,16 +77,19 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from pydantic import BaseModel, ConfigDict, Field
 
 from vlpipe.errors import ConfigError, DocumentError
-from vlpipe.renderers.dom import MEASURE_JS, PAGINATED_CSS, SHOW_PAGE_JS, STILL_CSS
+from vlpipe.renderers.dom import MEASURE_JS, SHOW_PAGE_JS, STILL_CSS, STYLE_JS, paginated_css
 from vlpipe.renderers.errors import BrowserCrashed, RenderError, RenderTimeout
 from vlpipe.renderers.install import find_chromium
 from vlpipe.renderers.layout import (
+    FURNITURE_LINE,
     PageGeometry,
+    PagePlan,
     TextLine,
+    join_furniture,
     lines_in_view,
-    lines_on_page,
+    page_furniture,
     page_text,
-    plan_page_cuts,
+    plan_pages,
 )
 from vlpipe.renderers.policy import (
     ORIGIN,
@@ -126,6 +136,7 @@ _LAUNCH_ATTEMPTS = 2
 # How often a document that is still loading is asked whether it has finished (see _wait_for_load).
 _LOAD_POLL_S = 0.05
 _FRAME_S = 0.05  # one compositor frame and then some, before a screenshot is retried
+_FAR = 100_000  # px: "unbounded" in a clip rectangle
 
 
 class BrowserConfig(BaseModel):
@@ -148,14 +159,69 @@ class BrowserConfig(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class PageScript:
+    """Trusted JavaScript run in a document after it loads and is styled (laid out at its page
+    geometry), before it is measured, through CDP (so neither the document's
+    Content-Security-Policy nor disabled page scripts stop it): ``library`` is evaluated as a
+    classic script, then ``call`` (a function expression) is called with the name of the
+    document's atom attribute (see :mod:`vlpipe.renderers.dom`). ``call`` returns ``null``, or a
+    message that fails the document with :class:`PageScriptError`."""
+
+    library: str
+    call: str
+
+
+class PageScriptError(RenderError):
+    """The page script found that the document cannot be rendered as asked (a formula KaTeX
+    cannot typeset)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How one document is paginated, beyond the pool's config: its page geometry (a template;
+    ``None``: the pool's), the number its first page prints for ``{page}``, a page script."""
+
+    geometry: PageGeometry | None = None
+    first_page: int = 1
+    script: PageScript | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FurnitureBox:
+    """A running header or footer on a page image: its role, its text, and the box of its text
+    in image pixels ``(x0, y0, x1, y1)``."""
+
+    role: str
+    text: str
+    box: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
 class RenderedPage:
-    """One page image (PNG bytes) with the text visible on it, in reading order."""
+    """One page image (PNG bytes) with the text visible on it, in reading order: in paginated
+    mode the header, a blank line, the body, a blank line, the footer (``furniture``)."""
 
     index: int
     png: bytes
     text: str
     width: int
     height: int
+    furniture: tuple[FurnitureBox, ...] = ()
+
+
+def furniture_record(page: RenderedPage, text: str) -> list[dict[str, object]]:
+    """A page's header and footer as a sample's json records them: ``role``, ``text``, ``box``
+    (image px) and ``span``, their ``[start, end)`` in ``text`` — the page's text as paired (the
+    renderer's, after any edit that leaves the furniture alone), which begins with the header and
+    ends with the footer, so a trainer can cut them from the target or mask them in the image."""
+    records: list[dict[str, object]] = []
+    for item in page.furniture:
+        start = 0 if item.role == "header" else len(text) - len(item.text)
+        if text[start : start + len(item.text)] != item.text:
+            raise ValueError(f"the page text does not hold its {item.role} {item.text!r}")
+        span = [start, start + len(item.text)]
+        records.append({"role": item.role, "text": item.text, "box": list(item.box), "span": span})
+    return records
 
 
 def _browser_pid(marker: str) -> int | None:
@@ -193,7 +259,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
-_Job = tuple[HtmlDocument, RenderMode, "Future[list[RenderedPage]]"]
+_Job = tuple[HtmlDocument, RenderMode, Layout, "Future[list[RenderedPage]]"]
 
 
 class _Worker(threading.Thread):
@@ -226,6 +292,8 @@ class _Worker(threading.Thread):
         self._cdp: CDPSession | None = None
         self._doc: HtmlDocument | None = None
         self._docs_in_context = 0
+        self._viewport = (config.geometry.width, config.geometry.height)
+        self._canvas: str | None = None  # the page colour behind the document, None: white
 
     # -- watchdog -------------------------------------------------------------------------
     def _arm(self, seconds: float) -> None:
@@ -312,6 +380,8 @@ class _Worker(threading.Thread):
         self._page = context.new_page()
         self._cdp = context.new_cdp_session(self._page)
         self._docs_in_context = 0
+        self._viewport = (g.width, g.height)
+        self._canvas = None
 
     def _close_browser(self) -> None:
         browser, self._browser = self._browser, None
@@ -347,11 +417,11 @@ class _Worker(threading.Thread):
     # -- serving --------------------------------------------------------------------------
     def _serve(self) -> None:
         while (job := self._jobs.get()) is not None:
-            doc, mode, future = job
+            doc, mode, layout, future = job
             if not future.set_running_or_notify_cancel():
                 continue
             try:
-                future.set_result(self._render(doc, mode))
+                future.set_result(self._render(doc, mode, layout))
             except Exception as exc:  # delivered to the caller through the future
                 future.set_exception(exc)
 
@@ -380,7 +450,7 @@ class _Worker(threading.Thread):
         except PlaywrightError:
             pass  # the page went away while the request was pending
 
-    def _render(self, doc: HtmlDocument, mode: RenderMode) -> list[RenderedPage]:
+    def _render(self, doc: HtmlDocument, mode: RenderMode, layout: Layout) -> list[RenderedPage]:
         # _killed still set: the watchdog fired as the previous document finished, so the
         # browser is dead or dying even if Playwright has not noticed yet.
         if self._killed or self._browser is None or not self._browser.is_connected():
@@ -391,7 +461,7 @@ class _Worker(threading.Thread):
         self._doc = doc
         self._arm(self.config.render_timeout_s)
         try:
-            return self._render_document(doc, mode)
+            return self._render_document(doc, mode, layout)
         except PlaywrightError as exc:
             error, recovery = self._classify(exc)
         finally:
@@ -417,15 +487,25 @@ class _Worker(threading.Thread):
         return RenderError(f"render failed: {message}"), self._fresh_context
 
     def _capture(self, full_height: int | None = None) -> bytes:
-        """The page as PNG. Headless Chromium now and then answers "Unable to capture
-        screenshot" when no compositor frame is ready yet (seen about once in a few hundred
-        pages on a loaded machine); one retry after a frame's time gets it."""
+        """The viewport as PNG, or (``full_height``) the document's top ``full_height`` px."""
+        if full_height is None:
+            return base64.b64decode(self._screenshot())
+        clip = (0, 0, self._viewport[0], full_height)
+        return base64.b64decode(self._screenshot(clip, beyond_viewport=True))
+
+    def _screenshot(
+        self, clip: tuple[float, float, float, float] | None = None, beyond_viewport: bool = False
+    ) -> str:
+        """A PNG (base64) of the viewport, or of ``clip`` ``(x, y, width, height)`` in document
+        px. Headless Chromium now and then answers "Unable to capture screenshot" when no
+        compositor frame is ready yet (seen about once in a few hundred pages on a loaded
+        machine); one retry after a frame's time gets it."""
         assert self._cdp is not None
         params: dict[str, object] = {"format": "png", "optimizeForSpeed": True}
-        if full_height is not None:
-            width = self.config.geometry.width
-            params["clip"] = {"x": 0, "y": 0, "width": width, "height": full_height, "scale": 1}
-            params["captureBeyondViewport"] = True
+        if clip is not None:
+            x, y, width, height = clip
+            params["clip"] = {"x": x, "y": y, "width": width, "height": height, "scale": 1}
+            params["captureBeyondViewport"] = beyond_viewport
         try:
             shot = self._cdp.send("Page.captureScreenshot", params)
         except PlaywrightError as exc:
@@ -433,7 +513,7 @@ class _Worker(threading.Thread):
                 raise
             time.sleep(_FRAME_S)
             shot = self._cdp.send("Page.captureScreenshot", params)
-        return base64.b64decode(shot["data"])
+        return str(shot["data"])
 
     def _wait_for_load(self, deadline: float) -> None:
         """Wait, until ``deadline``, for the document just committed to finish loading.
@@ -464,52 +544,144 @@ class _Worker(threading.Thread):
             if page.evaluate("document.readyState") == "complete":
                 return
 
-    def _render_document(self, doc: HtmlDocument, mode: RenderMode) -> list[RenderedPage]:
+    def _render_document(
+        self, doc: HtmlDocument, mode: RenderMode, layout: Layout
+    ) -> list[RenderedPage]:
         assert self._page is not None and self._cdp is not None and self._context is not None
-        cfg, g, page = self.config, self.config.geometry, self._page
+        cfg, page = self.config, self._page
+        g = layout.geometry or cfg.geometry
+        if (g.width, g.height) != self._viewport:
+            page.set_viewport_size({"width": g.width, "height": g.height})
+            self._viewport = (g.width, g.height)
         self._cdp.send("Storage.clearDataForOrigin", {"origin": ORIGIN, "storageTypes": "all"})
         load_deadline = time.monotonic() + cfg.load_timeout_s
         page.goto(entry_url(doc), wait_until="commit", timeout=cfg.load_timeout_s * 1000)
         self._wait_for_load(load_deadline)
-        css = STILL_CSS
-        if mode == "paginated":
-            family = f"font-family: {g.font_family};" if g.font_family else ""
-            css += PAGINATED_CSS % {
-                "font_px": g.font_size_px,
-                "line_height": g.line_height,
-                "font_family": family,
-                "margin_top": g.margin_top,
-                "margin_x": g.margin_x,
-            }
-        max_height = 0 if mode == "viewport" else cfg.max_height_px
+        css = STILL_CSS + (paginated_css(g) if mode == "paginated" else "")
         # Also checks that the load finished, and touches the renderer: one that a script hung
         # while loading blocks this call until the watchdog kills the browser.
-        measured = page.evaluate(MEASURE_JS, {"css": css, "maxHeight": max_height})
-        if measured.get("loadTimeout"):
+        if not page.evaluate(STYLE_JS, css):
             raise RenderTimeout(f"page load exceeded {cfg.load_timeout_s:g}s")
+        atom = f"data-vlpipe-atom-{uuid.uuid4().hex}"  # a name the document cannot know
+        if layout.script is not None:
+            self._run_script(layout.script, atom)
+        max_height = 0 if mode == "viewport" else cfg.max_height_px
+        measured = page.evaluate(MEASURE_JS, {"maxHeight": max_height, "atom": atom})
         height = float(measured["height"])
         if max_height and height > max_height:
             raise RenderError(f"document is {height:.0f} px tall, over the {max_height} px limit")
         lines = [TextLine.from_js(raw) for raw in measured["lines"]]
+        self._paint_canvas(measured["canvas"] if mode == "paginated" else None)
         if mode == "viewport":
             text = page_text(lines_in_view(lines, 0, g.height))
             return [RenderedPage(0, self._capture(), text, g.width, g.height)]
         if mode == "full_page":
             full = max(1, int(height))
             return [RenderedPage(0, self._capture(full), page_text(lines), g.width, full)]
-        cuts = plan_page_cuts(lines, g.margin_top, float(measured["bottom"]), g.content_height)
-        if not cuts:
+        plans = plan_pages(lines, g, float(measured["bottom"]))
+        if not plans:
             raise RenderError("document has no visible content")
-        if len(cuts) - 1 > cfg.max_pages:
+        if len(plans) > cfg.max_pages:
             raise RenderError(
-                f"document needs {len(cuts) - 1} pages, over the {cfg.max_pages}-page limit"
+                f"document needs {len(plans)} pages, over the {cfg.max_pages}-page limit"
             )
-        pages = []
-        for index, (top, bottom) in enumerate(pairwise(cuts)):
-            page.evaluate(SHOW_PAGE_JS, [top, bottom, top - g.margin_top, g.height])
-            text = page_text(lines_on_page(lines, top, bottom))
-            pages.append(RenderedPage(index, self._capture(), text, g.width, g.height))
-        return pages
+        return [
+            self._show_page(g, plan, index, layout.first_page + index)
+            for index, plan in enumerate(plans)
+        ]
+
+    def _paint_canvas(self, colour: str | None) -> None:
+        """Paint what the document leaves unpainted (the margins of a paginated page, outside
+        its clip) in the document's canvas colour (a CSS ``rgb()``/``rgba()``), or white."""
+        if colour == self._canvas:
+            return
+        assert self._cdp is not None
+        rgba = [float(v) for v in re.findall(r"[\d.]+", colour or "")]
+        params = {}
+        if len(rgba) >= 3:
+            r, g, b = (round(v) for v in rgba[:3])
+            params["color"] = {"r": r, "g": g, "b": b, "a": rgba[3] if len(rgba) > 3 else 1.0}
+        self._cdp.send("Emulation.setDefaultBackgroundColorOverride", params)
+        self._canvas = colour
+
+    def _run_script(self, script: PageScript, atom: str) -> None:
+        assert self._cdp is not None and self._page is not None
+        loaded = self._cdp.send("Runtime.evaluate", {"expression": script.library})
+        if "exceptionDetails" in loaded:
+            raise RenderError(f"page script library failed: {loaded['exceptionDetails']}")
+        problem = self._page.evaluate(script.call, atom)
+        if problem:
+            raise PageScriptError(str(problem)[:500])
+
+    def _show(
+        self,
+        g: PageGeometry,
+        band: tuple[int, int],
+        right: float,
+        overlays: list[object],
+        first: bool = False,
+    ) -> tuple[float, list[list[float]]]:
+        """Show the document band ``[top, bottom)`` (left of ``right``) under the top margin,
+        with ``overlays`` on top; returns the document's scroll position and the boxes of the
+        text overlays. The ``first`` band of a document is shown with all that lies above it
+        (only the body's top padding: glyphs reaching above the first line stay whole)."""
+        assert self._page is not None
+        top, bottom = band
+        scroll = top - g.margin_top
+        shown = self._page.evaluate(
+            SHOW_PAGE_JS,
+            {
+                "rects": [[-_FAR, 0 if first else top, right, bottom]],
+                "scroll": scroll,
+                "minHeight": scroll + 2 * g.height,
+                "overlays": overlays,
+            },
+        )
+        return float(shown["scrollY"]), shown["boxes"]
+
+    def _show_page(self, g: PageGeometry, plan: PagePlan, index: int, number: int) -> RenderedPage:
+        """Capture one planned page: its first band in the first column; its second band, if
+        any, captured first and laid over the second column; then header and footer."""
+        furniture = page_furniture(g, plan, number)
+        family = g.font_family or "serif"
+        overlays: list[object] = [
+            {
+                "left": 0,
+                "top": f.top,
+                "width": plan.width,
+                "text": f.text,
+                "font": f"{g.furniture_px}px/{FURNITURE_LINE} {family}",
+                "color": g.color or "#000000",
+            }
+            for f in furniture
+        ]
+        right = float(_FAR)
+        if g.columns > 1:
+            half = g.column_gap // 2
+            left = max(0, g.margin_x - half)
+            right = g.margin_x + g.column_width + half
+            if len(plan.bands) > 1:
+                top, bottom = plan.bands[1]
+                self._show(g, plan.bands[1], right, [])
+                strip = self._screenshot((left, top, right - left, bottom - top))
+                shift = g.column_width + g.column_gap
+                overlays.append({"left": left + shift, "top": g.margin_top, "png": strip})
+        scroll, boxes = self._show(g, plan.bands[0], right, overlays, first=index == 0)
+        full = (plan.width, plan.height) == (g.width, g.height)
+        png = base64.b64decode(
+            self._screenshot(None if full else (0, scroll, plan.width, plan.height))
+        )
+        placed = tuple(
+            FurnitureBox(f.role, f.text, _pixel_box(box))
+            for f, box in zip(furniture, boxes, strict=True)
+        )
+        text = join_furniture(plan.text, furniture)
+        return RenderedPage(index, png, text, plan.width, plan.height, placed)
+
+
+def _pixel_box(box: list[float]) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    return math.floor(x0), math.floor(y0), math.ceil(x1), math.ceil(y1)
 
 
 class BrowserPool:
@@ -586,18 +758,20 @@ class BrowserPool:
         return [w.pid for w in self._workers if w.pid is not None]
 
     def submit(
-        self, doc: HtmlDocument, mode: RenderMode | None = None
+        self, doc: HtmlDocument, mode: RenderMode | None = None, layout: Layout | None = None
     ) -> Future[list[RenderedPage]]:
         """Queue one document; the future holds its pages or its ``DocumentError``."""
         if not self._workers:
             raise RuntimeError("BrowserPool is not started; use it as a context manager")
         future: Future[list[RenderedPage]] = Future()
-        self._jobs.put((doc, mode or self.config.mode, future))
+        self._jobs.put((doc, mode or self.config.mode, layout or Layout(), future))
         return future
 
-    def render(self, doc: HtmlDocument, mode: RenderMode | None = None) -> list[RenderedPage]:
+    def render(
+        self, doc: HtmlDocument, mode: RenderMode | None = None, layout: Layout | None = None
+    ) -> list[RenderedPage]:
         """Render one document; raises a ``DocumentError`` subclass if it cannot be rendered."""
-        return self.submit(doc, mode).result()
+        return self.submit(doc, mode, layout).result()
 
     def render_many(
         self, docs: list[HtmlDocument], mode: RenderMode | None = None

@@ -1,5 +1,6 @@
 """EPUB / HTML books → page images, each with exactly the text shown on it (DeepSeek-VL's rendered
-ebooks): ``book`` reads and checks the book (pure), ``step`` renders and packs its pages."""
+ebooks, "with different templates"): ``book`` reads and checks the book (pure), ``step`` draws a
+page template per book (or chapter), renders and packs its pages."""
 
 from __future__ import annotations
 
@@ -7,19 +8,26 @@ from typing import Literal
 
 from pydantic import Field
 
-from vlpipe.recipe import ArchiveLimits, FilterStep, Recipe, StrictModel
-from vlpipe.renderers.layout import PageGeometry
+from vlpipe.recipe import ArchiveLimits, FilterStep, Recipe
+from vlpipe.renderers.templates import PageTemplate, TemplateOptions
 from vlpipe.sources.ebooks.book import is_book_folder
 from vlpipe.sources.inputs import InputLayout
 from vlpipe.sources.registry import SourceSpec
 
+# The page every book was rendered with before templates: the recipe's default template.
+DEFAULT_TEMPLATE = PageTemplate(
+    name="default", margin_x=64, margin_top=64, margin_bottom=64, font_size_px=20.0, line_height=1.6
+)
 
-class EbookOptions(StrictModel):
+
+class EbookOptions(TemplateOptions):
     """EPUB / HTML books → page images with exactly the text shown on them (DeepSeek-VL's
-    rendered ebooks)."""
+    rendered ebooks). A template's ``header``/``footer`` may name ``{title}`` and ``{author}``
+    (the book's) and ``{page}`` (the page number in the book)."""
 
-    page: PageGeometry = PageGeometry(
-        margin_x=64, margin_top=64, margin_bottom=64, font_size_px=20.0, line_height=1.6
+    templates: tuple[PageTemplate, ...] = (DEFAULT_TEMPLATE,)
+    template_per: Literal["book", "chapter"] = Field(
+        "book", description="draw a template for each book, or for each of its chapters"
     )
     browsers: int = Field(1, ge=1, le=64, description="Chromiums per worker")
     javascript: bool = Field(False, description="run the book's scripts (EPUB 3 allows them)")

@@ -3,6 +3,7 @@ metadata, drops, bad input in a build, and the WebSight pairs."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import subprocess
@@ -35,6 +36,7 @@ from vlpipe.pipelines.build import run_build
 from vlpipe.recipe import FilterStep, Recipe, load_recipe
 from vlpipe.renderers import BrowserPool
 from vlpipe.schema import Document, Outcome, sample_key
+from vlpipe.sources.ebooks import DEFAULT_TEMPLATE
 from vlpipe.sources.ebooks import step as ebooks
 from vlpipe.sources.registry import StepContext, source_spec
 from vlpipe.sources.websight import TAILWIND_2_2_19_FILE
@@ -48,7 +50,8 @@ def recipe(source: str, **options: object) -> Recipe:
     return type(base).model_validate(data)
 
 
-EBOOKS = recipe("ebooks", render_timeout_s=20, load_timeout_s=5)
+# The page every book had before templates (test_templates.py covers the others).
+EBOOKS = recipe("ebooks", render_timeout_s=20, load_timeout_s=5, templates=[DEFAULT_TEMPLATE])
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +89,12 @@ def words(text: str) -> list[str]:
 
 @pytest.mark.slow
 def test_english_pages_pair_each_image_with_its_own_text(book_pool: BrowserPool) -> None:
-    outcome = render_book(book_pool, en_book(paragraphs=30, font=True))
-    assert outcome.status == "kept"
-    # the cover is only an image: dropped with the reason, and it keeps page number 0
-    assert [(d.key, d.drop.reason) for d in outcome.dropped] == [
-        (sample_key("book.epub", 0), "image_only_page")
-    ]
+    raw = render_book(book_pool, en_book(paragraphs=30, font=True))
+    # the cover is only an image: page 0, paired with no text (dropping it is the filters' job)
+    cover, *pages = raw.samples
+    assert cover.key == sample_key("book.epub", 0) and cover.files["txt"] == b""
+    outcome = apply_filters(dataclasses.replace(raw, samples=tuple(pages)), EBOOKS.filters)
+    assert outcome.status == "kept" and not outcome.dropped
     keys = [s.key for s in outcome.samples]
     assert keys == [sample_key("book.epub", n) for n in range(1, len(keys) + 1)]
     texts = [s.files["txt"].decode() for s in outcome.samples]
@@ -108,7 +111,7 @@ def test_english_pages_pair_each_image_with_its_own_text(book_pool: BrowserPool)
     # OCR the first and last lines of a full page: they are the first and last words of its text
     page = next(s for s in outcome.samples if meta(s.files)["page_in_chapter"] == 1)
     text = page.files["txt"].decode()
-    g = EBOOKS.ebooks.page
+    g = EBOOKS.ebooks.templates[0]
     top = ocr(page.files["png"], (0, g.margin_top - 8, g.width, g.margin_top + 36), "eng")
     assert words(top)[:3] == words(text)[:3]
     lines = [ln for ln in text.splitlines() if ln.strip()]
@@ -119,18 +122,16 @@ def test_english_pages_pair_each_image_with_its_own_text(book_pool: BrowserPool)
 
 @pytest.mark.slow
 def test_chinese_pages_cjk_glyphs_and_no_spurious_spaces(book_pool: BrowserPool) -> None:
-    outcome = render_book(book_pool, zh_book(paragraphs=30), "zh.epub")
+    outcome = apply_filters(
+        render_book(book_pool, zh_book(paragraphs=30), "zh.epub"), EBOOKS.filters
+    )
     assert outcome.status == "kept" and len(outcome.samples) >= 3
     text = outcome.samples[0].files["txt"].decode()
     assert text.startswith("第一章\u3000灯塔\n\n第1段。")
     assert not re.search(r"[\u4e00-\u9fff] [\u4e00-\u9fff]", text)
     first = meta(outcome.samples[0].files)
-    assert (first["lang"], first["lang_detected"], first["lang_mismatch"]) == (
-        "zh-CN",
-        "Hani",
-        False,
-    )
-    g = EBOOKS.ebooks.page
+    assert (first["lang"], first["lang_declared"], first["lang_mismatch"]) == ("zh", "zh-cn", False)
+    g = EBOOKS.ebooks.templates[0]
     heading = ocr(outcome.samples[0].files["png"], (0, g.margin_top, g.width, 160), "chi_sim")
     assert "第一章" in heading.replace(" ", "")  # real glyphs, not tofu boxes
 
@@ -396,7 +397,7 @@ def test_websight_local_assets_make_no_requests() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source", ["ebooks", "websight"])
+@pytest.mark.parametrize("source", ["ebooks", "websight", "exams"])
 def test_bundled_samples_build_the_same_inline_and_on_ray(
     tmp_path: Path, source: str, own_ray: None
 ) -> None:
