@@ -29,12 +29,13 @@ from vlpipe.schema import Signature
 MERSENNE = (1 << 61) - 1
 _WORDLIKE = re.compile(r"\w")
 PHASH_SIDE, PHASH_BITS = 32, 8
-PHASHES: DigestMemo[int] = DigestMemo(1 << 16)
+PHASHES: DigestMemo[int | None] = DigestMemo(1 << 16)
 
 
 def sign(sample: SampleView, options: SignatureOptions) -> Signature:
     text = sample.text if options.text else None
-    phashes = tuple(phash(data) for _, data in sample.images) if options.images else ()
+    hashed = (phash(data) for _, data in sample.images) if options.images else ()
+    phashes = tuple(h for h in hashed if h is not None)
     minhash = None
     if text:
         signature = text_minhash(text, options.ngram, options.num_perm, options.seed)
@@ -79,12 +80,18 @@ def _dct_matrix(size: int) -> np.ndarray:
     return np.cos(np.pi * (2 * n[None, :] + 1) * n[:, None] / (2 * size))
 
 
-def phash(data: bytes) -> int:
+def phash(data: bytes) -> int | None:
+    """The image's perceptual hash, None when Pillow cannot decode it (an SVG, or bytes no image
+    filter screened): such an image has no near duplicate."""
     return PHASHES.get(data, None, _phash)
 
 
-def _phash(data: bytes) -> int:
-    grey = reduced_grey(data).resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS)
+def _phash(data: bytes) -> int | None:
+    try:
+        grey = reduced_grey(data)
+    except (OSError, SyntaxError, ValueError, EOFError):  # UnidentifiedImageError is an OSError
+        return None
+    grey = grey.resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS)
     pixels = np.asarray(grey, dtype=np.float64)
     dct = _dct_matrix(PHASH_SIDE)
     low = (dct @ pixels @ dct.T)[:PHASH_BITS, :PHASH_BITS]

@@ -18,6 +18,7 @@ from vlpipe.filters import code_image, image, signatures
 from vlpipe.filters.code_image import code_lines
 from vlpipe.filters.contract import DigestMemo, SampleView
 from vlpipe.filters.image import decode_base64, png_stream_error
+from vlpipe.recipe import SignatureOptions
 from vlpipe.schema import Drop, Sample
 
 FIVE_LINES = "import numpy as np\nx = np.arange(3)\ny = x * 2\nfig = figure()\nplot(x, y)\n"
@@ -251,6 +252,16 @@ def test_each_distinct_image_is_decoded_once(monkeypatch: pytest.MonkeyPatch) ->
         assert image.check(sample, image.Options())["images"][0]["width"] == 90
         signatures.phash(data)
     assert decoded == [data]
+
+
+def test_an_image_that_does_not_decode_gets_no_phash_and_breaks_nothing() -> None:
+    """A recipe without the image filter signs unscreened bytes: they have no pHash."""
+    good = png_bytes(64, 48, (200, 30, 30))
+    cut = png_bytes(64, 48, (30, 200, 30))[:60]
+    files = {"0.png": cut, "1.png": good, "2.svg": b"<svg/>"}
+    files |= {k: v for k, v in plot_pair(FIVE_LINES).sample.files.items() if k in ("py", "json")}
+    signed = signatures.sign(SampleView(Sample("k", files)), SignatureOptions(images=True))
+    assert signed.image_phash == (signatures.phash(good),)
 
 
 def test_lines_inside_multiline_strings_count_and_comments_do_not() -> None:
