@@ -2,14 +2,14 @@
 
     python bench/bench_jupyter.py [--corpus bench/out/jupyter-real] [--copies 8] [--repeats 3]
 
-The corpus is the Jupyter regression set (``bench/jupyter/fetch_notebooks.py``) repeated
+The corpus is the Jupyter regression set (``python -m bench.jupyter.fetch_notebooks``) repeated
 ``--copies`` times (hard links under other names: a corpus of forks repeats its notebooks too);
 ``--generated N`` builds N synthetic notebooks instead. Each contender is one fresh process, timed
 from its start to its exit (imports, Ray start-up and the ledger included), and the contenders
 take turns within each repeat so that they share the machine's noise:
 
-- ``vlpipe build --executor inline``, ``--workers 1`` and ``--workers 2`` (embedded Ray), and
-  ``vlpipe build`` with the default executor (which picks one for the plan);
+- ``vlpipe build --executor inline``, ``--executor ray --workers 1`` and ``--workers 2`` (embedded
+  Ray), and ``vlpipe build`` with the default executor (``auto`` picks one for the plan);
 - naive: ``nbformat.read`` + Pillow ``verify`` + ``webdataset.ShardWriter``, one process;
 - floor: ``orjson`` parse + base64 decode + bytes into a tar, no checks at all.
 
@@ -165,9 +165,9 @@ def commands(corpus: Path, out: Path) -> dict[str, list[str]]:
     this = [sys.executable, __file__]
     return {
         "vlpipe build --executor inline": [*build, "--executor", "inline"],
-        "vlpipe build --workers 1 (Ray)": [*build, "--workers", "1"],
-        "vlpipe build --workers 2 (Ray)": [*build, "--workers", "2"],
-        "vlpipe build (default executor)": build,
+        "vlpipe build --executor ray --workers 1": [*build, "--executor", "ray", "--workers", "1"],
+        "vlpipe build --executor ray --workers 2": [*build, "--executor", "ray", "--workers", "2"],
+        "vlpipe build (default: auto)": build,
         NAIVE: [*this, "--naive", str(corpus), str(out)],
         FLOOR: [*this, "--floor", str(corpus), str(out)],
     }
@@ -209,7 +209,7 @@ def main() -> None:
         elif args.corpus.is_dir():
             notebooks = copied_corpus(args.corpus, args.copies, corpus)
         else:
-            raise SystemExit(f"no {args.corpus}: run bench/jupyter/fetch_notebooks.py first")
+            raise SystemExit(f"no {args.corpus}: run make bench-data first")
         first = min(corpus.rglob("*.ipynb"))
         one.mkdir()
         shutil.copy(first, one / first.name)
@@ -233,7 +233,8 @@ def main() -> None:
               f"{'/ floor':>7s} {'per CPU-s':>9s}  one notebook")  # fmt: skip
         for name, rate in rates.items():
             one_doc = f"{statistics.median(startup[name]):5.2f} s" if name in startup else ""
-            per_cpu = "" if "Ray" in name else f"{notebooks / statistics.median(cpu[name]):9.1f}"
+            own = "ray" not in name and "auto" not in name  # Ray's workers are not its CPU time
+            per_cpu = f"{notebooks / statistics.median(cpu[name]):9.1f}" if own else ""
             print(f"{name:40s} {rate:11.1f} {rate / rates[NAIVE]:6.2f}x {rate / inline:7.2f}x "
                   f"{rate / rates[FLOOR]:6.2f}x {per_cpu:>9s}  {one_doc}")  # fmt: skip
         print("per CPU-s: notebooks per CPU-second of the process (Ray's workers are not its own)")

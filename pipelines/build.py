@@ -46,7 +46,7 @@ from vlpipe.pipelines.plan import plan_build
 from vlpipe.recipe import Recipe
 from vlpipe.runtime import Executor, choose_executor
 from vlpipe.schema import Document, Outcome
-from vlpipe.sources.inputs import Unit, iter_documents, plan_units
+from vlpipe.sources.inputs import Unit, iter_documents, local_bytes, plan_units
 from vlpipe.sources.registry import DocumentStep, PrefetchingStep, StepContext, source_spec
 
 WORKER_TASK_RETRIES = 3  # a unit whose worker process died this often stops the build
@@ -87,7 +87,10 @@ def run_build(
     pending = [u for u in plan.units if u.index not in finished and u.label not in changed]
     started = time.perf_counter()
     if executor == "auto":
-        executor, why = choose_executor(len(pending), workers, address)
+        size = local_bytes(pending)
+        executor, why = choose_executor(
+            len(pending), workers, address, size, recipe.input.ray_min_bytes
+        )
         console.print(f"executor: {executor} ({why}; --executor ray|inline to choose)")
     if executor == "inline":
         reports: Iterable[ChunkReport] = _inline_reports(pending, recipe, out, plan.run)

@@ -109,6 +109,19 @@ def plan_units(inputs: list[str], layout: InputLayout, config: InputConfig) -> l
     return units
 
 
+def local_bytes(units: Iterable[Unit]) -> int | None:
+    """The bytes the units' inputs hold on this machine's disks, None when some are elsewhere (an
+    object store, a Hub dataset) and their size is not known without asking."""
+    total = 0
+    for unit in units:
+        if unit.kind == "hf" or any(is_url(path) for path in unit.paths):
+            return None
+        for path in map(Path, unit.paths):
+            files = _regular_files(path) if path.is_dir() else [path]
+            total += sum(file.stat().st_size for file in files)
+    return total
+
+
 def _hf_name(spec: str) -> str | None:
     """The dataset of a ``hf:NAME`` input (``hf://…`` is a path in the Hub's file system)."""
     if spec.startswith("hf://"):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from vlpipe.runtime import choose_executor
+from vlpipe.sources.inputs import Unit, local_bytes
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +35,32 @@ def test_the_executor_follows_the_plan(
     units: int, workers: int | None, address: str | None, executor: str, why: str
 ) -> None:
     assert choose_executor(units, workers, address) == (executor, why)
+
+
+def test_little_local_input_of_a_cheap_source_runs_inline() -> None:
+    gib = 2**30
+    assert choose_executor(12, None, None, gib, 2 * gib) == (
+        "inline",
+        "1,024 MiB of input < input.ray_min_bytes, 2,048 MiB",
+    )
+    assert choose_executor(12, None, None, 3 * gib, 2 * gib)[0] == "ray"
+    assert choose_executor(12, None, None, None, 2 * gib)[0] == "ray"  # size unknown: a bucket
+    assert choose_executor(12, None, "head:6379", gib, 2 * gib)[0] == "ray"
+
+
+def test_local_bytes_counts_files_and_folders_and_gives_up_on_remote_inputs(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.ipynb").write_bytes(b"x" * 10)
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "c1.xhtml").write_bytes(b"y" * 5)
+    local = [
+        Unit(0, "files", "u0", (str(tmp_path / "a.ipynb"), str(tmp_path / "book"))),
+        Unit(1, "parquet", "u1", (str(tmp_path / "a.ipynb"),)),
+    ]
+    assert local_bytes(local) == 25
+    assert local_bytes([*local, Unit(2, "files", "u2", ("s3://bucket/x.ipynb",))]) is None
+    assert local_bytes([Unit(3, "hf", "u3")]) is None
 
 
 def test_one_cpu_and_a_cluster_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

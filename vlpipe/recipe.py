@@ -109,6 +109,12 @@ class InputConfig(StrictModel):
     )
     hf_data_dir: str | None = None
     hf_split: str = "train"
+    ray_min_bytes: int = Field(
+        0,
+        ge=0,
+        description="executor auto: local inputs smaller than this build inline (Ray's start-up "
+        "would cost more than a second worker saves on a source this cheap per byte)",
+    )
     images: str | None = Field(
         None, description="a folder (or tar) holding the images rows refer to by name or path"
     )

@@ -12,10 +12,14 @@ from vlpipe.errors import BuildStopped, ConfigError
 Executor = Literal["auto", "ray", "inline"]
 
 
-def choose_executor(units: int, workers: int | None, address: str | None) -> tuple[Executor, str]:
+def choose_executor(
+    units: int, workers: int | None, address: str | None, size: int | None = None, min_size: int = 0
+) -> tuple[Executor, str]:
     """Ray for a plan that a second worker can speed up, inline otherwise, and why: starting Ray
-    and its workers costs seconds, and a unit is one worker's task, so a plan of one unit or a
-    machine of one CPU gains nothing from it. A named cluster always gets Ray."""
+    and its workers costs seconds (8 to 9 on a 2-core machine), and a unit is one worker's task,
+    so a plan of one unit, a machine of one CPU, or local inputs of ``size`` bytes under the
+    source's ``min_size`` (``input.ray_min_bytes``: cheap sources finish in about Ray's start-up)
+    gain nothing from it. A named cluster always gets Ray."""
     if address or os.environ.get("RAY_ADDRESS"):
         return "ray", "a Ray cluster was named"
     cpus = workers or len(os.sched_getaffinity(0))
@@ -23,6 +27,10 @@ def choose_executor(units: int, workers: int | None, address: str | None) -> tup
         return "inline", "nothing left to build" if units == 0 else "1 work unit: one worker's task"
     if cpus < 2:
         return "inline", "one worker" if workers else "one CPU"
+    if size is not None and size < min_size:
+        mib = 2**20
+        why = f"{size / mib:,.0f} MiB of input < input.ray_min_bytes, {min_size / mib:,.0f} MiB"
+        return "inline", why
     return "ray", f"{units} work units over {min(cpus, units)} workers"
 
 
