@@ -18,7 +18,7 @@ DEBIAN_PACKAGES := chromium fonts-noto-cjk fonts-dejavu-core fontconfig pandoc \
 	tesseract-ocr tesseract-ocr-chi-sim fasttext \
 	fonts-urw-base35 fonts-arphic-gbsn00lp fonts-arphic-gkai00mp
 
-.PHONY: run test lint bench system-packages assets
+.PHONY: run test lint bench bench-data system-packages assets
 
 run: $(VENV)/.core
 	$(VENV)/bin/vlpipe build --source jupyter --executor ray
@@ -29,7 +29,7 @@ test: system-packages $(VENV)/.dev assets
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
-bench: system-packages $(VENV)/.bench assets $(IMG2DATASET)
+bench: system-packages $(VENV)/.bench assets $(IMG2DATASET) bench-data
 	for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 $(VENV)/.core: pyproject.toml
@@ -48,6 +48,19 @@ $(VENV)/.dev: $(VENV)/.core
 $(VENV)/.bench: $(VENV)/.dev
 	$(PIP) -e '.[train,dev,bench]'
 	touch $@
+
+# The regression sets of real documents (notebooks, papers, books) the benchmarks measure on, at
+# their manifests' pinned commits: cloned from GitHub, or read from bare mirrors in MIRROR.
+MIRROR ?=
+FETCH_FROM := $(if $(MIRROR),--mirror $(MIRROR))
+bench-data: bench/out/jupyter-real bench/out/arxiv/papers bench/out/ebooks/books
+
+bench/out/jupyter-real: | $(VENV)/.dev
+	$(PY) -m bench.jupyter.fetch_notebooks $(FETCH_FROM) --out $@
+bench/out/arxiv/papers: | $(VENV)/.dev
+	$(PY) -m bench.arxiv.fetch_papers $(FETCH_FROM) --out $@
+bench/out/ebooks/books: | $(VENV)/.dev
+	$(PY) -m bench.ebooks.fetch_books $(FETCH_FROM) --out $@
 
 # img2dataset, bench_fetch.py's baseline, in a venv of its own: its pins would downgrade packages
 # vlpipe needs (webdataset). Pinned to the version bench/RESULTS.md measured.

@@ -2,7 +2,7 @@
 one bare persistent Playwright page doing the same screenshots with no safety (no network
 blocking, no watchdog, no measuring, no archive checks, no shards).
 
-With the real books of ``bench/ebooks/books.json`` (``python bench/ebooks/fetch_books.py``
+With the real books of ``bench/ebooks/books.json`` (``python -m bench.ebooks.fetch_books``
 first), every template of the bundled recipe also builds them alone: its pages/s beside the
 floor at its page size, and the OCR agreement of its pages (tesseract's reading of the image,
 columns and furniture box by box, against the paired text; ``tests/ebooks/ocr.py``), English and
@@ -202,7 +202,7 @@ def main() -> None:
         real_books_table(args.real, args.table_books, args.ocr_pages)
         template_sheet(args.real)
     else:
-        print(f"no real books in {args.real}: run bench/ebooks/fetch_books.py")
+        print(f"no real books in {args.real}: run make bench-data")
     if args.real_only:
         return
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,6 +1,6 @@
 """Materialise the real-book regression set listed in ``books.json`` (next to this script).
 
-    python bench/ebooks/fetch_books.py [--mirror DIR] [--out bench/out/ebooks/books]
+    python -m bench.ebooks.fetch_books [--mirror DIR] [--out bench/out/ebooks/books]
 
 Each book is built from its repository at the pinned commit, read from a local bare mirror
 ``<mirror>/<owner>+<name>/repo`` when there is one, else cloned from GitHub, and written to
@@ -28,6 +28,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from bench.mirrors import git_dir
+
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "books.json"
 DEFAULT_OUT = HERE.parents[0] / "out" / "ebooks" / "books"
@@ -36,19 +38,6 @@ _ITEMREF = re.compile(r'\s*<itemref\s+idref="([^"]+)"[^>]*/>')
 
 def load_manifest() -> list[dict[str, Any]]:
     return list(json.loads(MANIFEST.read_text())["books"])
-
-
-def git_dir(mirror: Path | None, repo: str, scratch: Path) -> Path:
-    if mirror is not None:
-        base = mirror / repo.replace("/", "+") / "repo"
-        for candidate in (base / ".git", base):
-            if (candidate / "HEAD").is_file():
-                return candidate
-    target = scratch / repo.replace("/", "+")
-    if not target.exists():
-        url = f"https://github.com/{repo}.git"
-        subprocess.run(["git", "clone", "--bare", "--quiet", url, str(target)], check=True)
-    return target
 
 
 def tree(git: Path, commit: str, path: str) -> dict[str, bytes]:

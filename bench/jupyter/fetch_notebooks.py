@@ -1,10 +1,10 @@
-"""Copy the Jupyter regression set (``manifest.json``) out of git snapshots of its repositories.
+"""Copy the Jupyter regression set (``manifest.json``) out of its repositories.
 
-    python bench/jupyter/fetch_notebooks.py --mirror DIR [--out bench/out/jupyter-real]
+    python -m bench.jupyter.fetch_notebooks [--mirror DIR] [--out bench/out/jupyter-real]
 
-``DIR`` holds one git directory per repository, ``DIR/<owner>+<name>/repo`` (bare clones, e.g.
-``git clone --bare https://github.com/<owner>/<name> DIR/<owner>+<name>/repo``); each notebook is
-read at the manifest's commit, so the set is the same wherever it is fetched.
+Each repository is read from a local bare mirror ``DIR/<owner>+<name>/repo`` when there is one,
+else cloned from GitHub (``bench/mirrors.py``); each notebook is read at the manifest's commit, so
+the set is the same wherever it is fetched.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import subprocess
+import tempfile
 from pathlib import Path
 
 import orjson
+
+from bench.mirrors import git_dir
 
 MANIFEST = Path(__file__).with_name("manifest.json")
 
@@ -25,11 +28,11 @@ def git(mirror: Path, *args: str) -> bytes:
     ).stdout
 
 
-def fetch(mirrors: Path, out: Path) -> tuple[int, list[str]]:
+def fetch(mirrors: Path | None, out: Path, scratch: Path) -> tuple[int, list[str]]:
     """Notebooks copied, and those the snapshot lacks (snapshots may leave out large files)."""
     count, missing = 0, []
     for entry in orjson.loads(MANIFEST.read_bytes())["repositories"]:
-        mirror = mirrors / entry["repo"].replace("/", "+") / "repo"
+        mirror = git_dir(mirrors, entry["repo"], scratch)
         listing = git(mirror, "ls-tree", "-r", "--name-only", entry["commit"]).decode()
         pattern = entry["paths"].replace("**/", "")
         for path in listing.splitlines():
@@ -50,10 +53,11 @@ def fetch(mirrors: Path, out: Path) -> tuple[int, list[str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirror", type=Path, required=True)
+    parser.add_argument("--mirror", type=Path)
     parser.add_argument("--out", type=Path, default=Path("bench/out/jupyter-real"))
     args = parser.parse_args()
-    count, missing = fetch(args.mirror, args.out)
+    with tempfile.TemporaryDirectory() as scratch:
+        count, missing = fetch(args.mirror, args.out, Path(scratch))
     print(f"{count} notebooks in {args.out}; not in the snapshots: {len(missing)}")
     for path in missing:
         print(f"  missing {path}")
