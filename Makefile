@@ -15,6 +15,8 @@ IMG2DATASET := bench/out/img2dataset-venv/bin/img2dataset
 DEBIAN_PACKAGES := chromium fonts-noto-cjk fonts-dejavu-core fontconfig pandoc \
 	texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-xetex \
 	texlive-lang-chinese texlive-fonts-recommended lmodern biber texlive-bibtex-extra \
+	texlive-science texlive-publishers texlive-pictures texlive-plain-generic \
+	texlive-lang-european texlive-fonts-extra texlive-fonts-extra-links cm-super ghostscript \
 	tesseract-ocr tesseract-ocr-chi-sim fasttext \
 	fonts-urw-base35 fonts-arphic-gbsn00lp fonts-arphic-gkai00mp
 

@@ -1,133 +1,361 @@
-"""arXiv source benchmark: build throughput, and markdown fidelity of pandoc vs LaTeXML.
+"""arXiv source on real papers: compile yield, kept pages, page fidelity and time, vs TeX Live.
 
-    python bench/bench_arxiv.py [--repeat 2]
+    python -m bench.arxiv.fetch_papers            # once: the papers of bench/arxiv/papers.json
+    python bench/bench_arxiv.py [--split regression|heldout|all] [--repeat 3] [--out FILE]
+                                [--only NAME …] [--dump DIR]
 
-1. Builds the fixture papers (loose sources + the bulk archive) with ``vlpipe build`` inline and
-   reports papers/min and pages/min.
-2. For each compilable fixture paper, converts the source to markdown with pandoc (vlpipe's
-   converter) and with LaTeXML (``latexmlc`` → HTML → pandoc → markdown, Nougat's route) when
-   installed, splits both into pages with the same alignment, and reports the time per paper
-   and the fidelity: per page, the character-level F1 between the page's markdown (markup
-   stripped) and the PDF text layer; mean and 10th percentile.
+For each paper (a folder under ``bench/out/arxiv/papers``):
+
+- **TeX Live nonstop** (the baseline): the paper's engine with ``-interaction=nonstopmode`` and
+  TeX Live's own settings (restricted shell escape with its allow-list), bibtex/biber when no
+  ``.bbl`` is shipped, reruns while the log asks or the ``.aux`` changes (at most 5 runs), then
+  the PDF rasterised by vlpipe's PDF renderer (longest side 1024). Yield: a PDF was written.
+- **vlpipe**: the arXiv step on the same folder with the bundled recipe, then its filters.
+  Yield: the paper's outcome is not ``failed``. Pages: produced (the PDF's pages) and kept.
+- **Fidelity**, per kept page, against that page's PDF text layer (the reference the markdown
+  did not come from): the word-multiset F1 and the sequence similarity (2·LCS / total length,
+  over the same word sequences), words normalised (NFKC, lower case, letters and digits; each
+  CJK character a word; the page's hyphenated line ends joined; markdown markup, LaTeX
+  commands and environment names dropped, emphasis and sub/superscript marks joining what they
+  touch, as the page prints it). The citation check: the numbers in bracketed numeric citations
+  (``[1, 4–6]``) on the page and in the markdown; a page mismatches when only one side has them
+  or they share less than half.
+- **Time**: vlpipe's step per paper over the baseline's passes plus rasterising (medians of
+  ``--repeat`` runs).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
+import contextlib
+import json
+import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Callable
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from rich.console import Console
+import pymupdf
+from rapidfuzz.distance import Indel
 
-from vlpipe.pipelines.build import run_build
-from vlpipe.recipe import ArchiveLimits, load_recipe
-from vlpipe.renderers import render_pdf
-from vlpipe.sources.arxiv.align import char_f1, split_pages
-from vlpipe.sources.arxiv.archive import read_folder
-from vlpipe.sources.arxiv.mainfile import find_main_file
-from vlpipe.sources.arxiv.pandoc import PANDOC_OUTPUT, paper_markdown
-from vlpipe.sources.arxiv.step import _compile
+from vlpipe.filters.stage import apply_filters
+from vlpipe.recipe import load_recipe
+from vlpipe.renderers import PdfConfig, TexResult, render_pdf
+from vlpipe.renderers.tex import detect_engine
+from vlpipe.schema import Document
+from vlpipe.sources.arxiv import ArxivRecipe
+from vlpipe.sources.arxiv import step as arxiv_step
 
-FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "arxiv"
-INPUTS = [FIXTURES / "sources", FIXTURES / "bulk"]
-PAPERS = ["full", "twocol", "latin1"]
+ROOT = Path(__file__).resolve().parent
+PAPERS = ROOT / "out" / "arxiv" / "papers"
+MANIFEST = ROOT / "arxiv" / "papers.json"
+# environment names (``\\begin{aligned}``) are never printed; other commands go, their text stays;
+# emphasis, sub/superscript and code marks join what they touch (``*i*.*e*.`` prints "i.e.")
+_MD_MARKUP = re.compile(r"\\(?:begin|end)\s*\{[^}]*\}|\\[A-Za-z]+|\\.|[#|>]|\$+")
+_MD_MARKS = re.compile(r"[*_`^~]")
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_CITE = re.compile(r"\[(\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*)\]")
+_RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck Warning")
 
 
-def build_throughput(repeat: int) -> None:
-    recipe = load_recipe("arxiv")
-    best = None
-    for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            totals = run_build(
-                recipe,
-                [str(p) for p in INPUTS],
-                Path(tmp),
-                "inline",
-                console=Console(file=io.StringIO()),
+def words(text: str) -> list[str]:
+    """Normalised words: NFKC, lower case, letters and digits only; each CJK character a word."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _CJK.sub(lambda m: f" {m[0]} ", text)
+    tokens = ("".join(c for c in raw if c.isalnum()) for raw in text.split())
+    return [t for t in tokens if t]
+
+
+def markdown_words(markdown: str) -> list[str]:
+    return words(_MD_MARKS.sub("", _MD_MARKUP.sub(" ", markdown)))
+
+
+def page_text(page: pymupdf.Page) -> str:
+    """The page's text layer, hyphenated line ends joined."""
+    return str(page.get_text("text", flags=pymupdf.TEXT_DEHYPHENATE))
+
+
+def word_f1(a: list[str], b: list[str]) -> float:
+    if not a and not b:
+        return 1.0
+    common = sum((Counter(a) & Counter(b)).values())
+    return 2 * common / (len(a) + len(b))
+
+
+def sequence_similarity(a: list[str], b: list[str]) -> float:
+    return float(Indel.normalized_similarity(a, b)) if a or b else 1.0
+
+
+def cited_numbers(text: str) -> set[int]:
+    found: set[int] = set()
+    for group in _CITE.findall(text):
+        for part in re.split(r"\s*[,;]\s*", group):
+            ends = [int(n) for n in re.split(r"\s*[–-]\s*", part) if n]
+            found.update(range(ends[0], ends[-1] + 1) if len(ends) == 2 else ends)
+    return found
+
+
+def citation_mismatch(markdown: str, page_text: str) -> bool:
+    ours, theirs = cited_numbers(markdown), cited_numbers(page_text)
+    if not ours and not theirs:
+        return False
+    if not ours or not theirs:
+        return True
+    return len(ours & theirs) / len(ours | theirs) < 0.5
+
+
+# --- TeX Live nonstop, the baseline ---------------------------------------------------------
+
+
+def texlive_nonstop(folder: Path, main: str) -> tuple[bytes | None, float, int]:
+    """The PDF TeX Live writes in nonstop mode (None: none), the seconds its passes took, and
+    the passes."""
+    texts = [
+        p.read_text(errors="replace") for p in folder.rglob("*.tex") if p.stat().st_size < 2**22
+    ]
+    engine = detect_engine(texts)
+    stem = Path(main).stem
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp, "paper")
+        shutil.copytree(folder, work)
+        had_bbl = (work / f"{stem}.bbl").is_file()
+        seconds, runs, digest = 0.0, 0, ""
+
+        def run(argv: list[str]) -> None:
+            nonlocal seconds
+            started = time.perf_counter()
+            subprocess.run(argv, cwd=work, capture_output=True, timeout=600, check=False)
+            seconds += time.perf_counter() - started
+
+        while runs < 5:
+            run([engine, "-interaction=nonstopmode", main])
+            runs += 1
+            log = (
+                (work / f"{stem}.log").read_text(errors="replace")
+                if (work / f"{stem}.log").exists()
+                else ""
             )
-        best = totals if best is None or totals["seconds"] < best["seconds"] else best
-    assert best is not None
-    minutes = best["seconds"] / 60
-    print(
-        f"build: {best['documents']} papers ({best['kept']} kept), {best['samples']} pages kept in "
-        f"{best['seconds']:.1f}s → {best['documents'] / minutes:.0f} papers/min, "
-        f"{best['samples'] / minutes:.0f} pages/min (inline, 1 process)"
-    )
+            if runs == 1 and not had_bbl:
+                if (work / f"{stem}.bcf").is_file():
+                    run(["biber", stem])
+                elif "\\bibdata" in _read(work / f"{stem}.aux"):
+                    run(["bibtex", stem])
+            new_digest = "".join(_read(p) for p in sorted(work.rglob("*.aux")))
+            if runs > 1 and new_digest == digest and not _RERUN.search(log):
+                break
+            digest = new_digest
+        pdf = work / f"{stem}.pdf"
+        return (pdf.read_bytes() if pdf.is_file() else None), seconds, runs
 
 
-def pandoc_markdown(files: dict[str, bytes], main: str, _: Path) -> str:
-    return paper_markdown(files, main)
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.is_file() else ""
 
 
-def latexml_markdown(files: dict[str, bytes], main: str, folder: Path) -> str:
-    """LaTeXML's HTML of the paper (macros and inputs handled by LaTeXML), then pandoc → md."""
-    html = folder / "out.html"
-    subprocess.run(
-        ["latexmlc", "--quiet", "--nocomments", "--format=html5", f"--dest={html}", main],
-        cwd=folder,
-        capture_output=True,
-        timeout=300,
-        check=True,
-    )
-    done = subprocess.run(
-        ["pandoc", "-f", "html", "-t", PANDOC_OUTPUT, "--wrap=none", str(html)],
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.decode()
+# --- vlpipe -----------------------------------------------------------------------------------
+
+
+@dataclass
+class PaperResult:
+    name: str
+    split: str
+    texlive_pdf: bool = False
+    texlive_pages: int = 0
+    vlpipe_status: str = ""
+    vlpipe_error: str = ""
+    produced: int = 0
+    kept: int = 0
+    drops: Counter[str] = field(default_factory=Counter)
+    f1: list[float] = field(default_factory=list)
+    seq: list[float] = field(default_factory=list)
+    mismatches: int = 0
+    tex_errors: int = 0
+    vlpipe_s: list[float] = field(default_factory=list)
+    baseline_s: list[float] = field(default_factory=list)
+    lang: str = ""
+
+
+def vlpipe_paper(folder: Path, recipe: ArxivRecipe) -> tuple[Any, TexResult | None, float]:
+    """The step's outcome after the recipe's filters, the compile it made, and its seconds."""
+    captured: list[TexResult] = []
+    compile_paper = arxiv_step._compile
+
+    def capture(*args: Any, **kwargs: Any) -> TexResult:
+        result = compile_paper(*args, **kwargs)
+        captured.append(result)
+        return result
+
+    arxiv_step._compile = capture
+    try:
+        document = Document(doc_id=folder.name, content=folder, origin={"path": str(folder)})
+        started = time.perf_counter()
+        try:
+            outcome = arxiv_step.paper_outcome(document, recipe)
+        except Exception as exc:  # the build's runner records these as failed documents
+            outcome = exc
+        seconds = time.perf_counter() - started
+    finally:
+        arxiv_step._compile = compile_paper
+    if not isinstance(outcome, Exception):
+        outcome = apply_filters(outcome, recipe.filters)
+    return outcome, (captured[0] if captured else None), seconds
+
+
+def measure(
+    paper: dict[str, Any], folder: Path, recipe: ArxivRecipe, repeat: int, dump: Path | None
+) -> PaperResult:
+    result = PaperResult(paper["name"], paper["split"])
+    for attempt in range(repeat):
+        pdf, passes_s, _ = texlive_nonstop(folder, paper["main"])
+        raster_s = 0.0
+        if pdf is not None:
+            started = time.perf_counter()
+            with contextlib.suppress(Exception):  # a PDF it refuses still counts as yield
+                render_pdf(pdf, PdfConfig(longest_side=1024, max_pages=1000))
+            raster_s = time.perf_counter() - started
+        result.baseline_s.append(passes_s + raster_s)
+        outcome, compiled, seconds = vlpipe_paper(folder, recipe)
+        result.vlpipe_s.append(seconds)
+        if attempt:
+            continue
+        if pdf is not None:
+            result.texlive_pdf = True
+            with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+                result.texlive_pages = doc.page_count
+        if isinstance(outcome, Exception):
+            result.vlpipe_status = "failed"
+            result.vlpipe_error = f"{type(outcome).__name__}: {outcome}"[:160]
+            continue
+        result.vlpipe_status = outcome.status
+        fidelity(result, outcome, compiled, dump)
+    return result
 
 
 def fidelity(
-    name: str, convert: Callable[[dict[str, bytes], str, Path], str]
-) -> tuple[float, list[float]]:
-    limits = ArchiveLimits(max_unpacked_bytes=2**28, max_members=5000)
-    files = read_folder(FIXTURES / "papers" / name, limits).files
-    main = find_main_file(files)
-    texts = [
-        page.text for page in render_pdf(_compile(files, main, load_recipe("arxiv").arxiv).pdf)
+    result: PaperResult, outcome: Any, compiled: TexResult | None, dump: Path | None
+) -> None:
+    result.drops.update(d.drop.reason for d in outcome.dropped)
+    if outcome.drop is not None and not outcome.dropped:
+        result.drops[outcome.drop.reason] += 1
+    if compiled is None:
+        return
+    with pymupdf.open(stream=compiled.pdf, filetype="pdf") as doc:
+        result.produced = doc.page_count
+        result.tex_errors = len(compiled.errors)
+        for sample in outcome.samples:
+            meta = json.loads(sample.files["json"])
+            result.lang = meta.get("lang", "")
+            page = doc[meta["page"] - 1]
+            markdown = sample.files["md"].decode()
+            text = page_text(page)
+            reference, ours = words(text), markdown_words(markdown)
+            result.kept += 1
+            result.f1.append(word_f1(ours, reference))
+            result.seq.append(sequence_similarity(ours, reference))
+            result.mismatches += citation_mismatch(markdown, text)
+            if dump is not None:
+                stem = dump / result.name / f"{meta['page']:03d}"
+                stem.parent.mkdir(parents=True, exist_ok=True)
+                stem.with_suffix(".md").write_text(markdown)
+                stem.with_suffix(".txt").write_text(text)
+
+
+def report(results: list[PaperResult], label: str) -> list[str]:
+    texlive = sum(r.texlive_pdf for r in results)
+    vlpipe = sum(r.vlpipe_status in ("kept", "dropped") for r in results)
+    produced = sum(r.produced for r in results)
+    kept = sum(r.kept for r in results)
+    f1 = [v for r in results for v in r.f1]
+    seq = [v for r in results for v in r.seq]
+    ratios = [
+        statistics.median(r.vlpipe_s) / statistics.median(r.baseline_s)
+        for r in results
+        if r.texlive_pdf and r.vlpipe_status in ("kept", "dropped")
     ]
-    with tempfile.TemporaryDirectory() as tmp:
-        for relative, data in files.items():
-            Path(tmp, relative).parent.mkdir(parents=True, exist_ok=True)
-            Path(tmp, relative).write_bytes(data)
-        started = time.perf_counter()
-        markdown = convert(files, main, Path(tmp))
-        seconds = time.perf_counter() - started
-    parts = split_pages(markdown, texts)
-    return seconds, [char_f1(part.markdown, text) for part, text in zip(parts, texts, strict=True)]
+    lines = [
+        f"## {label}: {len(results)} papers",
+        "",
+        "| paper | TeX Live | vlpipe | TeX errors | pages kept/produced | word-F1 | seq sim "
+        "| cite mismatches | drops | vlpipe s | baseline s | ratio |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for r in results:
+        vs, bs = statistics.median(r.vlpipe_s), statistics.median(r.baseline_s)
+        status = r.vlpipe_status if r.vlpipe_status != "failed" else f"failed: {r.vlpipe_error}"
+        lines.append(
+            f"| {r.name} | {'PDF' if r.texlive_pdf else 'no PDF'} ({r.texlive_pages} p) | {status} "
+            f"| {r.tex_errors} | {r.kept}/{r.produced} "
+            f"| {_mean(r.f1)} | {_mean(r.seq)} | {r.mismatches} "
+            f"| {', '.join(f'{k} {v}' for k, v in r.drops.most_common())} "
+            f"| {vs:.1f} | {bs:.1f} | {vs / bs:.2f} |"
+        )
+    lines += [
+        "",
+        f"- compile yield: vlpipe {vlpipe}/{len(results)}, "
+        f"TeX Live nonstop {texlive}/{len(results)}",
+        f"- pages kept / produced: {kept}/{produced} = {kept / max(produced, 1):.1%}",
+        f"- page word-F1: mean {_mean(f1)}, p10 {_p10(f1)}; sequence similarity: mean "
+        f"{_mean(seq)}, p10 {_p10(seq)} (over {len(f1)} kept pages)",
+        f"- kept pages whose citations differ from the page: {sum(r.mismatches for r in results)}",
+        f"- time per paper, vlpipe / (TeX Live passes + rasterising): median "
+        f"{statistics.median(ratios) if ratios else float('nan'):.2f}, max "
+        f"{max(ratios) if ratios else float('nan'):.2f}",
+        "",
+    ]
+    return lines
 
 
-def report(tool: str, convert: Callable[[dict[str, bytes], str, Path], str]) -> None:
-    times, scores = [], []
-    for name in PAPERS:
-        seconds, page_scores = fidelity(name, convert)
-        times.append(seconds)
-        scores.extend(page_scores)
-    tenth = statistics.quantiles(scores, n=10)[0] if len(scores) > 1 else scores[0]
-    print(
-        f"{tool:8s}: {statistics.mean(times):.2f}s/paper to markdown; page char-F1 over "
-        f"{len(scores)} pages: mean {statistics.mean(scores):.3f}, p10 {tenth:.3f}"
-    )
+def _mean(values: list[float]) -> str:
+    return f"{statistics.mean(values):.3f}" if values else "-"
+
+
+def _p10(values: list[float]) -> str:
+    if len(values) < 2:
+        return _mean(values)
+    return f"{statistics.quantiles(values, n=10)[0]:.3f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=2, help="build runs; the best is reported")
+    parser.add_argument("--split", choices=["regression", "heldout", "all"], default="all")
+    parser.add_argument("--repeat", type=int, default=3, help="timing repeats (medians)")
+    parser.add_argument("--papers", type=Path, default=PAPERS)
+    parser.add_argument("--only", nargs="*", help="paper names")
+    parser.add_argument("--out", type=Path, help="also write the report (markdown) here")
+    parser.add_argument("--dump", type=Path, help="write each kept page's .md and text layer here")
     args = parser.parse_args()
-    build_throughput(args.repeat)
-    report("pandoc", pandoc_markdown)
-    if shutil.which("latexmlc"):
-        report("LaTeXML", latexml_markdown)
-    else:
-        print("LaTeXML: not installed (apt-get install latexml) — skipped", file=sys.stderr)
+    manifest = json.loads(MANIFEST.read_text())["papers"]
+    recipe = load_recipe("arxiv")
+    assert isinstance(recipe, ArxivRecipe)
+    results: dict[str, list[PaperResult]] = {}
+    for paper in manifest:
+        if args.split not in ("all", paper["split"]) or (
+            args.only and paper["name"] not in args.only
+        ):
+            continue
+        folder = args.papers / paper["name"]
+        if not folder.is_dir():
+            raise SystemExit(f"{folder} is missing: run make bench-data first")
+        result = measure(paper, folder, recipe, args.repeat, args.dump)
+        print(
+            f"{result.name:20s} texlive={result.texlive_pdf} vlpipe={result.vlpipe_status} "
+            f"{result.kept}/{result.produced} f1={_mean(result.f1)} seq={_mean(result.seq)} "
+            f"cite={result.mismatches} {dict(result.drops)} {result.vlpipe_error} "
+            f"vlpipe={statistics.median(result.vlpipe_s):.1f}s "
+            f"baseline={statistics.median(result.baseline_s):.1f}s",
+            flush=True,
+        )
+        results.setdefault(paper["split"], []).append(result)
+    lines = [line for split, found in results.items() for line in report(found, split)]
+    print("\n".join(lines))
+    if args.out:
+        args.out.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

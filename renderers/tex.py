@@ -7,14 +7,26 @@ The sandbox, layer by layer:
   ``openout_any=p`` / ``openin_any=p`` (no absolute paths, no ``..``, no dot files; ``TEXMFOUTPUT``
   unset so no absolute path is exempt), ``TEXINPUTS`` = the folder plus the system tree, ``HOME``
   and ``TEXMFVAR`` inside the private directory;
-* ``-no-shell-escape`` (and ``shell_escape=f``) so ``\\write18`` never runs a command;
+* TeX Live's *restricted* shell escape with an allow-list that names no program
+  (``shell_escape_commands`` = :data:`NO_COMMAND`): ``\\write18`` and ``\\input|`` run nothing,
+  but packages see the same shell-escape status as under TeX Live's default, so ``epstopdf`` asks
+  for ``x-eps-converted-to.pdf`` instead of giving up. vlpipe makes those files itself, with
+  ghostscript ``-dSAFER`` in the same sandbox (:func:`eps_conversions`), for the EPS files the log
+  names; TeX Live's ``repstopdf`` allowance is not used, as restricted shell escape has had
+  command-injection holes (CVE-2016-10243, through an allowed program). xelatex's driver converts
+  EPS itself, with ``gs -dSAFER`` from ``dvipdfmx.cfg``;
+* ``\\tikzexternalize`` is turned into ``\\tikzexternaldisable`` in the private copy, so TikZ
+  pictures are drawn inline instead of by a nested TeX run that shell escape may not start;
 * each process starts in its own session with ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``,
   ``RLIMIT_FSIZE`` and no core dumps, and the whole compilation has one wall-clock budget; on
   overrun the process *group* is SIGKILLed, so helpers such as ``xdvipdfmx`` die with it;
 * biber, which does not honour ``openin_any``, only runs when every data source it was told to
   read is a relative path inside the folder.
 
-Failures raise :class:`TexError`, with the first TeX error line of the log where there is one.
+TeX runs in nonstop mode without halting on errors, as TeX Live's own ``-interaction=nonstopmode``
+does: a PDF written despite recoverable errors is kept, with those errors listed, unless there are
+more than ``TexConfig.max_errors``. Failures raise :class:`TexError`, with the first TeX error line
+of the log where there is one.
 """
 
 from __future__ import annotations
@@ -36,6 +48,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vlpipe.errors import ConfigError
 from vlpipe.renderers.errors import TexError
 from vlpipe.renderers.install import find_tex_binary
 
@@ -48,12 +61,23 @@ _XETEX_MARKERS = re.compile(
 )
 _PDFTEX_CJK = re.compile(r"\\usepackage\s*(\[[^\]]*\])?\s*\{[^}]*\b(CJK|CJKutf8)\b")
 _CJK_CHARS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-_COMMENT = re.compile(r"(?<!\\)%.*")
+_COMMENT = re.compile(r"(?<!\\)((?:\\\\)*)%.*")  # % after an even number of backslashes
 _FILE_LINE_ERROR = re.compile(r"^(?:\./)?([^\s:][^:]*):(\d+): (.+)$")
-_RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck")
+# what asks for another run (rerunfilecheck says "Info" in every run, "Warning" only then)
+_RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck Warning")
 _MISSING_AUX = re.compile(r"^No file .*\.(toc|lof|lot)\.$", re.MULTILINE)
 _BCF_SOURCE = re.compile(r"<bcf:datasource[^>]*>([^<]*)</bcf:datasource>")
 _AUX_SUFFIXES = (".aux", ".toc", ".lof", ".lot", ".out", ".bbl", ".nav", ".snm")
+_OUTPUT_SUFFIXES = (".aux", ".bbl", ".toc")  # what a compile hands back (``TexResult.outputs``)
+_EPSTOPDF = re.compile(
+    r"Source file: <([^>\n]+)>\n(?:\(epstopdf\).*\n)*?\(epstopdf\)\s+Output file: <([^>\n]+)>"
+)
+_EPS_SUFFIXES = (".eps", ".ps")
+_TIKZ_EXTERNALIZE = re.compile(rb"\\tikzexternalize(?![A-Za-z@])\s*(?:\[[^\]]*\])?")
+_OUTPUT_WRITTEN = re.compile(r"^Output written on ", re.MULTILINE)
+_DRIVER_FATAL = re.compile(r"^\S*dvipdfmx:fatal: .*$", re.MULTILINE)
+# The restricted shell escape's allow-list: a name no program has, so that nothing is allowed.
+NO_COMMAND = "vlpipe-no-command"
 
 
 class TexConfig(BaseModel):
@@ -68,6 +92,9 @@ class TexConfig(BaseModel):
     max_file_mb: int = Field(256, ge=1)
     max_source_mb: int = Field(200, ge=1)
     max_runs: int = Field(4, ge=1, le=8)
+    max_errors: int | None = Field(
+        0, ge=0, description="a PDF written with more TeX errors than this fails; None: any"
+    )
     bibliography: bool = True
     synctex: bool = False
     # \today and PDF dates come from this epoch so that output is reproducible; None: the clock.
@@ -77,7 +104,9 @@ class TexConfig(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class TexResult:
-    """A compiled PDF with the engine's final log; ``bibliography`` names the tool that ran."""
+    """A compiled PDF with the engine's final log; ``bibliography`` names the tool that ran,
+    ``errors`` the recoverable TeX errors of the final run (first lines), ``outputs`` the
+    ``.aux``/``.bbl``/``.toc`` files the compile wrote (relative path → bytes)."""
 
     pdf: bytes
     log: str
@@ -86,11 +115,13 @@ class TexResult:
     bibliography: str | None = None
     synctex: bytes | None = None
     warnings: list[str] = field(default_factory=list)
+    errors: tuple[str, ...] = ()
+    outputs: dict[str, bytes] = field(default_factory=dict)
 
 
 def strip_comments(tex: str) -> str:
     """TeX source without ``%`` comments (an escaped ``\\%`` stays)."""
-    return _COMMENT.sub("", tex)
+    return _COMMENT.sub(r"\1", tex)
 
 
 def detect_engine(sources: Iterable[str]) -> TexEngine:
@@ -104,15 +135,50 @@ def detect_engine(sources: Iterable[str]) -> TexEngine:
     return "xelatex" if any(_CJK_CHARS.search(t) for t in texts) else "pdflatex"
 
 
-def first_tex_error(log: str) -> str | None:
-    """The first error line of a TeX log: ``! Message`` or ``file:line: message``."""
+def tex_errors(log: str) -> list[str]:
+    """The error lines of a TeX log, in order: ``! Message`` or ``file:line: message``."""
+    errors = []
     for line in log.splitlines():
         if line.startswith("! "):
-            return line.strip()
+            errors.append(line.strip())
+            continue
         match = _FILE_LINE_ERROR.match(line)
         if match:
-            return f"{match[1]}:{match[2]}: {match[3].strip()}"
-    return None
+            errors.append(f"{match[1]}:{match[2]}: {match[3].strip()}")
+    return errors
+
+
+def first_tex_error(log: str) -> str | None:
+    """The first error line of a TeX log: ``! Message`` or ``file:line: message``."""
+    return next(iter(tex_errors(log)), None)
+
+
+def eps_conversions(log: str, workdir: Path) -> list[tuple[PurePosixPath, PurePosixPath]]:
+    """The EPS → PDF conversions epstopdf asked for in a pdflatex log and that are still to do:
+    ``(source, target)`` pairs of safe relative paths, the source an existing ``.eps``/``.ps``
+    file in ``workdir`` and the target its missing ``-eps-converted-to.pdf``."""
+    wanted = []
+    for source_name, target_name in _EPSTOPDF.findall(log):
+        try:
+            source, target = safe_relative_path(source_name), safe_relative_path(target_name)
+        except TexError:
+            continue
+        if (
+            source.suffix.lower() in _EPS_SUFFIXES
+            and target.name.endswith("-eps-converted-to.pdf")
+            and (workdir / source).is_file()
+            and not (workdir / source).is_symlink()
+            and not (workdir / target).exists()
+            and (source, target) not in wanted
+        ):
+            wanted.append((source, target))
+    return wanted
+
+
+def disable_tikz_externalize(tex: bytes) -> bytes:
+    """``\\tikzexternalize[…]`` replaced by ``\\tikzexternaldisable``: pictures are drawn in the
+    document's own run instead of by a nested TeX run (shell escape) writing files of its own."""
+    return _TIKZ_EXTERNALIZE.sub(rb"\\tikzexternaldisable ", tex)
 
 
 def unsafe_bcf_sources(bcf: str) -> list[str]:
@@ -143,12 +209,15 @@ def sandbox_env(home: Path, source_date_epoch: int | None = 0) -> dict[str, str]
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
+        # ghostscript's -dSAFER lets PostScript write in the temporary folder: make it private
+        "TMPDIR": str(home),
         "TEXMFVAR": str(home / "texmf-var"),
         "TEXMFCONFIG": str(home / "texmf-config"),
         "LANG": "C.UTF-8",
         "openout_any": "p",
         "openin_any": "p",
-        "shell_escape": "f",
+        "shell_escape": "p",
+        "shell_escape_commands": NO_COMMAND,
         "TEXINPUTS": ".:",
         "BIBINPUTS": ".:",
         "BSTINPUTS": ".:",
@@ -191,22 +260,24 @@ class _Sandbox:
     cfg: TexConfig
     deadline: float
 
-    def run(self, argv: list[str]) -> int:
-        """Run one tool in the folder; on overrun kill its process group and raise."""
+    def run(self, argv: list[str], output: Path | None = None) -> int:
+        """Run one tool in the folder (its terminal output to ``output``, else discarded); on
+        overrun kill its process group and raise."""
         remaining = self.deadline - time.monotonic()
         name = Path(argv[0]).name
         if remaining <= 0:
             raise TexError(f"compilation exceeded the {self.cfg.timeout_s:g}s time limit")
-        proc = subprocess.Popen(
-            argv,
-            cwd=self.workdir,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=_limiter(self.cfg),
-        )
+        with open(output or os.devnull, "wb") as sink:
+            proc = subprocess.Popen(
+                argv,
+                cwd=self.workdir,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_limiter(self.cfg),
+            )
         try:
             code = proc.wait(timeout=remaining)
         except subprocess.TimeoutExpired:
@@ -216,9 +287,13 @@ class _Sandbox:
                 f"{name} exceeded the {self.cfg.timeout_s:g}s time limit (killed)"
             ) from None
         _kill_group(proc.pid)  # helpers it left behind in its session
-        if code < 0:
+        if code < 0 and -code in _LIMIT_SIGNALS:
             raise TexError(f"{name} killed by {signal.Signals(-code).name} (resource limit)")
         return code
+
+
+# What the kernel sends a process over its CPU, file-size or memory limit (or our timeout).
+_LIMIT_SIGNALS = {signal.SIGKILL, signal.SIGXCPU, signal.SIGXFSZ, signal.SIGSEGV}
 
 
 def _read(path: Path) -> str:
@@ -261,6 +336,38 @@ def _run_bibliography(box: _Sandbox, stem: str, had_bbl: bool) -> tuple[str | No
     return tool, []
 
 
+def _convert_eps(box: _Sandbox, log: str, home: Path) -> bool:
+    """Make the PDFs epstopdf asked for with ghostscript ``-dSAFER`` (PostScript may read only
+    its own file and write only the output), in the sandbox; whether any was made."""
+    made = False
+    gs = shutil.which("gs")
+    if gs is None:
+        raise ConfigError("missing gs (install with: apt-get install ghostscript)")
+    for source, target in eps_conversions(log, box.workdir):
+        # "./" first: a name cannot read as an option, a pipe ("|cmd") or a %-device.
+        output = "./" + target.as_posix().replace("%", "%%")
+        argv = [gs, "-q", "-dSAFER", "-dNOPAUSE", "-dBATCH", "-dEPSCrop", "-sDEVICE=pdfwrite"]
+        argv += ["-dAutoRotatePages=/None", f"-sOutputFile={output}", f"./{source.as_posix()}"]
+        box.run(argv, home / "gs.out")
+        made = made or (box.workdir / target).is_file()
+    return made
+
+
+def _disable_tikz_externalize(workdir: Path) -> None:
+    for path in workdir.rglob("*.tex"):
+        data = path.read_bytes()
+        if b"tikzexternalize" in data:
+            path.write_bytes(disable_tikz_externalize(data))
+
+
+def _outputs(workdir: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(workdir).as_posix(): path.read_bytes()
+        for path in sorted(workdir.rglob("*"))
+        if path.suffix in _OUTPUT_SUFFIXES and path.is_file() and not path.is_symlink()
+    }
+
+
 def _compile(workdir: Path, home: Path, main: str, cfg: TexConfig) -> TexResult:
     main_path = workdir / safe_relative_path(main)
     if not main_path.is_file():
@@ -279,35 +386,43 @@ def _compile(workdir: Path, home: Path, main: str, cfg: TexConfig) -> TexResult:
     box = _Sandbox(workdir, env, cfg, time.monotonic() + cfg.timeout_s)
     argv = [
         binary,
-        "-no-shell-escape",
+        "-shell-restricted",
         "-interaction=nonstopmode",
-        "-halt-on-error",
         "-file-line-error",
         *(["-synctex=1"] if cfg.synctex else []),
         main_path.name,
     ]
     log_path, pdf_path = workdir / f"{stem}.log", workdir / f"{stem}.pdf"
+    _disable_tikz_externalize(workdir)
 
     def run_engine() -> str:
-        code = box.run(argv)
+        """One engine run; it fails only when it wrote no PDF (recoverable errors are data)."""
+        pdf_path.unlink(missing_ok=True)
+        code = box.run(argv, home / "engine.out")
         log = _read(log_path)
-        if code != 0:
-            raise TexError(first_tex_error(log) or f"{engine} failed with exit code {code}")
+        if not (pdf_path.is_file() and _OUTPUT_WRITTEN.search(log)):
+            driver = _DRIVER_FATAL.search(_read(home / "engine.out"))
+            reason = first_tex_error(log) or (driver[0].strip() if driver else None)
+            raise TexError(reason or f"{engine} wrote no PDF (exit code {code})")
         return log
 
     log, runs = run_engine(), 1
+    converted = engine == "pdflatex" and _convert_eps(box, log, home)
     bibliography, warnings = None, []
     if cfg.bibliography:
         bibliography, warnings = _run_bibliography(box, stem, had_bbl)
-    needs_rerun = bool(bibliography or _RERUN.search(log) or _MISSING_AUX.search(log))
+    needs_rerun = bool(converted or bibliography or _RERUN.search(log) or _MISSING_AUX.search(log))
     digest = _aux_digest(workdir)
     while needs_rerun and runs < cfg.max_runs:
         log, runs = run_engine(), runs + 1
         new_digest = _aux_digest(workdir)
         needs_rerun = new_digest != digest or bool(_RERUN.search(log))
         digest = new_digest
-    if not pdf_path.is_file():
-        raise TexError(first_tex_error(log) or f"{engine} produced no PDF")
+    errors = tex_errors(log)
+    if cfg.max_errors is not None and len(errors) > cfg.max_errors:
+        if not cfg.max_errors:
+            raise TexError(errors[0])
+        raise TexError(f"{len(errors)} TeX errors (over {cfg.max_errors}), the first: {errors[0]}")
     synctex_path = workdir / f"{stem}.synctex.gz"
     return TexResult(
         pdf=pdf_path.read_bytes(),
@@ -317,6 +432,8 @@ def _compile(workdir: Path, home: Path, main: str, cfg: TexConfig) -> TexResult:
         bibliography=bibliography,
         synctex=synctex_path.read_bytes() if cfg.synctex and synctex_path.is_file() else None,
         warnings=warnings,
+        errors=tuple(errors),
+        outputs=_outputs(workdir),
     )
 
 

@@ -27,10 +27,20 @@ class ArxivOptions(StrictModel):
 
     longest_side: int = Field(1024, ge=64, le=8192, description="page PNG size in pixels")
     max_pages: int = Field(100, ge=1, description="longer papers fail (PDF page limit)")
-    lang: str = Field("en", description="BCP-47 language written into each sample")
+    lang: str = Field(
+        "auto",
+        description="BCP-47 language written into each sample; auto: zh for a paper whose text "
+        "is mostly CJK characters, else en",
+    )
     archive: ArchiveLimits = ArchiveLimits(max_unpacked_bytes=256 * 2**20)
-    tex_timeout_s: float = Field(180.0, gt=0, description="wall clock for all TeX runs")
+    tex_timeout_s: float = Field(300.0, gt=0, description="wall clock for all TeX runs")
     tex_memory_mb: int = Field(2048, ge=256)
+    max_tex_errors: int | None = Field(
+        100,
+        ge=0,
+        description="a PDF TeX wrote despite more recoverable errors than this fails (TexError); "
+        "null: keep any PDF TeX wrote",
+    )
     pandoc_timeout_s: float = Field(60.0, gt=0)
 
 

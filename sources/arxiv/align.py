@@ -7,6 +7,7 @@ of the next, and floats (captions, tables) are placed on the page that holds the
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel, LCSseq
@@ -15,14 +16,24 @@ from rapidfuzz.distance import Indel, LCSseq
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.DOTALL)
 _COMMAND = re.compile(r"\\[A-Za-z]+|\\.")
 _FLOAT = re.compile(r"^(?:Figure|Table) \d+:")
+_NOT_ALNUM = re.compile(r"[^\w\s]|_")  # \w: what str.isalnum() accepts, and "_"
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
 def normalize(text: str) -> str:
-    """Text reduced to what both the markdown and the PDF text layer agree on: lower-case letters
-    and digits, one space between words (markup, LaTeX commands and punctuation removed)."""
-    text = _COMMAND.sub(" ", text)
-    words = ("".join(c for c in word if c.isalnum()) for word in text.lower().split())
-    return " ".join(word for word in words if word)
+    """Text reduced to what both the markdown and the PDF text layer agree on: NFKC, lower-case
+    letters and digits, one space between words (markup, LaTeX commands and punctuation
+    removed). CJK text has no spaces between words: each CJK character is a word."""
+    text = _CJK.sub(r" \g<0> ", unicodedata.normalize("NFKC", _COMMAND.sub(" ", text)))
+    return " ".join(_NOT_ALNUM.sub("", text.lower()).split())
+
+
+def paper_lang(markdown: str) -> str:
+    """``zh`` for a text whose words are mostly CJK characters (each counts as a word), else
+    ``en``: a Chinese paper keeps English terms, formulas and references, so half is enough."""
+    words = normalize(MATH.sub(" ", markdown)).split()
+    cjk = sum(1 for word in words if _CJK.fullmatch(word))
+    return "zh" if words and cjk >= 0.5 * len(words) else "en"
 
 
 def char_f1(markdown: str, page_text: str) -> float:
@@ -121,14 +132,14 @@ def _page_cuts(prose: _Prose, pages: list[int | None], count: int) -> list[int]:
     return cuts
 
 
-def _float_page(block: str, page_texts: list[str], fallback: int) -> int:
-    """The page whose text contains most of the float's words (floats move away from their
-    place in the source), else the page of its place in the source."""
+def _float_page(block: str, page_words: list[set[str]], fallback: int) -> int:
+    """The page whose words (``page_words``) include most of the float's words (floats move away
+    from their place in the source), else the page of its place in the source."""
     words = set(normalize(block).split())
     if not words:
         return fallback
-    overlaps = [len(words & set(normalize(text).split())) / len(words) for text in page_texts]
-    best = max(range(len(page_texts)), key=lambda p: (overlaps[p], -abs(p - fallback)))
+    overlaps = [len(words & page) / len(words) for page in page_words]
+    best = max(range(len(page_words)), key=lambda p: (overlaps[p], -abs(p - fallback)))
     return best if overlaps[best] >= 0.5 else fallback
 
 
@@ -157,11 +168,12 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
     parts: list[list[str]] = [
         markdown_blocks(prose.text[cuts[p] : cuts[p + 1]]) for p in range(len(page_texts))
     ]
+    page_words = [set(normalize(text).split()) for text in page_texts] if floats else []
     for index, block in floats:
         prose_before = sum(1 for n in range(index) if n not in float_indexes)
         offset = prose.block_starts[prose_before] if prose_before < len(prose_blocks) else None
         home = _page_of_offset(cuts, offset)
-        page = _float_page(block, page_texts, home)
+        page = _float_page(block, page_words, home)
         parts[page].insert(_float_position(parts[page], block, page_texts[page]), block)
     return [
         PageMarkdown(p, "\n\n".join(part), char_f1("\n\n".join(part), page_texts[p]))

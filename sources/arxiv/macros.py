@@ -12,6 +12,7 @@ _NEWCOMMAND = re.compile(r"\\(?:re)?newcommand\*?|\\providecommand\*?")
 _DEF = re.compile(r"\\[egx]?def\s*(\\[A-Za-z@]+)")
 _MATHOP = re.compile(r"\\DeclareMathOperator(\*?)\s*")
 _MACRO_USE = re.compile(r"\\([A-Za-z@]+)")
+ONEDOT = "\\@let@token."  # ``\ifx\@let@token.\else.\null\fi``: print "." unless "." follows
 
 
 @dataclass(frozen=True)
@@ -21,21 +22,24 @@ class Macro:
     body: str
 
 
-def _group(tex: str, start: int) -> tuple[str, int] | None:
-    """The balanced ``{…}`` group at ``start`` (after spaces): its inside and the end index."""
+def balanced_group(
+    tex: str, start: int, opener: str = "{", closer: str = "}"
+) -> tuple[str, int] | None:
+    """The balanced ``{…}`` (or ``opener…closer``) group at ``start`` (after spaces): its inside
+    and the index after it; escaped braces do not count."""
     index = start
     while index < len(tex) and tex[index] in " \t\n":
         index += 1
-    if index >= len(tex) or tex[index] != "{":
+    if index >= len(tex) or tex[index] != opener:
         return None
     depth = 0
     for position in range(index, len(tex)):
         char = tex[position]
-        if char == "\\":
+        if position > 0 and tex[position - 1] == "\\":
             continue
-        if char == "{" and tex[position - 1] != "\\":
+        if char == opener:
             depth += 1
-        elif char == "}" and tex[position - 1] != "\\":
+        elif char == closer:
             depth -= 1
             if depth == 0:
                 return tex[index + 1 : position], position + 1
@@ -54,7 +58,7 @@ def _bracket(tex: str, start: int) -> tuple[str, int] | None:
 
 def _argument(tex: str, start: int) -> tuple[str, int] | None:
     """One macro argument: a braced group, else a single token (``\\foo`` or one character)."""
-    group = _group(tex, start)
+    group = balanced_group(tex, start)
     if group is not None:
         return group
     index = start
@@ -99,7 +103,7 @@ def _definition(tex: str, match: re.Match[str]) -> tuple[str, Macro, int] | None
     end = match.end()
     if match[0].startswith("\\DeclareMathOperator"):
         name = _argument(tex, end)
-        body = _group(tex, name[1]) if name else None
+        body = balanced_group(tex, name[1]) if name else None
         if name is None or body is None:
             return None
         star = match[2] or ""
@@ -110,8 +114,12 @@ def _definition(tex: str, match: re.Match[str]) -> tuple[str, Macro, int] | None
         if params is None:
             return None
         count = len(params[1]) // 2
-        body = _group(tex, end + len(params[1]))
-        return (name, Macro(count, None, body[0]), body[1]) if body else None
+        body = balanced_group(tex, end + len(params[1]))
+        if body is None:
+            return None
+        if ONEDOT in body[0]:  # CVPR/ECCV's \onedot: a full stop unless one follows
+            return name, Macro(0, None, "."), body[1]
+        return name, Macro(count, None, body[0]), body[1]
     name = _argument(tex, end)
     if name is None or not name[0].strip().startswith("\\"):
         return None
@@ -126,17 +134,36 @@ def _definition(tex: str, match: re.Match[str]) -> tuple[str, Macro, int] | None
     default = None
     if default_arg is not None:
         default, cursor = default_arg
-    body = _group(tex, cursor)
+    body = balanced_group(tex, cursor)
     if body is None:
         return None
     return name[0].strip(), Macro(count, default, body[0]), body[1]
 
 
-def expand_macros(tex: str, max_passes: int = 8, max_growth: int = 4) -> str:
-    """``tex`` with its simple user macros expanded and their definitions removed: converters
-    (pandoc, LaTeXML) then see only standard LaTeX. Passes stop when nothing changes, and
-    expansion stops growing the text beyond ``max_growth`` times (a macro bomb)."""
-    macros, text = collect_macros(tex)
+def style_abbreviations(style: str) -> dict[str, Macro]:
+    """The text abbreviations a paper's own ``.sty``/``.cls`` defines (CVPR's ``\\eg``,
+    ``\\etal``, ``\\wrt`` …): parameterless, lower-case names, short bodies without ``@``
+    internals. A style's other macros (``\\maketitle`` …) are its business, not text."""
+    macros, _ = collect_macros(style)
+    return {
+        name: macro
+        for name, macro in macros.items()
+        if macro.params == 0
+        and re.fullmatch(r"\\[a-z]{1,8}", name)
+        and len(macro.body) <= 40
+        and "@" not in macro.body
+    }
+
+
+def expand_macros(
+    tex: str, max_passes: int = 8, max_growth: int = 4, known: dict[str, Macro] | None = None
+) -> str:
+    """``tex`` with its simple user macros (and the ``known`` ones, which it may redefine)
+    expanded and their definitions removed: converters (pandoc, LaTeXML) then see only standard
+    LaTeX. Passes stop when nothing changes, and expansion stops growing the text beyond
+    ``max_growth`` times (a macro bomb)."""
+    defined, text = collect_macros(tex)
+    macros = {**(known or {}), **defined}
     if not macros:
         return text
     limit = max_growth * max(len(text), 1)
@@ -181,6 +208,8 @@ def _expand_once(text: str, macros: dict[str, Macro]) -> str:
             body = body.replace(f"#{number}", value)
         if macro.params == 0 and cursor < len(text) and text[cursor : cursor + 2] == "{}":
             cursor += 2  # ``\model{}``: the empty group only ended the control word
+        if body == "." and text[cursor : cursor + 1] == ".":
+            body = ""  # \onedot before a full stop
         separator = " " if body[-1:].isalpha() and text[cursor : cursor + 1].isalpha() else ""
         out.append(text[position : match.start()])
         out.append(body + separator)

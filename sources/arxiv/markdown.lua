@@ -3,7 +3,7 @@
 -- "Figure N: caption" and "Table N: caption" paragraphs (images dropped: the page image shows
 -- them); footnotes as a numbered paragraph after the paragraph citing them; links and citations
 -- reduced to their text; display math alone in its paragraph; raw LaTeX pandoc did not
--- understand dropped. Read by vlpipe.sources.arxiv.pandoc.latex_to_markdown.
+-- understand dropped, except tables (marked for a plain-text rendering of their cells). Read by vlpipe.sources.arxiv.pandoc.latex_to_markdown.
 
 local sections = {0, 0, 0, 0, 0, 0}
 local figures, tables, notes = 0, 0, 0
@@ -55,6 +55,7 @@ function Figure(f)
 end
 
 function Table(t)
+  if #t.caption.long == 0 then return t end  -- a bare tabular: LaTeX numbers only captions
   tables = tables + 1
   local caption = caption_para("Table", tables, t.caption.long)
   t.caption.long = pandoc.List()
@@ -63,6 +64,8 @@ end
 
 function Link(l) return l.content end
 function Span(s) return s.content end
+function SmallCaps(s) return s.content end
+function Underline(s) return s.content end
 function Div(d)
   if d.identifier == "refs" then
     local heading = pandoc.Header(1, "References", pandoc.Attr("", {"unnumbered"}))
@@ -71,7 +74,23 @@ function Div(d)
   return d.content
 end
 function RawInline(_) return {} end
-function RawBlock(_) return {} end
+-- A table pandoc could not read arrives raw (the reader runs with +raw_tex): it becomes a marker
+-- holding its number (0: no caption) and its LaTeX in hex, which vlpipe.sources.arxiv.pandoc
+-- renders as its caption and plain-text cells.
+function RawBlock(raw)
+  local env = raw.text:match("\\begin%s*{(%a+%*?)}")
+  if env == "tabular" or env == "tabular*" or env == "longtable" or env == "tabularx"
+      or env == "table" or env == "table*" then
+    local number = 0
+    if raw.text:match("\\caption") then
+      tables = tables + 1
+      number = tables
+    end
+    local hex = raw.text:gsub(".", function(c) return string.format("%02x", c:byte()) end)
+    return pandoc.RawBlock("markdown", "<!--vlpipe:table:" .. number .. ":" .. hex .. "-->")
+  end
+  return {}
+end
 function Cite(c)
   if #c.content > 0 then return c.content end
   local keys = {}
@@ -100,20 +119,35 @@ function Blocks(blocks)
   return out
 end
 
+-- A metadata value (title, an author) as inlines: its math and formatting kept (the page prints
+-- them), pictures (a logo in the title) dropped.
+local function meta_inlines(value)
+  if type(value) == "string" then return pandoc.List({pandoc.Str(value)}) end
+  local inlines = value
+  if value.t == "MetaBlocks" then inlines = pandoc.utils.blocks_to_inlines(value) end
+  inlines = pandoc.List(inlines):filter(function(el) return el.t ~= "Image" end)
+  while #inlines > 0 and inlines[1].t == "Space" do inlines:remove(1) end
+  return inlines
+end
+
 function Pandoc(doc)
   local front = pandoc.List()
   local meta = doc.meta
   if meta.title then
-    front:insert(pandoc.Header(1, pandoc.utils.stringify(meta.title)))
+    front:insert(pandoc.Header(1, meta_inlines(meta.title)))
   end
   if meta.author then
-    local names = {}
+    local names = pandoc.List()
     local authors = meta.author
-    if authors.t == "MetaInlines" or authors.t == "MetaString" or authors[1].t ~= nil then
+    if type(authors) == "string" or authors.t == "MetaInlines" or authors.t == "MetaString"
+        or authors[1].t ~= nil then
       authors = {authors}
     end
-    for _, author in ipairs(authors) do table.insert(names, pandoc.utils.stringify(author)) end
-    front:insert(pandoc.Para({pandoc.Str(table.concat(names, ", "))}))
+    for index, author in ipairs(authors) do
+      if index > 1 then names:extend({pandoc.Str(","), pandoc.Space()}) end
+      names:extend(meta_inlines(author))
+    end
+    front:insert(pandoc.Para(names))
   end
   if meta.abstract then
     front:insert(pandoc.Header(6, "Abstract"))

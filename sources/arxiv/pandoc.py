@@ -1,7 +1,9 @@
 """A paper's LaTeX → markdown with pandoc: the flattened, macro-expanded source is prepared
-(the ``.bbl`` inlined, citations and ``\\ref``s to floats and equations replaced by the numbers
-LaTeX prints, since pandoc knows neither), then converted by a sandboxed pandoc run with the Lua
-filter ``markdown.lua`` (package data) that applies vlpipe's markdown conventions."""
+(the ``.bbl`` the compile used inlined; citations, ``\\ref``s, heading numbers and acronyms
+replaced by what the compile printed for them (:mod:`printed`), since pandoc knows none of it;
+tables rewritten into what pandoc reads (:mod:`tables`)), then converted by a sandboxed pandoc
+run with the Lua filter ``markdown.lua`` (package data) that applies vlpipe's markdown
+conventions. A table pandoc still cannot read comes back as its cells in plain text."""
 
 from __future__ import annotations
 
@@ -9,13 +11,30 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from vlpipe.errors import ConfigError, DocumentError
+from vlpipe.renderers.tex import strip_comments
 from vlpipe.sources.arxiv.align import MATH
-from vlpipe.sources.arxiv.macros import expand_macros
+from vlpipe.sources.arxiv.archive import decode_tex
+from vlpipe.sources.arxiv.compiled import Compiled, read_compiled
+from vlpipe.sources.arxiv.macros import balanced_group, expand_macros, style_abbreviations
 from vlpipe.sources.arxiv.mainfile import flatten, tex_texts
+from vlpipe.sources.arxiv.printed import (
+    cite_style,
+    number_headings,
+    replace_acronyms,
+    replace_citations,
+    replace_refs,
+)
+from vlpipe.sources.arxiv.tables import (
+    cells_as_text,
+    normalize_tables,
+    table_caption,
+    tables_as_markers,
+)
 
 _BIBLIOGRAPHY = re.compile(r"\\bibliography\s*\{[^}]*\}|\\printbibliography\b(\[[^\]]*\])?")
 _BIBSTYLE = re.compile(r"\\bibliographystyle\s*\{[^}]*\}")
@@ -23,103 +42,65 @@ _THEBIB = re.compile(
     r"\\begin\s*\{thebibliography\}\s*\{[^}]*\}(.*?)\\end\s*\{thebibliography\}", re.DOTALL
 )
 _BIBITEM = re.compile(r"\\bibitem\s*(?:\[((?:[^\[\]]|\{[^{}]*\})*)\])?\s*\{([^}]+)\}")
-_CITE = re.compile(
-    r"\\(?:cite|citep|citet|citealp|citealt|citenum|parencite|autocite)\*?"
-    r"\s*(?:\[[^\]]*\]\s*){0,2}\{([^}]+)\}"
-)
 _NEWBLOCK = re.compile(r"\\newblock\b\s*")
 _LABEL = re.compile(r"\\label\s*\{[^}]*\}")
-_NUMBERED = re.compile(
-    r"\\begin\s*\{(figure|table|equation|align|gather|multline|eqnarray)(\*?)\}"
-    r"|\\end\s*\{(figure|table|equation|align|gather|multline|eqnarray)\*?\}"
-    r"|\\label\s*\{([^}]+)\}|\\caption\b|\\\\|\\nonumber\b|\\notag\b"
-)
-_REF = re.compile(r"\\(ref|eqref|autoref|cref|Cref)\s*\{([^}]+)\}")
-_MULTIROW = ("align", "gather", "eqnarray")
-_MATH_ENVS = ("equation", "multline", *_MULTIROW)
+_CLEVEREF = re.compile(r"\\usepackage\s*\[([^\]]*)\]\s*\{[^}]*\bcleveref\b")
+_DOLLAR = re.compile(r"(?<!\\)\$")
+_TABLE_MARKER = re.compile(r"<!--vlpipe:table:(\d+):([0-9a-f]*)-->|VLPIPETABLE([0-9a-f]*)")
 
 
-def float_and_equation_numbers(tex: str) -> dict[str, str]:
-    """The numbers LaTeX gives labelled figures, tables and equations (counted in source order:
-    a caption, an ``equation``, a row of ``align`` & co. without ``\\nonumber``), so ``\\ref``
-    can print them; pandoc numbers sections itself."""
-    counters = {"figure": 0, "table": 0, "equation": 0}
-    numbers: dict[str, str] = {}
-    stack: list[tuple[str, bool]] = []  # open environments, numbered or starred
-    row_numbered = True
-    for match in _NUMBERED.finditer(tex):
-        if match[1]:
-            stack.append((match[1], not match[2]))
-            counters["equation"] += match[1] == "equation" and not match[2]
-            row_numbered = True
-        elif match[3]:
-            if stack and stack[-1][0] == match[3]:
-                env, numbered = stack.pop()
-                counters["equation"] += env in _MULTIROW and numbered and row_numbered
-        elif not stack:
+def _single_paragraph_captions(tex: str) -> str:
+    """Blank lines inside ``\\caption{…}`` joined (LaTeX allows them in a long caption; pandoc's
+    reader fails on the whole paper)."""
+    out, position = [], 0
+    for match in re.finditer(r"\\caption\*?\s*(?:\[[^\]]*\])?\s*(?=\{)", tex):
+        if match.start() < position:
             continue
-        elif match[4]:
-            env, _ = stack[-1]
-            kind = "equation" if env in _MATH_ENVS else env
-            numbers[match[4].strip()] = str(counters[kind] + (env in _MULTIROW))
-        elif match[0] == "\\caption" and stack[-1][0] in ("figure", "table"):
-            counters[stack[-1][0]] += 1
-        elif match[0] in ("\\nonumber", "\\notag"):
-            row_numbered = False
-        elif match[0] == "\\\\" and stack[-1][0] in _MULTIROW and stack[-1][1]:
-            counters["equation"] += row_numbered
-            row_numbered = True
-    return numbers
+        group = balanced_group(tex, match.end())
+        if group is None:
+            continue
+        out.append(tex[position : match.end()])
+        out.append("{" + re.sub(r"\n\s*\n", "\n", group[0]) + "}")
+        position = group[1]
+    out.append(tex[position:])
+    return "".join(out)
 
 
-def resolve_refs(tex: str) -> str:
-    """``\\ref``/``\\eqref`` to labelled floats and equations replaced by their numbers."""
-    numbers = float_and_equation_numbers(tex)
-
-    def replace(match: re.Match[str]) -> str:
-        number = numbers.get(match[2].strip())
-        if number is None:
-            return match[0]
-        return f"({number})" if match[1] == "eqref" else number
-
-    return _REF.sub(replace, tex)
-
-
-def bbl_for(main: str, texts: dict[str, str]) -> str | None:
-    """The ``.bbl`` that goes with the main file (arXiv requires shipping it for BibTeX users)."""
-    return texts.get(f"{main.rsplit('.', 1)[0]}.bbl")
-
-
-def prepare_for_pandoc(tex: str, bbl: str | None) -> str:
-    """Flattened, macro-expanded LaTeX made easy for pandoc: the ``.bbl`` replaces
-    ``\\bibliography``, citations become their numbers, the reference list becomes numbered
-    paragraphs under a *References* heading, and ``\\label``s leave display math."""
-    tex = _BIBSTYLE.sub("", tex)
-    if bbl is not None:
-        tex = _BIBLIOGRAPHY.sub(lambda _: bbl, tex, count=1)
+def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
+    """Flattened, macro-expanded LaTeX made easy for pandoc: the compile's ``.bbl`` replaces
+    ``\\bibliography``, citations, ``\\ref``s and heading numbers become what the compile printed
+    (``compiled``, read with the paper's ``sources`` for the citation style; a ``\\ref`` the
+    compile did not resolve prints ``??``, as on the page), the reference list becomes labelled
+    paragraphs under a *References* heading, tables become ``tabular``s, and ``\\label``s leave
+    display math."""
+    cleveref = _CLEVEREF.search(sources)
+    tex = replace_refs(tex, compiled, cleveref[1] if cleveref else "")
+    tex = number_headings(replace_citations(tex, compiled, sources), compiled)
+    tex = _single_paragraph_captions(normalize_tables(_BIBSTYLE.sub("", tex)))
+    if compiled.bbl is not None:
+        tex = _BIBLIOGRAPHY.sub(lambda _: compiled.bbl or "", tex, count=1)
     tex = _BIBLIOGRAPHY.sub("", tex)
-    numbers: dict[str, int] = {}
     bibliography = _THEBIB.search(tex)
     if bibliography is not None:
-        items = _BIBITEM.findall(bibliography[1])
-        numbers = {key.strip(): number for number, (_, key) in enumerate(items, start=1)}
-        tex = tex[: bibliography.start()] + _references(bibliography[1]) + tex[bibliography.end() :]
-
-    def cite(match: re.Match[str]) -> str:
-        keys = [key.strip() for key in match[1].split(",")]
-        if not all(key in numbers for key in keys):
-            return match[0]
-        return "[" + ", ".join(str(numbers[key]) for key in keys) + "]"
-
-    return _LABEL.sub("", _CITE.sub(cite, resolve_refs(tex)))
+        author_year = cite_style(sources, compiled.citations).author_year
+        labels = {} if author_year else {k: c.label for k, c in compiled.citations.items()}
+        references = _references(bibliography[1], labels)
+        tex = tex[: bibliography.start()] + references + tex[bibliography.end() :]
+    return _LABEL.sub("", tex)
 
 
-def _references(body: str) -> str:
+def _references(body: str, labels: dict[str, str]) -> str:
+    """The bibliography as paragraphs, each led by its label as printed (``labels``: from the
+    compile's ``\\bibcite``s; author-year entries have none). An unbalanced ``$`` in an entry
+    (TeX recovers from it) is printed as a dollar sign."""
     entries = _BIBITEM.split(body)[1:]
     paragraphs = []
-    for number, start in enumerate(range(0, len(entries), 3), start=1):
+    for start in range(0, len(entries), 3):
         text = _NEWBLOCK.sub("", entries[start + 2]).strip()
-        paragraphs.append(f"[{number}] {text}")
+        if len(_DOLLAR.findall(text)) % 2:
+            text = _DOLLAR.sub(r"\\$", text)
+        label = labels.get(entries[start + 1].strip())
+        paragraphs.append(f"[{label}] {text}" if label else text)
     return "\n\\section*{References}\n" + "\n\n".join(paragraphs) + "\n"
 
 
@@ -137,25 +118,16 @@ class ConversionError(DocumentError):
     """pandoc could not convert the paper's LaTeX to markdown."""
 
 
-def latex_to_markdown(tex: str, bib: dict[str, bytes] | None = None, timeout_s: float = 60) -> str:
-    """Convert LaTeX to markdown with pandoc (sandboxed: it reads no file but those named here).
-
-    With ``bib`` (``.bib`` files, used when the paper ships no ``.bbl``) citations are
-    formatted by pandoc's citeproc; otherwise ``prepare_for_pandoc`` has resolved them.
-    """
+def latex_to_markdown(tex: str, timeout_s: float = 60) -> str:
+    """Convert LaTeX to markdown with pandoc (sandboxed: it reads no file). Tables it cannot
+    read come back as ``<!--vlpipe:table:…-->`` markers (see :func:`render_table_fallbacks`)."""
     binary = shutil.which("pandoc")
     if binary is None:
         raise ConfigError("pandoc is not installed (Debian package: pandoc)")
     with tempfile.TemporaryDirectory(prefix="vlpipe-pandoc-") as tmp:
         lua = Path(tmp, "filter.lua")
         lua.write_bytes(resources.files("vlpipe.sources.arxiv").joinpath(LUA_FILTER).read_bytes())
-        argv = [binary, "--sandbox", "-f", "latex", "-t", PANDOC_OUTPUT, "--wrap=none"]
-        for number, data in enumerate((bib or {}).values()):
-            path = Path(tmp, f"refs{number}.bib")
-            path.write_bytes(data)
-            argv += [f"--bibliography={path}"]
-        if bib:
-            argv += ["--citeproc", "--metadata=link-citations:false"]
+        argv = [binary, "--sandbox", "-f", "latex+raw_tex", "-t", PANDOC_OUTPUT, "--wrap=none"]
         argv += [f"--lua-filter={lua}"]
         try:
             done = subprocess.run(
@@ -165,7 +137,9 @@ def latex_to_markdown(tex: str, bib: dict[str, bytes] | None = None, timeout_s: 
             raise ConversionError(f"pandoc exceeded the {timeout_s:g}s time limit") from None
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise ConversionError(f"pandoc failed: {message[-1] if message else done.returncode}")
+        where = next((line for line in message if line.startswith("Error at")), None)
+        detail = " ".join(message[:2]) if where else (message[-1] if message else done.returncode)
+        raise ConversionError(f"pandoc failed: {detail}")
     text = done.stdout.decode("utf-8", "replace").replace("\u00a0", " ")  # ~ ties are spaces
     return unescape_brackets(text)
 
@@ -179,12 +153,159 @@ def unescape_brackets(markdown: str) -> str:
     return "".join(p + m for p, m in zip(plain, [*maths, ""], strict=True))
 
 
-def paper_markdown(files: dict[str, bytes], main: str, timeout_s: float = 60) -> str:
-    """The whole paper as markdown: inputs inlined, macros expanded, bibliography resolved."""
+_PANDOC_LINE = re.compile(r"\(line (\d+), column \d+\)")
+_ENVIRONMENT = re.compile(r"\\(begin|end)\s*\{([^}]+)\}")
+MAX_RETRIES = 8
+_SECTION_START = re.compile(r"(?=\\section\*?\s*[\[{])")
+
+
+def _convert(tex: str, timeout_s: float) -> str:
+    """pandoc's markdown of ``tex``; when its reader fails, the tables as plain-text cells, then,
+    up to :data:`MAX_RETRIES` times, the environment (or paragraph) at the line it names as plain
+    text, and last each section converted on its own (one it cannot read as plain text), so that
+    one construct pandoc cannot read does not lose the paper."""
+    try:
+        return latex_to_markdown(tex, timeout_s)
+    except ConversionError:
+        tex = tables_as_markers(tex)
+    for _ in range(MAX_RETRIES):
+        try:
+            return latex_to_markdown(tex, timeout_s)
+        except ConversionError as error:
+            line = _PANDOC_LINE.search(str(error))
+            if line is None:
+                break
+            tex = plain_text_at(tex, int(line[1]))
+    return _convert_by_sections(tex, timeout_s)
+
+
+def _convert_by_sections(tex: str, timeout_s: float) -> str:
+    head, begin, body = tex.partition("\\begin{document}")
+    if not begin:
+        head, body = "", tex
+    parts = _SECTION_START.split(body.replace("\\end{document}", ""))
+    out = []
+    for index, part in enumerate(parts):
+        chunk = f"{head}{begin}{part}\\end{{document}}" if index == 0 and begin else part
+        try:
+            out.append(latex_to_markdown(chunk, timeout_s))
+        except ConversionError as error:
+            if "time limit" in str(error):
+                raise
+            out.append(_plain_text(part))
+    return "\n\n".join(out)
+
+
+def _plain_text(tex: str) -> str:
+    text = re.sub(r"\\(?:begin|end)\s*\{[^}]*\}|\\[A-Za-z@]+\*?|[{}$]", " ", tex)
+    return "\n\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip())
+
+
+def plain_text_at(tex: str, line: int) -> str:
+    """``tex`` with the innermost environment around ``line`` (1-based), else that paragraph,
+    replaced by its text: commands dropped, tables as table markers."""
+    lines = tex.split("\n")
+    offset = sum(len(part) + 1 for part in lines[: max(line - 1, 0)])
+    if line - 1 < len(lines):  # where the line's text starts: an environment may begin there
+        offset += len(lines[line - 1]) - len(lines[line - 1].lstrip())
+    start, end = _enclosing_environment(tex, offset)
+    chunk = tex[start:end]
+    if "\\begin{tabular" in chunk or "\\begin{longtable" in chunk:
+        replacement = tables_as_markers(chunk)
+        replacement = re.sub(r"\\(?:begin|end)\s*\{[^}]*\}|\\[A-Za-z@]+\*?", " ", replacement)
+    else:
+        replacement = re.sub(r"\\[A-Za-z@]+\*?|[{}]", " ", chunk)
+    replacement = re.sub(r"\$+", " ", replacement)
+    return tex[:start] + "\n\n" + replacement.strip() + "\n\n" + tex[end:]
+
+
+def _enclosing_environment(tex: str, offset: int) -> tuple[int, int]:
+    stack: list[tuple[str, int]] = []
+    found = None
+    for match in _ENVIRONMENT.finditer(tex):
+        if match[1] == "begin":
+            stack.append((match[2], match.start()))
+        elif stack and stack[-1][0] == match[2]:
+            name, begin = stack.pop()
+            inside = begin <= offset < match.end() and name != "document"
+            if inside and (found is None or begin >= found[0]):
+                found = (begin, match.end())
+    if found is not None:
+        return found
+    start = tex.rfind("\n\n", 0, offset)
+    end = tex.find("\n\n", offset)
+    return (start + 1 if start >= 0 else 0), (end if end >= 0 else len(tex))
+
+
+def render_table_fallbacks(markdown: str) -> tuple[str, int]:
+    """Each table marker replaced by its caption (``Table N: …``, N from the Lua filter's count)
+    and a pipe table of its cells as plain text, a block of its own; and how many."""
+    count = 0
+
+    def render(match: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        raw = bytes.fromhex(match[2] or match[3] or "").decode("utf-8", "replace")
+        rows = cells_as_text(raw)
+        width = max((len(row) for row in rows), default=0)
+        lines = ["| " + " | ".join([*row, *[""] * (width - len(row))]) + " |" for row in rows]
+        lines[1:1] = ["|" + "---|" * width] if rows else []
+        caption = table_caption(raw)
+        if match[1] and match[1] != "0" and caption is not None:
+            lines = [f"Table {match[1]}: {caption}", "", *lines]
+        return "\n\n" + "\n".join(lines) + "\n\n"
+
+    return _TABLE_MARKER.sub(render, markdown), count
+
+
+@dataclass(frozen=True)
+class PaperMarkdown:
+    text: str
+    table_fallbacks: int  # tables pandoc could not read, rendered as their cells' text
+
+
+def paper_markdown(
+    files: dict[str, bytes],
+    main: str,
+    outputs: dict[str, bytes],
+    timeout_s: float = 60,
+) -> PaperMarkdown:
+    """The whole paper as markdown: inputs inlined, acronyms and macros expanded, and what the
+    compile printed (its ``outputs``: ``.aux`` and ``.bbl`` files) for citations, references and
+    heading numbers."""
     texts = tex_texts(files)
-    bbl = bbl_for(main, texts)
-    tex = prepare_for_pandoc(expand_macros(flatten(main, texts)), bbl)
-    bib = None
-    if bbl is None:
-        bib = {name: data for name, data in sorted(files.items()) if name.endswith(".bib")}
-    return latex_to_markdown(tex, bib or None, timeout_s)
+    compiled = read_compiled(outputs, main)
+    tex = flatten(main, texts)
+    styles = loaded_styles(tex, files)
+    sources = tex + "\n" + styles  # what sets the citation style
+    tex = expand_macros(replace_acronyms(tex), known=style_abbreviations(styles))
+    markdown = _convert(prepare_for_pandoc(tex, compiled, sources), timeout_s)
+    text, fallbacks = render_table_fallbacks(markdown)
+    return PaperMarkdown(join_cjk_lines(text), fallbacks)
+
+
+_LOADS = re.compile(r"\\(documentclass|usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}")
+
+
+def loaded_styles(tex: str, files: dict[str, bytes]) -> str:
+    """The text (comments removed) of the paper's own classes and packages that ``tex`` loads:
+    a folder often also holds the styles of other venues, which the paper does not use."""
+    by_name = {PurePosixPath(name).name: name for name in sorted(files)}
+    wanted = []
+    for kind, names in _LOADS.findall(tex):
+        suffix = ".cls" if kind == "documentclass" else ".sty"
+        wanted += [by_name.get(name.strip() + suffix) for name in names.split(",")]
+    loaded = (decode_tex(files[name]) for name in dict.fromkeys(wanted) if name)
+    return strip_comments("\n".join(loaded))
+
+
+_CJK_BREAK = re.compile(
+    "(?<=[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]) "
+    "(?=[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef])"
+)
+
+
+def join_cjk_lines(markdown: str) -> str:
+    """The space pandoc puts for a source line break between two CJK characters removed: CJK
+    text has none, and TeX (xeCJK, ctex) prints none."""
+    return _CJK_BREAK.sub("", markdown)

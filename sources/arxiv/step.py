@@ -10,6 +10,7 @@ with the reason. Samples are ``image_text``, task ``ocr_page``, target ``md``.
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -26,7 +27,7 @@ from vlpipe.schema import (
     sample_key,
 )
 from vlpipe.sources.arxiv import ArxivOptions, ArxivRecipe
-from vlpipe.sources.arxiv.align import PageMarkdown, split_pages
+from vlpipe.sources.arxiv.align import PageMarkdown, paper_lang, split_pages
 from vlpipe.sources.arxiv.archive import (
     SOURCE,
     PaperFiles,
@@ -54,11 +55,18 @@ def paper_outcome(document: Document, recipe: ArxivRecipe) -> Outcome:
     main = find_main_file(paper.files)
     compiled = _compile(paper.files, main, options)
     pdf_config = PdfConfig(longest_side=options.longest_side, max_pages=options.max_pages)
-    pages = render_pdf(compiled.pdf, pdf_config)
-    markdown = paper_markdown(paper.files, main, options.pandoc_timeout_s)
-    parts = split_pages(markdown, [page.text for page in pages])
-    coverage = figure_coverage(compiled.pdf)
-    context = _paper_metadata(document, paper, main, compiled, len(pages), options)
+    # pandoc runs in its own process while this one rasterises the pages: a second core's work
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        converting = pool.submit(
+            paper_markdown, paper.files, main, compiled.outputs, options.pandoc_timeout_s
+        )
+        pages = render_pdf(compiled.pdf, pdf_config)
+        coverage = figure_coverage(compiled.pdf)
+        markdown = converting.result()
+    parts = split_pages(markdown.text, [page.text for page in pages])
+    context = _paper_metadata(document, paper, main, compiled, len(pages))
+    context["lang"] = paper_lang(markdown.text) if options.lang == "auto" else options.lang
+    context["table_fallbacks"] = markdown.table_fallbacks
     samples = [
         _page_sample(sample_key(document.doc_id, page.index), page, part, covered, context)
         for page, part, covered in zip(pages, parts, coverage, strict=True)
@@ -85,6 +93,7 @@ def _compile(files: dict[str, bytes], main: str, options: ArxivOptions) -> TexRe
     checked when the archive was read) because ``compile_latex`` re-encodes the main file as
     UTF-8, which would break Latin-1 sources; ``compile_latex_dir`` copies bytes as they are."""
     config = TexConfig(
+        max_errors=options.max_tex_errors,
         timeout_s=options.tex_timeout_s,
         cpu_s=max(1, int(options.tex_timeout_s)),
         memory_mb=options.tex_memory_mb,
@@ -107,16 +116,29 @@ def figure_coverage(pdf: bytes) -> list[float]:
     with pymupdf.open(stream=pdf, filetype="pdf") as doc:
         for page in doc:
             rects = [pymupdf.Rect(info["bbox"]) for info in page.get_image_info()]
-            words = page.get_text("words")
-            for cluster in page.cluster_drawings():
-                inside = sum(1 for w in words if pymupdf.Rect(w[:4]).intersects(cluster))
-                if inside <= TABLE_WORDS:
+            words = [tuple(word[:4]) for word in page.get_text("words")]
+            # the C-level paths (their boxes are all clustering reads): get_drawings is slow
+            paths = [{"rect": pymupdf.Rect(path["rect"])} for path in page.get_cdrawings()]
+            for cluster in page.cluster_drawings(drawings=paths):
+                if _words_in(words, cluster) <= TABLE_WORDS:
                     rects.append(cluster)
             content = pymupdf.Rect()
-            for rect in [*rects, *(pymupdf.Rect(w[:4]) for w in words)]:
+            if words:
+                content = pymupdf.Rect(*(f(w[i] for w in words) for f, i in _BOUNDS)) & page.rect
+            for rect in rects:
                 content |= rect & page.rect
             fractions.append(_covered(rects, content) if rects else 0.0)
     return fractions
+
+
+_BOUNDS = ((min, 0), (min, 1), (max, 2), (max, 3))  # a union of boxes: its x0, y0, x1, y1
+
+
+def _words_in(words: list[tuple[float, ...]], box: pymupdf.Rect) -> int:
+    """How many word boxes overlap ``box`` (plain tuples: a Rect per word is slow)."""
+    return sum(
+        1 for x0, y0, x1, y1 in words if x0 < box.x1 and box.x0 < x1 and y0 < box.y1 and box.y0 < y1
+    )
 
 
 def _covered(rects: list[pymupdf.Rect], page: pymupdf.Rect) -> float:
@@ -139,7 +161,6 @@ def _paper_metadata(
     main: str,
     compiled: TexResult,
     page_count: int,
-    options: ArxivOptions,
 ) -> dict[str, Any]:
     origin = {key: value for key, value in document.origin.items() if key != "version"}
     named = parse_arxiv_id(Path(str(origin.get("member") or document.doc_id)).name)
@@ -148,7 +169,6 @@ def _paper_metadata(
         "task": "ocr_page",
         "source": SOURCE,
         "doc_id": document.doc_id,
-        "lang": options.lang,
         "license": find_license(paper.files),
         "target": "md",
         "arxiv_id": origin.pop("arxiv_id", None) or named.id,
@@ -156,6 +176,7 @@ def _paper_metadata(
         "page_count": page_count,
         "main_file": main,
         "tex_engine": compiled.engine,
+        "tex_errors": {"count": len(compiled.errors), "first": list(compiled.errors[:3])},
         "bibliography": compiled.bibliography,
         "refused_members": list(paper.refused),
         "origin": origin,

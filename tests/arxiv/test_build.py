@@ -53,7 +53,7 @@ def test_loose_sources_in_arxiv_formats(tmp_path: Path) -> None:
         "sources/2401.00004.tar.gz": "failed",
     }
     assert docs["sources/2401.00004.tar.gz"]["error_class"] == "TexError"
-    assert "Undefined control sequence" in docs["sources/2401.00004.tar.gz"]["error"]
+    assert "vlpipe-missing-package.sty' not found" in docs["sources/2401.00004.tar.gz"]["error"]
     metas = [json.loads(files["json"]) for files in samples.values()]
     full = sorted((m for m in metas if m["arxiv_id"] == "2401.00001"), key=lambda m: m["page"])
     assert [m["page"] for m in full] == list(range(1, full[0]["page_count"] + 1))
@@ -145,3 +145,44 @@ def test_mostly_figure_and_unaligned_pages_are_dropped(tmp_path: Path) -> None:
         ("dropped", "low_alignment"),
         ("dropped", "mostly_figure"),
     ]
+
+
+@pytest.mark.slow
+def test_a_real_world_paper_prints_what_its_page_shows(tmp_path: Path) -> None:
+    """Recoverable TeX errors, an EPS figure in a folder with a space, tikzexternalize, bibtex
+    from a .bib alone (one entry with an unescaped $), natbib numbers, glossaries, cleveref,
+    a \\onedot macro, tables in a \\resizebox, tabularx and longtable, an appendix."""
+    paper = tmp_path / "in" / "realistic"
+    shutil.copytree(PAPERS / "realistic", paper)
+    docs, samples = build([tmp_path / "in"], tmp_path / "out")
+    assert docs["in/realistic"]["status"] == "kept"
+    pages = sorted(
+        ((json.loads(f["json"]), f["md"].decode()) for f in samples.values()),
+        key=lambda page: page[0]["page"],
+    )
+    metas, texts = [m for m, _ in pages], [t for _, t in pages]
+    text = "\n\n".join(texts)
+    errors = metas[0]["tex_errors"]
+    assert errors["count"] == 4 and errors["first"][0] == "main.tex:28: Undefined control sequence."
+    assert metas[0]["bibliography"] == "bibtex" and metas[0]["lang"] == "en"
+    assert "A convolutional neural network (CNN) reads pages; every later CNN is short." in text
+    assert "*e.g*. optical character recognition" in text and "*e*" not in text
+    assert "read lines [1, 3, 4]. Prices are quoted in dollars [2]." in text  # as printed
+    assert "Table 1 lists the splits and Fig. 1 shows a plot, as Appendix A explains." in text
+    assert "| Train |  120   | 1800  |" in text and "| Compile | runs TeX in a sandbox |" in text
+    assert "# A Proofs\n\n## A.1 Long tables\n\nTable 2: Every stage." in text
+    assert "[2] Eve Price. Costs of 5\\$ per page, 2021." in text
+    assert "Figure 1: A plot drawn in PostScript." in text
+    assert all(m["alignment_score"] > 0.9 for m in metas)
+
+
+def test_a_chinese_paper_aligns_by_character(tmp_path: Path) -> None:
+    shutil.copytree(PAPERS / "cjk", tmp_path / "in" / "cjk")
+    docs, samples = build([tmp_path / "in"], tmp_path / "out")
+    assert docs["in/cjk"]["status"] == "kept"
+    ((files),) = samples.values()
+    meta, markdown = json.loads(files["json"]), files["md"].decode()
+    assert meta["lang"] == "zh" and meta["tex_engine"] == "xelatex"
+    assert "# 1 引言\n\n视觉语言模型需要高质量的训练数据。" in markdown
+    assert "文字。页面上" in markdown  # a source line break between CJK characters is no space
+    assert meta["alignment_score"] > 0.95

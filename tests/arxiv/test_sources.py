@@ -9,8 +9,9 @@ import pytest
 
 from tests.arxiv.helpers import BULK, HOSTILE, PAPERS, SOURCES, tar_gz
 from vlpipe.recipe import ArchiveLimits, InputConfig
+from vlpipe.renderers import compile_latex_dir
 from vlpipe.schema import Document, Drop
-from vlpipe.sources.arxiv import align, archive, macros, mainfile, pandoc
+from vlpipe.sources.arxiv import align, archive, compiled, macros, mainfile, pandoc, printed, tables
 from vlpipe.sources.arxiv.archive import ArchiveError
 from vlpipe.sources.arxiv.mainfile import NoMainFile
 
@@ -167,13 +168,16 @@ def test_macro_bomb_stops_growing() -> None:
 def test_references_citations_and_labels_are_resolved() -> None:
     bbl = "\\begin{thebibliography}{9}\\bibitem{b} B. Two.\\bibitem{a} A. \\newblock One.\n"
     bbl += "\\end{thebibliography}"
+    aux = "\\bibcite{b}{1}\n\\bibcite{a}{2}\n\\newlabel{e}{{1}{1}}\n\\newlabel{t}{{1}{1}}\n"
+    found = compiled.parse_aux(aux)
+    found.bbl = bbl
     tex = (
-        "See \\cite{a,b} and Eq.~\\eqref{e} in Table~\\ref{t}."
+        "See \\cite{a,b} and Eq.~\\eqref{e} in Table~\\ref{t}, not \\ref{gone}."
         "\\begin{equation}x\\label{e}\\end{equation}"
         "\\begin{table}\\caption{c}\\label{t}\\end{table}\\bibliographystyle{plain}\\bibliography{r}"
     )
-    prepared = pandoc.prepare_for_pandoc(tex, bbl)
-    assert "See [2, 1] and Eq.~(1) in Table~1." in prepared
+    prepared = pandoc.prepare_for_pandoc(tex, found)
+    assert "See [2, 1] and Eq.~(1) in Table~1, not ??." in prepared
     assert "\\label" not in prepared and "[1] B. Two." in prepared and "[2] A. One." in prepared
 
 
@@ -215,7 +219,8 @@ def test_char_f1_ignores_markup_and_punctuation() -> None:
 @pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
 def test_markdown_conventions_with_pandoc() -> None:
     files = archive.read_folder(PAPERS / "full", LIMITS).files
-    markdown = pandoc.paper_markdown(files, "paper.tex")
+    outputs = compile_latex_dir(PAPERS / "full", "paper.tex").outputs
+    markdown = pandoc.paper_markdown(files, "paper.tex", outputs).text
     assert markdown.startswith("# Learning to Read Scientific Pages\n\nAda Lovelace, Alan Turing")
     assert "# 3 Method\n\n## 3.1 Model" in markdown
     assert "$x \\in \\mathbb{R}^{H \\times W \\times 3}$" in markdown  # \R expanded, $…$
@@ -224,7 +229,173 @@ def test_markdown_conventions_with_pandoc() -> None:
     assert "Figure 1: Validation loss during training." in markdown
     assert "entirely.^1^" in markdown and "\n1 Mathematical expressions" in markdown
     assert "-   recognition errors" in markdown and "as Equation (1) shows" in markdown
-    assert "# References" in markdown and "Nougat: Neural Optical" in markdown
+    assert "\\cite" not in markdown and "\n[1] " in markdown  # labels as the compile printed
     latin1 = archive.unpack_source((SOURCES / "2401.00003.gz").read_bytes(), LIMITS)
     assert isinstance(latin1, archive.PaperFiles)
-    assert "Une étude naïve des données" in pandoc.paper_markdown(latin1.files, "main.tex")
+    assert "Une étude naïve des données" in pandoc.paper_markdown(latin1.files, "main.tex", {}).text
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_title_and_authors_keep_their_math_and_lose_pictures() -> None:
+    tex = (
+        "\\documentclass{article}\\title{\\includegraphics{logo.png} Flamingo: $k$-shot}"
+        "\\author{Ann Lee$^{\\dagger}$ \\and Bob$^{*}$}\\begin{document}\\maketitle\\end{document}"
+    )
+    assert pandoc.latex_to_markdown(tex).startswith(
+        "# Flamingo: $k$-shot\n\nAnn Lee$^{\\dagger}$, Bob$^{*}$"
+    )
+
+
+AUX = r"""\relax
+\bibcite{smith2020}{{1}{2020}{{Smith et~al.}}{{Smith, Jones, and Doe}}}
+\bibcite{doe2019}{{2}{2019}{{Doe}}{{Doe}}}
+\bibcite{knuth}{Knu84}
+\newlabel{sec:intro}{{1}{1}{Introduction}{section.1}{}}
+\newlabel{eq:loss}{{3}{2}{}{equation.2.3}{}}
+\newlabel{fig:plot}{{2}{2}}
+\newlabel{fig:plot@cref}{{[figure][2][]2}{[1][2][]2}}
+\@writefile{toc}{\contentsline {section}{\numberline {1}Introduction}{1}{section.1}}
+\@input{chapter.aux}
+"""
+CHAPTER_AUX = r"""\@writefile{toc}{\contentsline {section}{\numberline {A}Proofs}{9}{appendix.A}}
+\@writefile{toc}{\contentsline {subsection}{\numberline {A.1}Lemmas}{9}{subsection.A.1}}
+"""
+
+
+def test_the_compiles_aux_files_are_read_in_order() -> None:
+    outputs = {"main.aux": AUX.encode(), "chapter.aux": CHAPTER_AUX.encode(), "main.bbl": b"B"}
+    found = compiled.read_compiled(outputs, "main.tex")
+    assert found.labels == {"sec:intro": "1", "eq:loss": "3", "fig:plot": "2"}
+    assert found.kinds == {"sec:intro": "section", "eq:loss": "equation", "fig:plot": "figure"}
+    assert found.citations["smith2020"] == compiled.Citation("1", "2020", "Smith et al.")
+    assert found.citations["knuth"] == compiled.Citation("Knu84")
+    assert found.headings == [("section", "1"), ("section", "A"), ("subsection", "A.1")]
+    assert found.bbl == "B"
+
+
+def test_citations_print_as_the_compile_and_the_style_say() -> None:
+    found = compiled.parse_aux(AUX)
+    numbers = "\\usepackage[numbers,sort&compress]{natbib}"
+    tex = "see \\citep{doe2019,smith2020} and \\citet{smith2020}; \\nocite{x}"
+    assert printed.replace_citations(tex, found, numbers) == ("see [1, 2] and Smith et al. [1]; ")
+    author_year = "\\usepackage{natbib}\\setcitestyle{authoryear,round}"
+    assert printed.replace_citations(tex, found, author_year) == (
+        "see (Doe, 2019; Smith et al., 2020) and Smith et al. (2020); "
+    )
+    acm = "\\documentclass[sigconf]{acmart}"  # acmart and elsarticle load natbib for numbers
+    assert printed.replace_citations("\\citep{smith2020}", found, acm) == "[1]"
+    elsarticle = "\\documentclass{elsarticle}\\biboptions{authoryear}"  # natbib options, later
+    assert printed.replace_citations("\\citep{doe2019}", found, elsarticle) == "(Doe, 2019)"
+    superscript = "\\usepackage{natbib}\\setcitestyle{numbers,super}"
+    assert printed.replace_citations("x \\cite{doe2019,smith2020}", found, superscript) == (
+        "x \\textsuperscript{2,1}"
+    )
+    plain = compiled.Compiled(
+        citations={k: compiled.Citation(str(n)) for n, k in enumerate("abcde", start=1)}
+    )
+    assert printed.replace_citations("\\cite{a,b,c,e}", plain, "\\usepackage{cite}") == "[1–3, 5]"
+    assert printed.replace_citations("\\cite{a,zzz}", plain, "") == "\\cite{a,zzz}"  # unresolved
+
+
+def test_refs_and_headings_print_the_compiles_numbers() -> None:
+    found = compiled.read_compiled(
+        {"main.aux": AUX.encode(), "chapter.aux": CHAPTER_AUX.encode()}, "main.tex"
+    )
+    tex = "\\cref{fig:plot}, \\Cref{eq:loss}, \\autoref{sec:intro}, \\eqref{eq:loss}, \\ref{x}"
+    assert printed.replace_refs(tex, found, "capitalize") == ("Fig. 2, Eq. (3), Section 1, (3), ??")
+    assert printed.replace_refs("p. \\pageref{eq:loss}, \\nameref{sec:intro}", found) == (
+        "p. 2, Introduction"
+    )
+    headings = (
+        "\\section{Introduction}\\label{a} \\appendix\\section[Short]{Proofs} \\subsection{Lemmas}"
+    )
+    assert printed.number_headings(headings, found) == (
+        "\\section*{1 Introduction}\\label{a} \\appendix\\section*{A Proofs} "
+        "\\subsection*{A.1 Lemmas}"
+    )
+    assert printed.number_headings("\\section{Only one}", found) == "\\section{Only one}"
+
+
+def test_acronyms_print_their_first_use_expansion() -> None:
+    tex = (
+        "\\newacronym{cnn}{CNN}{convolutional neural network}"
+        "\\acro{vlm}[VLM]{vision-language model}"
+        "\\Gls{cnn} and \\glspl{cnn}; \\acrlong{cnn}. "
+        "\\ac{vlm}, \\acp{vlm}, \\acs{vlm}, \\gls{other}"
+    )
+    assert printed.replace_acronyms(tex) == (
+        "Convolutional neural network (CNN) and CNNs; convolutional neural network. "
+        "vision-language model (VLM), VLMs, VLM, \\gls{other}"
+    )
+
+
+def test_tables_are_rewritten_for_pandoc() -> None:
+    assert tables.column_spec("|l|>{\\centering}p{2cm}@{}*{2}{c}X[l]S|") == "llcclc"
+    tex = (
+        "\\resizebox{\\linewidth}{!}{\\begin{tabularx}{\\linewidth}{lX}"
+        "\\makecell{a\\\\b} & \\begin{tabular}[c]{@{}c@{}}x\\\\y\\end{tabular}\\\\\\end{tabularx}}"
+    )
+    assert tables.normalize_tables(tex) == "\\begin{tabular}{ll}a b & x y\\\\\\end{tabular}"
+    assert tables.normalize_tables("\\begin{tabu} to \\linewidth {X[l]X[c]}a\\end{tabu}") == (
+        "\\begin{tabular}{ll}a\\end{tabular}"
+    )
+    raw = "\\begin{tabular}{lc}\\toprule \\textbf{A} & \\multicolumn{1}{c}{B} \\\\ "
+    raw += "\\midrule 1 & 2 \\\\"
+    assert tables.cells_as_text(raw + "\\end{tabular}") == [["A", "B"], ["1", "2"]]
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_a_table_pandoc_cannot_read_becomes_its_cells() -> None:
+    files = {
+        "main.tex": (
+            b"\\documentclass{article}\\begin{document}Text before.\n\n"
+            b"\\begin{tabular}{ll}x & y & extra\\\\ z & w\\end{tabular}\n\n"  # TeX recovers
+            b"Text after.\\end{document}"
+        )
+    }
+    result = pandoc.paper_markdown(files, "main.tex", {})
+    assert result.table_fallbacks == 1
+    assert "Text before." in result.text and "Text after." in result.text
+    assert "| x | y | extra |\n|---|---|---|\n| z | w |  |" in result.text
+
+
+def test_cjk_text_aligns_by_character_and_is_zh() -> None:
+    assert align.normalize("视觉语言 Model， ﬁne") == "视 觉 语 言 model fine"
+    assert align.paper_lang("# 引言\n\n视觉语言模型需要 TeX Live 数据。") == "zh"
+    assert align.paper_lang("A paper with one word 中文.") == "en"
+    parts = align.split_pages(
+        "# 引言\n\n视觉语言模型需要高质量的训练数据。", ["引言 视觉语言模型需要高质量的训练数据。"]
+    )
+    assert parts[0].score == 1.0
+    assert pandoc.join_cjk_lines("数据。 页面 and text") == "数据。页面 and text"
+
+
+def test_onedot_macros_print_a_single_full_stop() -> None:
+    tex = (
+        "\\def\\onedot{\\ifx\\@let@token.\\else.\\null\\fi\\xspace}\\def\\eg{\\emph{e.g}\\onedot}"
+        "\\def\\etal{et al\\onedot}We use \\eg cats, as Smith \\etal."
+    )
+    assert macros.expand_macros(tex) == "We use \\emph{e.g}. cats, as Smith et al."
+
+
+def test_a_papers_own_style_abbreviations_are_expanded() -> None:
+    style = (
+        "\\def\\onedot{\\ifx\\@let@token.\\else.\\null\\fi\\xspace}"
+        "\\def\\etal{\\emph{et al}\\onedot}\\def\\maketitle{\\par\\vskip 2em}\\def\\@internal{x}"
+    )
+    known = macros.style_abbreviations(style)
+    assert set(known) == {"\\onedot", "\\etal"}
+    assert macros.expand_macros("Smith \\etal. \\maketitle", known=known) == (
+        "Smith \\emph{et al}. \\maketitle"
+    )
+
+
+def test_only_the_styles_the_paper_loads_set_its_citations() -> None:
+    files = {
+        "main.tex": b"\\documentclass{acmart}\\usepackage{own, missing}",
+        "acmart.cls": b"\\citestyle{acmnumeric} % \\bibpunct{<}{>}",
+        "sty/own.sty": b"\\def\\eg{e.g.}",
+        "sigplanconf.cls": b"\\bibpunct{(}{)}{;}{a}{}{,}",  # another venue's class, unused
+    }
+    tex = files["main.tex"].decode()
+    assert pandoc.loaded_styles(tex, files) == "\\citestyle{acmnumeric} \n\\def\\eg{e.g.}"

@@ -9,7 +9,7 @@ import pytest
 
 from tests.renderers._render_helpers import FIXTURES, processes_under
 from vlpipe.renderers import TexConfig, TexError, compile_latex, compile_latex_dir
-from vlpipe.renderers.tex import detect_engine, first_tex_error, unsafe_bcf_sources
+from vlpipe.renderers.tex import detect_engine, first_tex_error, strip_comments, unsafe_bcf_sources
 
 ARTICLE = FIXTURES / "article"
 
@@ -140,3 +140,105 @@ def test_symlinks_in_a_source_folder_are_not_followed(tools: None, tmp_path: Pat
 def test_unsafe_file_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(TexError, match="unsafe source path"):
         compile_latex(_doc("x"), files={"../evil.tex": b"x"}, config=TexConfig(tmp_dir=tmp_path))
+
+
+def _eps(program: str) -> bytes:
+    """An EPS file: a 200×40 pt box running ``program`` (PostScript)."""
+    return (
+        "%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 200 40\n"
+        f"/Helvetica findfont 12 scalefont setfont 10 15 moveto {program} showpage\n%%EOF\n"
+    ).encode()
+
+
+GRAPHICX = "\\usepackage{graphicx}\n"
+
+
+def test_eps_figures_are_converted_in_the_sandbox_paths_with_spaces_included(
+    tools: None, tmp_path: Path
+) -> None:
+    files = {"plot.eps": _eps("(FIRSTPLOT) show"), "my figs/curve.eps": _eps("(SPACEDPLOT) show")}
+    body = GRAPHICX + "A \\includegraphics{plot.eps} and \\includegraphics{my figs/curve} end."
+    result = compile_latex(_doc(body), files=files, config=TexConfig(tmp_dir=tmp_path))
+    text = " ".join(_pdf_text(result.pdf))
+    assert "FIRSTPLOT" in text and "SPACEDPLOT" in text
+    assert result.errors == () and result.runs == 2  # the figures are there from the second run
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_eps_with_postscript_file_operators_stays_sandboxed(tools: None, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    reads = "(/etc/passwd) (r) file 64 string readstring pop show"
+    writes = (
+        f"({outside}/pwned) (w) file closefile (../pwned) (w) file closefile "
+        f"(%pipe%touch {outside}/piped) (w) file closefile"
+    )
+    files = {"reads.eps": _eps(reads), "writes.eps": _eps(writes), "ok.eps": _eps("(OK) show")}
+    body = GRAPHICX + "\n".join(f"\\includegraphics{{{n}}}" for n in ("reads", "writes", "ok"))
+    config = TexConfig(tmp_dir=tmp_path / "tex", max_errors=None)
+    result = compile_latex(_doc(body), files=files, config=config)
+    text = " ".join(_pdf_text(result.pdf))
+    assert "root:" not in text and "OK" in text
+    assert list(outside.iterdir()) == [] and not (tmp_path / "pwned").exists()
+    assert list((tmp_path / "tex").iterdir()) == []  # nor anything left in the private folder
+
+
+def test_hostile_file_names_never_reach_a_shell(tools: None, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    pipe_name = f"|touch {outside}/viapipe.eps"
+    files = {
+        pipe_name: _eps("(PIPE) show"),
+        "-dNOSAFER.eps": _eps("(DASH) show"),
+        # the allow-list's one name, present and executable in the folder: still never run
+        "vlpipe-no-command": f"#!/bin/sh\ntouch {outside}/ran\n".encode(),
+    }
+    body = (
+        GRAPHICX
+        + f"\\includegraphics{{{pipe_name}}} \\includegraphics{{-dNOSAFER.eps}}\n"
+        + "\\immediate\\write18{vlpipe-no-command}\\immediate\\write18{./vlpipe-no-command}"
+    )
+    src = tmp_path / "src"
+    for name, data in {**files, "main.tex": _doc(body).encode()}.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(data)
+    (src / "vlpipe-no-command").chmod(0o755)
+    result = compile_latex_dir(src, config=TexConfig(tmp_dir=tmp_path / "tex", max_errors=None))
+    assert list(outside.iterdir()) == []
+    assert "DASH" in " ".join(_pdf_text(result.pdf))
+
+
+def test_recoverable_errors_keep_the_pdf_up_to_the_limit(tools: None, tmp_path: Path) -> None:
+    body = "Before \\foo{} middle \\baz{} after."  # two undefined commands
+    config = TexConfig(tmp_dir=tmp_path, max_errors=2)
+    result = compile_latex(_doc(body), config=config)
+    assert "Before middle after." in " ".join(_pdf_text(result.pdf).pop().split())
+    assert result.errors == ("main.tex:4: Undefined control sequence.",) * 2
+    with pytest.raises(TexError, match=r"^2 TeX errors \(over 1\), the first: main\.tex:4: Und"):
+        compile_latex(_doc(body), config=TexConfig(tmp_dir=tmp_path, max_errors=1))
+
+
+def test_tikz_externalize_draws_pictures_inline(tools: None, tmp_path: Path) -> None:
+    preamble = "\\usepackage{tikz}\\usetikzlibrary{external}\\tikzexternalize[prefix=cache/]\n"
+    body = preamble + "\\begin{tikzpicture}\\node{INLINENODE};\\end{tikzpicture}"
+    result = compile_latex(_doc(body), config=TexConfig(tmp_dir=tmp_path))
+    assert "INLINENODE" in _pdf_text(result.pdf)[0] and result.errors == ()
+    assert not [name for name in result.outputs if "cache" in name or name.endswith(".md5")]
+
+
+def test_runs_stop_when_the_aux_files_settle(tools: None, tmp_path: Path) -> None:
+    body = "\\usepackage{hyperref}\nSee Section~\\ref{s}.\\section{S}\\label{s}"
+    result = compile_latex(_doc(body), config=TexConfig(tmp_dir=tmp_path))
+    assert result.runs == 2 and "See Section 1." in " ".join(_pdf_text(result.pdf)[0].split())
+
+
+def test_compile_hands_back_its_aux_and_bbl(tools: None, tmp_path: Path) -> None:
+    result = compile_latex_dir(ARTICLE, config=TexConfig(tmp_dir=tmp_path))
+    assert {"main.aux", "main.bbl"} <= set(result.outputs)
+    assert b"\\bibcite" in result.outputs["main.aux"]
+
+
+def test_comments_start_after_an_even_number_of_backslashes() -> None:
+    assert strip_comments("50\\% done % note\nrow \\\\% & old cell\nx \\\\\\% y") == (
+        "50\\% done \nrow \\\\\nx \\\\\\% y"
+    )

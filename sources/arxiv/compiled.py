@@ -1,0 +1,122 @@
+"""What the compile itself wrote, read back as the one source of truth for every number the paper
+prints: ``\\newlabel`` (``\\ref`` numbers), ``\\bibcite`` (citation labels, natbib's author-year
+parts included) and the table of contents lines (section numbers as printed) of its ``.aux``
+files, and the ``.bbl`` bibtex or biber made (or the paper shipped)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from vlpipe.sources.arxiv.archive import decode_tex
+
+_NEWLABEL = re.compile(r"^\\newlabel\{([^{}]+)\}\{", re.MULTILINE)
+_BIBCITE = re.compile(r"^\\bibcite\{([^{}]+)\}\{", re.MULTILINE)
+_TOC = re.compile(
+    r"\\@writefile\{toc\}\{\\contentsline\s*\{(part|chapter|section|subsection|subsubsection)\}"
+    r"\{\\numberline\s*\{((?:[^{}]|\{[^{}]*\})*)\}"
+)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A ``\\bibcite`` entry: the label as printed (``12``, ``Smi20``) and, from natbib, the
+    year and the short author list (empty otherwise)."""
+
+    label: str
+    year: str = ""
+    authors: str = ""
+
+
+@dataclass
+class Compiled:
+    labels: dict[str, str] = field(default_factory=dict)
+    pages: dict[str, str] = field(default_factory=dict)  # label → its page (``\\pageref``)
+    titles: dict[str, str] = field(default_factory=dict)  # label → its title (``\\nameref``)
+    kinds: dict[str, str] = field(default_factory=dict)  # label → its counter (figure, table …)
+    citations: dict[str, Citation] = field(default_factory=dict)
+    headings: list[tuple[str, str]] = field(default_factory=list)  # (level, number) in order
+    bbl: str | None = None
+
+
+def _groups(text: str, start: int) -> list[str]:
+    """The balanced ``{…}`` groups one after the other from ``start`` (inside each)."""
+    found, depth, begin = [], 0, -1
+    for index in range(start, len(text)):
+        char = text[index]
+        if char == "{":
+            depth += 1
+            if depth == 1:
+                begin = index + 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                found.append(text[begin:index])
+            if depth < 0:
+                break
+        elif depth == 0 and not char.isspace():
+            break
+    return found
+
+
+def tex_text(value: str) -> str:
+    """A label or name from the ``.aux`` as printed: ties and braces gone, dashes as printed."""
+    value = value.replace("~", " ").replace("\\nobreakspace {}", " ").replace("--", "–")
+    value = re.sub(r"\\[A-Za-z@]+\s*", "", value)
+    return " ".join(value.replace("{", "").replace("}", "").split())
+
+
+def parse_aux(aux: str) -> Compiled:
+    """Labels, citations and numbered headings of one ``.aux`` text."""
+    compiled = Compiled()
+    for match in _NEWLABEL.finditer(aux):
+        groups = _groups(aux, match.end() - 1)
+        inner = _groups(groups[0], 0) if groups else []
+        if not inner:
+            continue
+        key = match[1]
+        if key.endswith("@cref"):  # cleveref: {[counter][n][…]number}
+            kind = re.match(r"\[([A-Za-z]+)\]", inner[0])
+            if kind:
+                compiled.kinds[key.removesuffix("@cref")] = kind[1]
+            continue
+        compiled.labels[key] = tex_text(inner[0])
+        if len(inner) >= 3:  # {number}{page}{title}{anchor}{}: hyperref's five, LaTeX's two
+            compiled.titles[key] = tex_text(inner[2])
+        if len(inner) >= 2:
+            compiled.pages[key] = tex_text(inner[1])
+        if len(inner) >= 4 and "." in inner[3]:  # hyperref's anchor: figure.3, section.2 …
+            compiled.kinds.setdefault(key, inner[3].split(".", 1)[0].lower())
+    for match in _BIBCITE.finditer(aux):
+        groups = _groups(aux, match.end() - 1)
+        if not groups:
+            continue
+        parts = _groups(groups[0], 0)
+        if len(parts) >= 3:  # natbib: {label}{year}{{short authors}}{{long authors}}
+            citation = Citation(tex_text(parts[0]), tex_text(parts[1]), tex_text(parts[2]))
+        else:
+            citation = Citation(tex_text(groups[0]))
+        compiled.citations[match[1]] = citation
+    compiled.headings = [(level, tex_text(number)) for level, number in _TOC.findall(aux)]
+    return compiled
+
+
+def read_compiled(outputs: dict[str, bytes], main: str) -> Compiled:
+    """The compile's outputs for the paper whose main file is ``main``: its ``.aux`` and those of
+    ``\\include``d files (in the order the main ``.aux`` reads them), and its ``.bbl``."""
+    stem = PurePosixPath(main).stem
+    texts = {name: decode_tex(data) for name, data in outputs.items()}
+    compiled = Compiled(bbl=texts.get(f"{stem}.bbl"))
+    order = [f"{stem}.aux"]
+    main_aux = texts.get(order[0], "")
+    order += re.findall(r"\\@input\{([^{}]+\.aux)\}", main_aux)
+    for name in order:
+        part = parse_aux(texts.get(name, ""))
+        compiled.labels.update(part.labels)
+        compiled.pages.update(part.pages)
+        compiled.titles.update(part.titles)
+        compiled.kinds.update(part.kinds)
+        compiled.citations.update(part.citations)
+        compiled.headings += part.headings
+    return compiled

@@ -1,0 +1,286 @@
+"""LaTeX commands replaced by what the page prints for them, taken from the compile itself
+(:mod:`compiled`) so that markdown and page image agree: citations as their labels print
+(``[1, 4, 38]``, ``[Chr91]``, or natbib's author-year), ``\\ref`` and friends as their numbers,
+numbered headings with the numbers of the table of contents, and glossary/acronym commands as
+their first-use expansion (``convolutional neural networks (CNNs)``) and short form after."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from vlpipe.sources.arxiv.compiled import Citation, Compiled
+
+_CITE = re.compile(
+    r"\\(cite|citep|citet|citealp|citealt|citeauthor|citeyear|citeyearpar|citenum|Citet|Citep"
+    r"|parencite|textcite|autocite|Autocite|Textcite|nocite)\*?"
+    r"\s*((?:\[[^\]]*\]\s*){0,2})\{([^}]*)\}"
+)
+_NATBIB = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[([^\]]*)\])?\s*\{[^}]*\bnatbib\b")
+_CITE_PACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{[^}]*\bcite\b")
+# natbib's options set later (``\\biboptions``: elsarticle's way to pass them)
+_CITESTYLE = re.compile(r"\\(?:setcitestyle|citestyle|biboptions)\s*\{([^}]*)\}")
+_NUMERIC_CLASS = re.compile(r"\\documentclass\s*(?:\[([^\]]*)\])?\s*\{(?:elsarticle|acmart)\}")
+_BIBPUNCT = re.compile(r"\\bibpunct\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}\s*\{([^}]*)\}")
+_REF = re.compile(
+    r"\\(ref|eqref|autoref|Autoref|cref|Cref|vref|pageref|nameref|subref)\*?\s*\{([^}]+)\}"
+)
+_HEADING = re.compile(r"\\(part|chapter|section|subsection|subsubsection)(\*?)\s*(?=[\[{])")
+_NEWACRONYM = re.compile(
+    r"\\newacronym\s*(?:\[[^\]]*\])?\s*\{([^}]+)\}\s*\{([^}]*)\}\s*\{([^}]*)\}"
+)
+_ACRO = re.compile(r"\\(?:acro|acrodef|newacro)\s*\{([^}]+)\}\s*(?:\[([^\]]*)\])?\s*\{([^}]*)\}")
+_GLOSSARY_ENTRY = re.compile(r"\\newglossaryentry\s*\{([^}]+)\}\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
+_GLS = re.compile(
+    r"\\(gls|Gls|GLS|glspl|Glspl|glsentryshort|acrshort|acrlong|acrfull|glsentrylong|glsfirst"
+    r"|ac|Ac|acp|Acp|acs|acsp|acl|Acl|aclp|acf|Acf|acfp)\*?\s*\{([^}]+)\}"
+)
+_NAMES = {  # what \autoref / \cref print before a number, by the label's counter
+    "figure": ("Figure", "fig.", "Fig.", "figure"),
+    "table": ("Table", "table", "Table", "table"),
+    "section": ("Section", "section", "Section", "section"),
+    "subsection": ("Section", "section", "Section", "section"),
+    "subsubsection": ("Section", "section", "Section", "section"),
+    "chapter": ("Chapter", "chapter", "Chapter", "chapter"),
+    "appendix": ("Appendix", "appendix", "Appendix", "appendix"),
+    "equation": ("Equation", "eq.", "Eq.", "equation"),
+    "algorithm": ("Algorithm", "algorithm", "Algorithm", "algorithm"),
+    "theorem": ("Theorem", "theorem", "Theorem", "theorem"),
+    "lemma": ("Lemma", "lemma", "Lemma", "lemma"),
+    "definition": ("Definition", "definition", "Definition", "definition"),
+}
+
+
+@dataclass(frozen=True)
+class CiteStyle:
+    """How citations print: natbib author-year, or labels in brackets."""
+
+    author_year: bool
+    open: str
+    close: str
+    compress: bool
+    superscript: bool = False  # natbib's ``super``: numbers raised, no brackets
+
+
+def cite_style(sources: str, citations: dict[str, Citation]) -> CiteStyle:
+    """The citation style the paper's sources (its ``.tex``, ``.sty`` and ``.cls`` text) set."""
+    natbib = _NATBIB.search(sources)
+    options = (natbib[1] or "") if natbib else ""
+    for match in _CITESTYLE.finditer(sources):
+        options += "," + match[1]
+    words = {w.strip() for w in options.split(",")}
+    cls = _NUMERIC_CLASS.search(sources)
+    if cls and "authoryear" not in {*(cls[1] or "").split(","), *words}:
+        words.add("numbers")  # classes that load natbib for numbers unless told otherwise
+    has_years = any(c.year for c in citations.values())
+    numeric = {"numbers", "super", "acmnumeric"} & words
+    author_year = bool(natbib or cls) and has_years and not numeric
+    square = "square" in words or bool(numeric) or not author_year
+    opening, closing = ("[", "]") if square and "round" not in words else ("(", ")")
+    punct = list(_BIBPUNCT.finditer(sources))
+    if punct:
+        opening, closing = punct[-1][1], punct[-1][2]
+    compress = (
+        "compress" in options or "sort&compress" in options or bool(_CITE_PACKAGE.search(sources))
+    )
+    return CiteStyle(author_year, opening, closing, compress, "super" in words and not author_year)
+
+
+def _compressed(labels: list[str]) -> list[str]:
+    """Numeric labels sorted with runs of three or more as ``a–b``, as ``cite``/natbib do."""
+    if not all(label.isdigit() for label in labels):
+        return labels
+    numbers = sorted({int(label) for label in labels})
+    out, start = [], 0
+    for index in range(1, len(numbers) + 1):
+        if index == len(numbers) or numbers[index] != numbers[index - 1] + 1:
+            run = numbers[start:index]
+            out += [f"{run[0]}–{run[-1]}"] if len(run) >= 3 else [str(n) for n in run]
+            start = index
+    return out
+
+
+def format_citation(
+    command: str, keys: list[str], cites: dict[str, Citation], style: CiteStyle
+) -> str | None:
+    """How ``\\<command>{keys}`` prints, or None when a key is not in the compile's citations."""
+    found = [cites.get(key) for key in keys]
+    if any(c is None for c in found) or not found:
+        return None
+    entries = [c for c in found if c is not None]
+    base = command.lower()
+    if style.author_year:
+        if base == "citeauthor":
+            return ", ".join(c.authors for c in entries)
+        if base == "citeyear":
+            return ", ".join(c.year for c in entries)
+        if base == "citeyearpar":
+            return style.open + ", ".join(c.year for c in entries) + style.close
+        if base in ("citealp", "parencite", "autocite"):
+            return "; ".join(f"{c.authors}, {c.year}" for c in entries)
+        if base in ("citet", "cite", "textcite", "citealt"):
+            if base == "citealt":
+                return "; ".join(f"{c.authors} {c.year}" for c in entries)
+            return "; ".join(f"{c.authors} {style.open}{c.year}{style.close}" for c in entries)
+        return style.open + "; ".join(f"{c.authors}, {c.year}" for c in entries) + style.close
+    labels = [c.label for c in entries]
+    labels = _compressed(labels) if style.compress else labels
+    joined = ", ".join(labels)
+    if base == "citet" and all(c.authors for c in entries):
+        return "; ".join(f"{c.authors} {style.open}{c.label}{style.close}" for c in entries)
+    if base in ("citenum", "citealp"):
+        return joined
+    if style.superscript:
+        return ",".join(labels)
+    return f"{style.open}{joined}{style.close}"
+
+
+def replace_citations(tex: str, compiled: Compiled, sources: str) -> str:
+    """Citation commands replaced by their printed form (those the compile did not resolve stay
+    for the fallback: the ``.bbl`` order)."""
+    if not compiled.citations:
+        return tex
+    style = cite_style(sources, compiled.citations)
+
+    def replace(match: re.Match[str]) -> str:
+        if match[1] == "nocite":
+            return ""
+        keys = [key.strip() for key in match[3].split(",") if key.strip()]
+        printed = format_citation(match[1], keys, compiled.citations, style)
+        if printed is None:
+            return match[0]
+        if style.superscript and match[1].lower() in ("cite", "citep"):
+            return f"\\textsuperscript{{{escape(printed)}}}"
+        return escape(printed)
+
+    return _CITE.sub(replace, tex)
+
+
+def _label_kind(compiled: Compiled, key: str) -> str:
+    kind = compiled.kinds.get(key) or key.split(":", 1)[0].lower()
+    return {
+        "fig": "figure",
+        "tab": "table",
+        "sec": "section",
+        "eq": "equation",
+        "alg": "algorithm",
+        "thm": "theorem",
+        "lem": "lemma",
+        "def": "definition",
+        "app": "appendix",
+    }.get(kind, kind)
+
+
+def replace_refs(tex: str, compiled: Compiled, cleveref_options: str = "") -> str:
+    """``\\ref``-like commands replaced by what the compile's ``\\newlabel``s make them print:
+    the number (with the names ``\\autoref``/``\\cref`` put before it), the page
+    (``\\pageref``) or the title (``\\nameref``); ``??`` for a label the compile did not
+    resolve, as on the page."""
+    capitalize = "capitalize" in cleveref_options or "capitalise" in cleveref_options
+    noabbrev = "noabbrev" in cleveref_options
+
+    def replace(match: re.Match[str]) -> str:
+        command, keys = match[1], [k.strip() for k in match[2].split(",")]
+        table = {"pageref": compiled.pages, "nameref": compiled.titles}.get(command)
+        found = [(table or compiled.labels).get(key) for key in keys]
+        numbers = [n for n in found if n is not None]
+        if len(numbers) < len(found):
+            return "??"
+        if table is not None:
+            return escape(", ".join(numbers))
+        kind = _label_kind(compiled, keys[0])
+        shown = [
+            f"({n})"
+            if command == "eqref" or (kind == "equation" and command in ("cref", "Cref"))
+            else n
+            for n in numbers
+        ]
+        text = ", ".join(shown)
+        names = _NAMES.get(kind)
+        if command in ("autoref", "Autoref") and names:
+            return escape(f"{names[0]} {text}")
+        if command in ("cref", "Cref", "vref") and names:
+            name = (
+                names[3] if noabbrev else names[2] if capitalize or command == "Cref" else names[1]
+            )
+            if noabbrev and (capitalize or command == "Cref"):
+                name = name.capitalize()
+            return escape(f"{name} {text}")
+        return escape(text)
+
+    return _REF.sub(replace, tex)
+
+
+def number_headings(tex: str, compiled: Compiled) -> str:
+    """Numbered ``\\section``-like commands made unnumbered with the number the table of
+    contents has for them prefixed (``\\section*{A.1 Proofs}``): appendices and chapters come
+    out as printed. Used only when the source's numbered headings and the table of contents
+    agree level by level."""
+    found = [m for m in _HEADING.finditer(tex) if not m[2]]
+    levels = [m[1] for m in found]
+    if not found or levels != [level for level, _ in compiled.headings]:
+        return tex
+    out, position = [], 0
+    for match, (_, number) in zip(found, compiled.headings, strict=True):
+        end = match.end()
+        if tex[end] == "[":  # \section[short]{long}: the optional title goes
+            close = tex.find("]", end)
+            end = close + 1 if close > 0 else end
+        brace = tex.find("{", end)
+        out.append(tex[position : match.start()])
+        out.append(f"\\{match[1]}*{{{escape(number)} ")
+        position = brace + 1
+    out.append(tex[position:])
+    return "".join(out)
+
+
+def replace_acronyms(tex: str) -> str:
+    """Glossary and acronym commands (``glossaries``, ``acronym``) replaced, in document order,
+    by what they print: the long form with the short one in parentheses at first use, the short
+    form after; ``\\acrlong``/``\\acl`` the long form, ``\\acrshort``/``\\acs`` the short one."""
+    entries: dict[str, tuple[str, str]] = {}
+    for label, short, long in _NEWACRONYM.findall(tex):
+        entries[label.strip()] = (short, long)
+    for label, short, long in _ACRO.findall(tex):
+        entries[label.strip()] = (short or label.strip(), long)
+    for label, body in _GLOSSARY_ENTRY.findall(tex):
+        name = re.search(r"name\s*=\s*(\{[^{}]*\}|[^,]*)", body)
+        if name:
+            text = name[1].strip().strip("{}")
+            entries.setdefault(label.strip(), (text, text))
+    if not entries:
+        return tex
+    tex = _NEWACRONYM.sub("", _ACRO.sub("", _GLOSSARY_ENTRY.sub("", tex)))
+    used: set[str] = set()
+
+    def replace(match: re.Match[str]) -> str:
+        command, label = match[1], match[2].strip()
+        if label not in entries:
+            return match[0]
+        short, long = entries[label]
+        plural = command.lower().rstrip("*") in ("glspl", "acp", "acsp", "aclp", "acfp")
+        short, long = (short + "s", long + "s") if plural else (short, long)
+        lower = command.lower()
+        if lower in ("acrshort", "glsentryshort", "acs", "acsp"):
+            text = short
+        elif lower in ("acrlong", "glsentrylong", "acl", "aclp"):
+            text = long
+        elif lower in ("acrfull", "glsfirst", "acf", "acfp") or label not in used:
+            text = f"{long} ({short})" if long != short else short
+        else:
+            text = short
+        if lower in ("gls", "glspl", "ac", "acp", "acf", "acfp"):
+            used.add(label)
+        if command[0].isupper():
+            text = text[:1].upper() + text[1:]
+        return text
+
+    return _GLS.sub(replace, tex)
+
+
+_SPECIAL = str.maketrans({c: f"\\{c}" for c in "&%$#_{}"})
+
+
+def escape(text: str) -> str:
+    """Plain text as LaTeX source that prints it."""
+    return text.translate(_SPECIAL)
