@@ -101,13 +101,12 @@ def materialise(paper: dict[str, Any], git_dir: Path, out: Path) -> tuple[Path, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirror", type=Path, default=Path("/work/.mirror"))
+    parser.add_argument("--mirror", type=Path, help="bare mirrors (default: clone from GitHub)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
-    mirror = args.mirror if args.mirror.is_dir() else None
     with tempfile.TemporaryDirectory() as scratch:
         for paper in load_manifest():
-            repository = git_dir(mirror, paper["repo"], Path(scratch))
+            repository = git_dir(args.mirror, paper["repo"], Path(scratch))
             folder, missing = materialise(paper, repository, args.out)
             lacking = f" (mirror lacks {len(missing)}: {', '.join(missing[:3])})" if missing else ""
             print(f"{paper['split']:10s} {paper['name']:20s} {folder}{lacking}")

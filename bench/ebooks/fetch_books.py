@@ -111,14 +111,13 @@ def build(book: dict[str, Any], mirror: Path | None, scratch: Path) -> bytes:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirror", type=Path, default=Path("/work/.mirror"))
+    parser.add_argument("--mirror", type=Path, help="bare mirrors (default: clone from GitHub)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
-    mirror = args.mirror if args.mirror.is_dir() else None
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         for book in load_manifest():
-            data = build(book, mirror, Path(scratch))
+            data = build(book, args.mirror, Path(scratch))
             (args.out / f"{book['name']}.epub").write_bytes(data)
             print(f"{book['name']}: {len(data):,} bytes ({book['lang']})")
 

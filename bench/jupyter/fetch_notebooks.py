@@ -53,7 +53,7 @@ def fetch(mirrors: Path | None, out: Path, scratch: Path) -> tuple[int, list[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mirror", type=Path)
+    parser.add_argument("--mirror", type=Path, help="bare mirrors (default: clone from GitHub)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/jupyter-real"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
