@@ -78,7 +78,7 @@ def run_build(
     object-store URL); returns the counts of this run and what its plan found."""
     console = console or Console(stderr=True)
     out = open_store(output)
-    fresh = plan_units(inputs, source_spec(recipe.source).layout, recipe.input)
+    fresh = plan_units(inputs, source_spec(recipe.source).input_layout(recipe), recipe.input)
     plan = plan_build(out, recipe, inputs, fresh, incremental, reprocess_changed)
     committed = ledger.committed_chunks(out)
     ledger.remove_uncommitted(out, committed)
@@ -240,7 +240,8 @@ def read_unit(unit: Unit, recipe: Recipe) -> Iterator[Document | Outcome]:
     a bug) propagates, so nothing of the chunk is committed and a re-run reads it again."""
     count = 0
     try:
-        for item in iter_documents(unit, recipe.input, source_spec(recipe.source).layout):
+        layout = source_spec(recipe.source).input_layout(recipe)
+        for item in iter_documents(unit, recipe.input, layout):
             count += 1
             yield item
     except DocumentError as exc:

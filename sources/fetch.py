@@ -41,6 +41,7 @@ import io
 import ipaddress
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -59,6 +60,7 @@ from yarl import URL
 
 from vlpipe import __version__
 from vlpipe.filters.image import image_format, image_header
+from vlpipe.manifests.store import LocalStore, Store
 from vlpipe.recipe import StrictModel
 from vlpipe.schema import Drop
 
@@ -373,6 +375,15 @@ class FetchCache:
         temporary.write_bytes(orjson.dumps(record) + b"\n" + body)
         os.replace(temporary, path)
         return result if result.status == "dropped" else dataclasses.replace(result, path=path)
+
+
+def cache_folder(out: Store) -> Path:
+    """The fetch cache: under the output folder, or for an object-store output in the local
+    temporary folder (it lasts as long as the node's)."""
+    if isinstance(out, LocalStore):
+        return out.root / "cache" / "fetch"
+    name = hashlib.sha256(out.url.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "vlpipe-fetch-cache" / name
 
 
 # -- the fetcher -------------------------------------------------------------------------------

@@ -67,6 +67,13 @@ class SourceSpec:
     recipe: type[Recipe]
     layout: InputLayout
     step: str
+    # a source whose input layout depends on its options (the dataset adapters' formats)
+    layout_for: Callable[[Any], InputLayout] | None = None
+    # a source with several sets of bundled samples (one per dataset adapter): which one
+    samples_for: Callable[[Any], str] | None = None
+
+    def input_layout(self, recipe: Recipe) -> InputLayout:
+        return self.layout if self.layout_for is None else self.layout_for(recipe)
 
     def open_step(
         self, recipe: Recipe, context: StepContext
@@ -75,9 +82,13 @@ class SourceSpec:
         opener: StepOpener = getattr(import_module(module), function)
         return opener(recipe, context)
 
-    def samples(self) -> Path:
-        """The bundled sample documents (``samples/`` in the source's package)."""
-        return Path(str(resources.files(f"vlpipe.sources.{self.name}") / "samples"))
+    def samples(self, recipe: Recipe | None = None) -> Path:
+        """The bundled sample documents (``samples/`` in the source's package; for a source with
+        several sets, the recipe's set)."""
+        folder = Path(str(resources.files(f"vlpipe.sources.{self.name}") / "samples"))
+        if self.samples_for is None or recipe is None:
+            return folder
+        return folder / self.samples_for(recipe)
 
 
 def stateless(step: DocumentStep) -> StepOpener:

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from vlpipe.errors import BuildStopped, ConfigError, TransientError
 from vlpipe.manifests.store import Store
+from vlpipe.recipe import Recipe
 from vlpipe.sources.registry import source_names
 
 if TYPE_CHECKING:
@@ -86,6 +88,10 @@ def build(
         str | None,
         typer.Option(help="folder or tar of the images the documents name (mmc4, dataset)"),
     ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="with --source dataset: an adapter `vlpipe datasets` lists, or a YAML"),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="discard an earlier build in OUTPUT")] = False,
     incremental: Annotated[
         bool,
@@ -111,7 +117,9 @@ def build(
     try:
         out = open_store(output or f"out/{source.value}")
         loaded = load_recipe(source.value, recipe)
-        samples = source_spec(source.value).samples()
+        if dataset is not None:
+            loaded = _with_dataset(loaded, dataset)
+        samples = source_spec(source.value).samples(loaded)
         if input is None and images is None and (samples / "images").is_dir():
             images = str(samples / "images")  # bundled sample documents bring their images
         given = {"hf_data_dir": hf_data_dir, "images": images}
@@ -166,6 +174,39 @@ def build(
             highlight=False,
         )
         raise typer.Exit(3)
+
+
+def _with_dataset(recipe: Recipe, dataset: str) -> Recipe:
+    """The recipe with ``--dataset`` as its adapter (``--source dataset`` only)."""
+    options = getattr(recipe, "dataset", None)
+    if recipe.source != "dataset" or options is None:
+        raise ConfigError("--dataset goes with --source dataset")
+    return recipe.model_copy(update={"dataset": options.model_copy(update={"adapter": dataset})})
+
+
+@app.command()
+def datasets(
+    json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The dataset adapters: each dataset's published layout, sample kind and licence."""
+    from vlpipe.sources.dataset.adapters import GROUP_TITLES, bundled_adapters
+
+    adapters = bundled_adapters()
+    if json:
+        listed = [a.model_dump() | {"kind": a.kind} for a in adapters.values()]
+        sys.stdout.write(orjson.dumps(listed, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    table = Table("dataset", "group", "sample", "layout", "licence", box=None)
+    for group in GROUP_TITLES:
+        for adapter in (a for a in adapters.values() if a.group == group):
+            sample = f"{adapter.kind}/{adapter.task}"
+            table.add_row(adapter.name, group, sample, adapter.layout, adapter.license)
+    Console().print(table)
+    console.print(
+        f"{len(adapters)} adapters; build one: vlpipe build --source dataset --dataset NAME "
+        "--input PATH|hf:REPO [--images ROOT]",
+        highlight=False,
+    )
 
 
 def _build_at(location: str) -> Store:

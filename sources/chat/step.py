@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 
 from vlpipe.errors import DocumentError
-from vlpipe.filters.image import decode_base64, image_format
+from vlpipe.filters.image import image_format
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
-from vlpipe.sources.chat import ChatRecipe
+from vlpipe.sources.chat import ChatOptions, ChatRecipe
+from vlpipe.sources.images import image_ref
 from vlpipe.sources.registry import stateless
 
 SOURCE = "chat"
@@ -39,24 +40,19 @@ def chat_outcome(document: Document, recipe: ChatRecipe) -> Outcome:
     content = (
         document.content if isinstance(document.content, dict) else {"messages": document.content}
     )
-    messages = _messages(content.get("messages"))
     options = recipe.chat
     images_in = content.get("images") or []
     if not isinstance(images_in, list):
         raise InvalidChat("'images' is not a list")
-    verdict = _conversation_drop(messages, len(images_in), options.max_turns, options.max_images)
-    if verdict is None:
-        messages = _with_placeholders(messages, len(images_in))
-        verdict = _placeholder_drop(messages, len(images_in))
+    verdict = conversation(content.get("messages"), len(images_in), options, SOURCE)
     images: list[tuple[str, bytes]] = []
-    for item in images_in if verdict is None else []:
+    for item in images_in if not isinstance(verdict, Drop) else []:
         image = _image(item)
         if isinstance(image, Drop):
             verdict = image
             break
         images.append(image)
-    key = sample_key(document.doc_id, 0)
-    if verdict is not None:
+    if isinstance(verdict, Drop):
         return Outcome(document.doc_id, drop=verdict)
     metadata = {
         "kind": "chat",
@@ -65,22 +61,51 @@ def chat_outcome(document: Document, recipe: ChatRecipe) -> Outcome:
         "doc_id": document.doc_id,
         "lang": document.origin.get("lang") or options.lang,
         "license": document.origin.get("license"),
-        "turns": len(messages),
+        "turns": len(verdict),
         "origin": document.origin,
     }
+    key = sample_key(document.doc_id, 0)
+    return Outcome(document.doc_id, (chat_sample(key, verdict, images, metadata),))
+
+
+def conversation(
+    raw: Any, images: int, options: ChatOptions, source: str
+) -> list[dict[str, str]] | Drop:
+    """A row's turns as ``{role, content}`` with one ``<image>`` per image in user turns, or why
+    the row is no conversation to train on (``InvalidChat`` when it is none at all)."""
+    messages = _messages(raw)
+    verdict = _conversation_drop(messages, images, options.max_turns, options.max_images, source)
+    if verdict is None:
+        messages = _with_placeholders(messages, images)
+        verdict = _placeholder_drop(messages, images, source)
+    return messages if verdict is None else verdict
+
+
+def chat_sample(
+    key: str, messages: list[dict[str, str]], images: list[tuple[str, bytes]], metadata: dict
+) -> Sample:
+    """The members of a ``chat`` sample: ``<key>.N.<ext>`` images, ``chat.json`` and ``json``."""
     files = {f"{n}.{ext}": data for n, (ext, data) in enumerate(images)}
     files["chat.json"] = orjson.dumps(messages)
     files["json"] = orjson.dumps(metadata, default=str)
-    return Outcome(document.doc_id, (Sample(key, files),))
+    return Sample(key, files)
 
 
 def _messages(raw: Any) -> list[dict[str, str]]:
+    """Turns as ``{role, content}``; a turn ``{user, assistant}`` (the_cauldron's and
+    FineVision's ``texts``) is an exchange: two turns."""
     if not isinstance(raw, list) or not raw:
         raise InvalidChat("'messages' is not a non-empty list")
     messages = []
     for number, turn in enumerate(raw):
         if not isinstance(turn, dict):
             raise InvalidChat(f"message {number} is not an object")
+        if "user" in turn and "assistant" in turn:
+            if not isinstance(turn["user"], str) or not isinstance(turn["assistant"], str):
+                raise InvalidChat(f"exchange {number} needs text for user and assistant")
+            messages.append({"role": "user", "content": turn["user"]})
+            messages.append({"role": "assistant", "content": turn["assistant"]})
+            continue
         role = ROLES.get(str(turn.get("role", turn.get("from", ""))).lower())
         text = turn.get("content", turn.get("value"))
         if role is None or not isinstance(text, str):
@@ -90,14 +115,14 @@ def _messages(raw: Any) -> list[dict[str, str]]:
 
 
 def _conversation_drop(
-    messages: list[dict[str, str]], images: int, max_turns: int, max_images: int
+    messages: list[dict[str, str]], images: int, max_turns: int, max_images: int, source: str
 ) -> Drop | None:
     if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
-        return Drop(SOURCE, "no_assistant_turn", f"{len(messages)} turns")
+        return Drop(source, "no_assistant_turn", f"{len(messages)} turns")
     if len(messages) > max_turns:
-        return Drop(SOURCE, "too_many_turns", f"{len(messages)} > {max_turns}")
+        return Drop(source, "too_many_turns", f"{len(messages)} > {max_turns}")
     if images > max_images:
-        return Drop(SOURCE, "too_many_images", f"{images} > {max_images}")
+        return Drop(source, "too_many_images", f"{images} > {max_images}")
     return None
 
 
@@ -112,29 +137,25 @@ def _with_placeholders(messages: list[dict[str, str]], images: int) -> list[dict
     return updated
 
 
-def _placeholder_drop(messages: list[dict[str, str]], images: int) -> Drop | None:
+def _placeholder_drop(messages: list[dict[str, str]], images: int, source: str) -> Drop | None:
     in_users = sum(m["content"].count(PLACEHOLDER) for m in messages if m["role"] == "user")
     in_others = sum(m["content"].count(PLACEHOLDER) for m in messages if m["role"] != "user")
     if in_users != images or in_others:
         detail = f"{images} images, {in_users} placeholders in user turns, {in_others} elsewhere"
-        return Drop(SOURCE, "image_placeholder_mismatch", detail)
+        return Drop(source, "image_placeholder_mismatch", detail)
     return None
 
 
 def _image(item: Any) -> tuple[str, bytes] | Drop:
     """An image of the row and its format (the image filter judges the bytes)."""
-    if isinstance(item, dict):
-        item = item.get("bytes")
-    if isinstance(item, str):
-        item = decode_base64(item)
-        if item is None:
-            return Drop(SOURCE, "corrupt_base64", "an image string is not base64")
-    if not isinstance(item, bytes):
-        return Drop(SOURCE, "missing_image_bytes", "images are bytes, {'bytes': …} or base64")
-    ext = image_format(item)
+    ref = image_ref(item, SOURCE, base64_strings=True)
+    if isinstance(ref, Drop):
+        return ref
+    assert ref.data is not None, "base64_strings: a string is the image's bytes"
+    ext = image_format(ref.data)
     if ext is None:
         return Drop(SOURCE, "not_an_image", "an image is not PNG, JPEG, WebP or GIF")
-    return ext, item
+    return ext, ref.data
 
 
 open_step = stateless(chat_outcome)

@@ -27,33 +27,29 @@ fetching is dropped with the count of what failed.
 
 from __future__ import annotations
 
-import os
-import stat
-import tarfile
-import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from hashlib import sha256
-from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import orjson
 
-from vlpipe.errors import BAD_INPUT_ERRORS, ConfigError, DocumentError
+from vlpipe.errors import BAD_INPUT_ERRORS, DocumentError
 from vlpipe.filters import image as image_filter
-from vlpipe.manifests.store import LocalStore, Store
 from vlpipe.schema import Asset, Document, Drop, Outcome, Sample, sample_key
 from vlpipe.sources.fetch import (
     FetchCache,
     Fetched,
     Fetcher,
     ImageLimits,
+    cache_folder,
     prepare_image,
     screen,
 )
+from vlpipe.sources.images import ImageRoot, image_options
 from vlpipe.sources.mmc4 import Mmc4Options, Mmc4Recipe
 from vlpipe.sources.registry import StepContext
 
@@ -244,64 +240,6 @@ def render_text(document: Interleaved, placed: Sequence[ImageRef]) -> str:
     return SEPARATORS[document.layout].join(pieces)
 
 
-# -- images given with --images ----------------------------------------------------------------
-
-
-class LocalImages:
-    """The images a build was given (``--images``): a folder or a tar of files named as MMC4's
-    ``image_name`` (as its ``download_images.py`` saves them). Only plain names are looked up,
-    never a path: a row cannot read other files; symlinks are not followed."""
-
-    def __init__(self, location: str | None, max_bytes: int) -> None:
-        self.folder: Path | None = None
-        self.tar: tarfile.TarFile | None = None
-        self.members: dict[str, tarfile.TarInfo] = {}
-        self.max_bytes = max_bytes
-        if location is not None and Path(location).is_dir():
-            self.folder = Path(location)
-        elif location is not None:
-            try:
-                self.tar = tarfile.open(location)  # noqa: SIM115 (closed by __exit__)
-                for member in self.tar:
-                    if member.isreg():
-                        self.members.setdefault(PurePosixPath(member.name).name, member)
-            except (OSError, tarfile.TarError) as exc:
-                raise ConfigError(f"--images {location}: not a folder or a tar: {exc}") from None
-
-    def __enter__(self) -> LocalImages:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self.tar is not None:
-            self.tar.close()
-
-    def get(self, name: str | None) -> bytes | None:
-        """The file's bytes (at most ``max_bytes`` + 1 of them), None when it is not there."""
-        if not name or name in (".", "..") or name != os.path.basename(name) or "\\" in name:
-            return None
-        if self.tar is not None:
-            member = self.members.get(name)
-            handle = self.tar.extractfile(member) if member is not None else None
-            return None if handle is None else handle.read(self.max_bytes + 1)
-        if self.folder is None:
-            return None
-        try:
-            descriptor = os.open(self.folder / name, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return None
-        with os.fdopen(descriptor, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-                return None
-            return handle.read(self.max_bytes + 1)
-
-    def has(self, name: str | None) -> bool:
-        if not name or name != os.path.basename(name):
-            return False
-        if self.tar is not None:
-            return name in self.members
-        return self.folder is not None and (self.folder / name).is_file()
-
-
 # -- the step ----------------------------------------------------------------------------------
 
 
@@ -333,30 +271,13 @@ class Got:
         )
 
 
-def image_options(recipe: Mmc4Recipe) -> image_filter.Options:
-    """The ``image`` filter's options in the recipe (which must list it: MMC4 images are
-    untrusted): the same limits screen each image of a document."""
-    options = next(step.options for step in recipe.filters if step.name == image_filter.NAME)
-    assert isinstance(options, image_filter.Options)
-    return options
-
-
-def cache_folder(out: Store) -> Path:
-    """The fetch cache: under the output folder, or for an object-store output in the local
-    temporary folder (it lasts as long as the node's)."""
-    if isinstance(out, LocalStore):
-        return out.root / "cache" / "fetch"
-    name = sha256(out.url.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / "vlpipe-fetch-cache" / name
-
-
 class InterleavedStep:
     """The step of one work unit. ``prefetch`` (called by the build with each chunk's documents
     before it processes them) queues every image URL the documents will need, so fetching runs
     concurrently across documents and overlaps the work; the outcome of each document depends
     only on what its images turned out to be, never on timing."""
 
-    def __init__(self, recipe: Mmc4Recipe, local: LocalImages, fetcher: Fetcher) -> None:
+    def __init__(self, recipe: Mmc4Recipe, local: ImageRoot, fetcher: Fetcher) -> None:
         self.options, self.local, self.fetcher = recipe.mmc4, local, fetcher
         self.checks = image_options(recipe)
         self.limits = ImageLimits(self.checks.max_image_bytes, self.checks.max_pixels)
@@ -370,7 +291,7 @@ class InterleavedStep:
                 continue  # fails when its turn comes
             for image in selection.wanted if selection.drop is None else ():
                 url = image.raw_url
-                if url and url not in self.pending and not self.local.has(image.image_name):
+                if url and url not in self.pending and not self.local.has(image.image_name or ""):
                     self.pending[url] = self.fetcher.submit(url)
 
     def __call__(self, document: Document, recipe: Mmc4Recipe) -> Outcome:
@@ -399,8 +320,8 @@ class InterleavedStep:
 
     def _get(self, image: ImageRef) -> Got:
         """The image from --images, the cache or the web, screened by the image filter's checks."""
-        data = self.local.get(image.image_name)
-        if data is not None:
+        data = self.local.read(image.image_name or "", SOURCE)
+        if isinstance(data, bytes):
             if problem := screen(data, self.limits):
                 return Got(image, "dropped", *problem)
             return self._checked(Got(image, "local", data=data))
@@ -480,7 +401,8 @@ def open_step(recipe: Mmc4Recipe, context: StepContext) -> Iterator[InterleavedS
     checks = image_options(recipe)
     limits = ImageLimits(checks.max_image_bytes, checks.max_pixels)
     with ExitStack() as stack:
-        local = stack.enter_context(LocalImages(recipe.input.images, limits.max_bytes))
+        local = ImageRoot(recipe.input.images, limits.max_bytes)
+        stack.callback(local.close)
         cache = FetchCache(cache_folder(context.out))
         fetcher = stack.enter_context(Fetcher(recipe.mmc4.fetch, cache, limits))
         yield InterleavedStep(recipe, local, fetcher)
