@@ -87,7 +87,7 @@ def confined_parts(relative: str) -> tuple[str, ...] | tuple[str, str]:
         return ("refused", "empty path" if not relative else "NUL byte in the path")
     if "\\" in relative:
         return ("refused", f"backslash in {relative!r}")
-    if relative.startswith("/") or (len(relative) > 1 and relative[1] == ":"):
+    if relative.startswith("/"):
         return ("refused", f"absolute path {relative!r}")
     parts = tuple(part for part in relative.split("/") if part not in ("", "."))
     if ".." in parts:

@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="recipe YAML path, or a bundled recipe name "
         "(stage1_aligner, stage2_pretrain, stage3_sft)",
     )
+    p.add_argument("--stage", help="the stage to train, of a mixture recipe holding several")
     p.add_argument("--max-steps", type=int, help="total steps (the schedule's length)")
     p.add_argument("--stop-at", type=int, help="halt after this step with a checkpoint")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             return _generate(args)
         if not args.recipe:
             raise ConfigError("--recipe is required (or --generate IMAGE --checkpoint CKPT)")
-        recipe = load_recipe(recipe_path(args.recipe), overrides(args))
+        recipe = load_recipe(recipe_path(args.recipe), overrides(args), args.stage)
         from vlpipe.trainer.loop import train
 
         train(recipe, resume=args.resume)

@@ -301,6 +301,20 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(raw)
 
 
+def _stage_of(tree: dict[str, Any], path: Path, stage: str | None) -> dict[str, Any]:
+    stages = tree.get("stages")
+    if stages is None:
+        if stage is not None:
+            raise ConfigError(f"recipe {path} has no stages; --stage goes with a mixture file")
+        return tree
+    if not isinstance(stages, dict) or stage not in stages:
+        names = ", ".join(stages) if isinstance(stages, dict) else "none"
+        raise ConfigError(f"recipe {path} is a mixture: pick --stage (one of: {names})")
+    if not isinstance(stages[stage], dict):
+        raise ConfigError(f"recipe {path}: stage {stage!r} must be a mapping")
+    return dict(stages[stage])
+
+
 def recipe_from_dict(tree: dict[str, Any]) -> Recipe:
     try:
         recipe = Recipe.model_validate(tree)
@@ -310,8 +324,13 @@ def recipe_from_dict(tree: dict[str, Any]) -> Recipe:
     return recipe
 
 
-def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
-    """Read a YAML recipe, apply dotted overrides and validate; any problem is a ConfigError."""
+def load_recipe(
+    path: str | Path, overrides: dict[str, Any] | None = None, stage: str | None = None
+) -> Recipe:
+    """Read a YAML recipe, apply dotted overrides and validate; any problem is a ConfigError.
+
+    A mixture file (``recipes/deepseek_vl_mixture.yaml``) holds several stages under ``stages``
+    (and the builds they read under ``builds``, which training ignores): ``stage`` picks one."""
     path = Path(path)
     try:
         tree = yaml.safe_load(path.read_text())
@@ -321,6 +340,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         raise ConfigError(f"recipe {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"recipe {path} must be a mapping")
+    tree = _stage_of(tree, path, stage)
     for key, value in (overrides or {}).items():
         set_dotted(tree, key, value)
     return recipe_from_dict(tree)

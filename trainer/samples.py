@@ -33,6 +33,11 @@ TASK_PROMPTS = {
     "ocr_page": "Transcribe this page to markdown.",
     "caption": "Describe this image.",
     "html_from_screenshot": "Write the HTML of this page.",
+    "detailed_caption": "Describe this image in detail.",
+    "figure_caption": "Write the caption of this figure.",
+    "screen_summary": "Summarise this screen.",
+    "scene_text": "Read all the text in this image.",
+    "scene_text_line": "Read the text in this image.",
 }
 
 

@@ -19,9 +19,11 @@ Formats, as their authors publish them:
 
 Reading order: HierText's paragraphs keep the dataset's order (its authors' grouping); everything
 else (and the lines of a HierText paragraph, which the dataset does not promise to order) is
-ordered by geometry: the text's dominant direction is estimated from the regions' long axes, the
-region centres are turned into that frame, regions whose vertical extents overlap by half form a
-line of text, read left to right, lines top to bottom. Rotated photographs of text read right.
+ordered by geometry: the text's dominant direction is estimated from the long axes of the
+elongated regions (a near-square one, a single letter or ideograph, has none), the regions are
+turned into that frame, regions whose vertical extents overlap by half form a line of text, read
+left to right, lines top to bottom. Rotated photographs of text read right; text running down
+(vertical CJK) reads in columns right to left.
 """
 
 from __future__ import annotations
@@ -37,8 +39,18 @@ from vlpipe.sources.dataset.adapters import Adapter, MissingColumn
 
 Point = tuple[float, float]
 ILLEGIBLE = "###"
-# CJK punctuation, kana and ideographs; Hangul syllables; full-width forms: no spaces between
-CJK_RANGES = (("\u3000", "\u9fff"), ("\uac00", "\ud7af"), ("\uff00", "\uffef"))
+MIN_ELONGATION = 1.3  # a region at least this much longer than high shows the text's direction
+VERTICAL = math.radians(10)  # an axis this close to vertical is text that runs downwards
+# CJK punctuation, kana, ideographs and full-width forms: no spaces between them (Hangul is left
+# out: Korean puts spaces between its words, and MLT annotates each word as a region)
+CJK_RANGES = (
+    ("\u3000", "\u303f"),
+    ("\u3040", "\u30ff"),
+    ("\u3400", "\u4dbf"),
+    ("\u4e00", "\u9fff"),
+    ("\uf900", "\ufaff"),
+    ("\uff00", "\uffef"),
+)
 
 
 class InvalidAnnotation(DocumentError):
@@ -76,7 +88,10 @@ def parse_icdar(text: str, fields: str) -> SceneText:
     """An ICDAR-style ground-truth file (see the module's notes for the three layouts)."""
     regions = []
     extra = {"icdar2015": 0, "mlt": 1, "rctw": 1}[fields]
-    for number, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1):
+    # lines end in LF or CRLF only: str.splitlines would also break a transcription at U+2028,
+    # U+0085 or a form feed, which are text here
+    for number, line in enumerate(text.lstrip("\ufeff").split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         cells = line.split(",", 8 + extra)
@@ -216,20 +231,42 @@ def _polygon(value: Any, what: str) -> tuple[Point, ...]:
 
 
 def text_angle(regions: Sequence[Region]) -> float:
-    """The dominant direction of the text (radians, in (-pi/2, pi/2]): the median of the regions'
-    long axes, each from its polygon's principal axis."""
-    angles = [_axis(r.points) for r in regions if len(r.points) >= 3]
-    return median(angles) if angles else 0.0
+    """The dominant direction of the text (radians): the median of the elongated regions' long
+    axes (a near-square region, a single letter or ideograph, has no direction to give; none:
+    horizontal), taken around their mean so that axes either side of vertical agree. Text that
+    runs vertically reads downwards (+pi/2: columns right to left, as vertical CJK is read)."""
+    axes = [_axis(r.points) for r in regions if len(r.points) >= 3]
+    angles = [angle for angle, elongation in axes if elongation >= MIN_ELONGATION]
+    if not angles:
+        return 0.0
+    # axes are directions modulo pi: average them as doubled angles, then unwrap around that
+    mean = 0.5 * math.atan2(
+        sum(math.sin(2 * a) for a in angles), sum(math.cos(2 * a) for a in angles)
+    )
+    unwrapped = [mean + (a - mean + math.pi / 2) % math.pi - math.pi / 2 for a in angles]
+    angle = median(unwrapped)
+    if angle <= -math.pi / 2 + VERTICAL:
+        angle += math.pi
+    elif angle > math.pi / 2 + VERTICAL:
+        angle -= math.pi
+    return angle
 
 
-def _axis(points: Sequence[Point]) -> float:
+def _axis(points: Sequence[Point]) -> tuple[float, float]:
+    """A polygon's principal axis (radians, in (-pi/2, pi/2]) and how elongated it is (the
+    ratio of its spreads along and across that axis)."""
     cx = sum(p[0] for p in points) / len(points)
     cy = sum(p[1] for p in points) / len(points)
     sxx = sum((p[0] - cx) ** 2 for p in points)
     syy = sum((p[1] - cy) ** 2 for p in points)
     sxy = sum((p[0] - cx) * (p[1] - cy) for p in points)
     angle = 0.5 * math.atan2(2 * sxy, sxx - syy)
-    return angle if angle > -math.pi / 2 else angle + math.pi
+    spread = math.hypot(sxx - syy, 2 * sxy)
+    along, across = (sxx + syy + spread) / 2, (sxx + syy - spread) / 2
+    # a segment points its way (infinitely elongated); a single point does not
+    flat = math.inf if along > 1e-9 else 0.0
+    elongation = math.sqrt(along / across) if across > 1e-9 else flat
+    return (angle if angle > -math.pi / 2 else angle + math.pi), elongation
 
 
 def text_lines(regions: Sequence[Region]) -> list[list[int]]:
@@ -287,6 +324,4 @@ def _joined(texts: Iterator[str]) -> str:
 
 
 def _cjk(char: str) -> bool:
-    return (
-        "\u3000" <= char <= "\u9fff" or "\uac00" <= char <= "\ud7af" or "\uff00" <= char <= "\uffef"
-    )
+    return any(low <= char <= high for low, high in CJK_RANGES)

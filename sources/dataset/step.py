@@ -75,11 +75,12 @@ class InvalidRecord(DocumentError):
 # -- rows: pure parts --------------------------------------------------------------------------
 
 
-def image_values(adapter: Adapter, row: Any, record_key: str | None) -> list[Any]:
+def image_values(adapter: Adapter, row: Any, record_key: str | None, root: ImageRoot) -> list[Any]:
     """The row's image values (structs, bytes, paths or URLs), in their order."""
     columns = adapter.columns
     if adapter.image_template is not None:
-        return [adapter.render(adapter.image_template, row, record_key=record_key or "")]
+        path = adapter.render(adapter.image_template, row, record_key=record_key or "")
+        return [located(adapter, path, root)]
     if columns.image is not None:
         value = adapter.field(row, "image")
         return [] if value is None else [value]
@@ -115,6 +116,8 @@ def question_turns(adapter: Adapter, row: Any) -> list[dict[str, str]]:
             raise InvalidRecord("choices is not a list")
         listed = "\n".join(f"{LETTERS[n]}. {c}" for n, c in enumerate(choices[: len(LETTERS)]))
         question = f"{question}\nOptions:\n{listed}"
+        if isinstance(answer, str) and answer.strip().isdigit() and answer not in choices:
+            answer = int(answer)  # an index written as text (IconQA's loader reads it so)
         if isinstance(answer, int) and not isinstance(answer, bool):
             if not 0 <= answer < min(len(choices), len(LETTERS)):
                 raise InvalidRecord(f"answer {answer} is not one of {len(choices)} choices")
@@ -146,18 +149,25 @@ def parse_scene(adapter: Adapter, content: Any) -> SceneText:
     return PARSERS[adapter.format](content, adapter)
 
 
-def scene_image_paths(adapter: Adapter, document: Document, scene: SceneText) -> list[str]:
-    """Where the image of a ground-truth record may be, most likely first: the adapter's
-    template over the file's stem (``strip_prefix`` removed), the record's key and the
-    format's image fields, tried with each of ``image_extensions`` when it has no suffix."""
+def scene_image_path(adapter: Adapter, document: Document, scene: SceneText) -> str:
+    """The image of a ground-truth record: the adapter's template over the file's stem
+    (``strip_prefix`` removed), the record's key and the format's image fields."""
     stem = posixpath.basename(document.doc_id.split("#", 1)[0]).rsplit(".", 1)[0]
     stem = stem.removeprefix(adapter.strip_prefix)
     context = {"stem": stem, "record_key": str(document.origin.get("record_key", ""))}
     assert adapter.image_template is not None, "a scene-text adapter names its images"
-    path = adapter.render(adapter.image_template, scene.image, **context)
-    if not adapter.image_extensions:
-        return [path]
-    return [f"{path}.{ext}" for ext in adapter.image_extensions]
+    return adapter.render(adapter.image_template, scene.image, **context)
+
+
+def located(adapter: Adapter, path: str, root: ImageRoot) -> str:
+    """A templated image path as ``--images`` holds it: as made, or with the first of
+    ``image_extensions`` there (ids may hold dots, so a suffix cannot be told from the name);
+    as made when none is there (its drop names it)."""
+    if not adapter.image_extensions or root.has(path):
+        return path
+    return next(
+        (found for ext in adapter.image_extensions if root.has(found := f"{path}.{ext}")), path
+    )
 
 
 def crop_region(image: Image.Image, region: Region) -> Image.Image:
@@ -195,7 +205,9 @@ class DatasetStep:
             return
         for document in documents:
             try:
-                values = image_values(self.adapter, document.content, _key(document))
+                values = image_values(
+                    self.adapter, document.content, _key(document), self.resolver.root
+                )
             except BAD_INPUT_ERRORS:
                 continue  # fails when its turn comes
             refs = (image_ref(value, SOURCE) for value in values)
@@ -212,7 +224,7 @@ class DatasetStep:
             raise InvalidRecord(f"a record is an object, not a {type(row).__name__}")
         if reason := adapter.excluded(row):
             return Outcome(document.doc_id, drop=Drop(SOURCE, "excluded_record", reason))
-        values = image_values(adapter, row, _key(document))
+        values = image_values(adapter, row, _key(document), self.resolver.root)
         images: list[Resolved] = []
         for value in values:
             resolved = self.resolver.resolve(value)
@@ -282,9 +294,8 @@ class DatasetStep:
         if not ordered:
             detail = f"{len(scene.regions)} regions, none legible"
             return Outcome(document.doc_id, drop=Drop(SOURCE, "no_legible_text", detail))
-        paths = scene_image_paths(adapter, document, scene)
-        found = next((p for p in paths if self.resolver.root.has(p)), paths[0])
-        image = self.resolver.resolve(ImageRef(path=found))
+        path = located(adapter, scene_image_path(adapter, document, scene), self.resolver.root)
+        image = self.resolver.resolve(ImageRef(path=path))
         if isinstance(image, Drop):
             return Outcome(document.doc_id, drop=image)
         meta = {

@@ -62,7 +62,9 @@ def scene(
     return image, quads
 
 
-def bar_chart(title: str, bars: dict[str, float], size: tuple[int, int] = (360, 240)) -> Image.Image:
+def bar_chart(
+    title: str, bars: dict[str, float], size: tuple[int, int] = (360, 240)
+) -> Image.Image:
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)
     draw.text((10, 6), title, font=font(14), fill="black")
