@@ -15,11 +15,24 @@ The sandbox, layer by layer:
   names; TeX Live's ``repstopdf`` allowance is not used, as restricted shell escape has had
   command-injection holes (CVE-2016-10243, through an allowed program). xelatex's driver converts
   EPS itself, with ``gs -dSAFER`` from ``dvipdfmx.cfg``;
+* minted (which highlights code by running Pygments through shell escape) is loaded with its
+  own ``draft`` option (:func:`minted_draft`): fancyvrb typesets the code verbatim, without
+  colours, and minted runs no program, so the page shows the same code text. Allowing a
+  highlighter instead was ruled out: TeX Live 2022's minted 2.7 refuses anything but *full* shell
+  escape (``\\pdf@shellescape=1``) and runs ``mkdir``, ``rm``, ``mv``, ``which`` and
+  ``pygmentize`` with paper-controlled options (TeX Live's own restricted list leaves
+  ``pygmentize`` out: "is the filter feature insecure?"); minted 3's ``latexminted``, made for
+  restricted mode and on TeX Live 2024's list, is not shipped here and would still be a program
+  reading paper-controlled input, so the allow-list stays empty. A paper that ships minted's
+  ``frozencache`` (highlighting made beforehand, for arXiv) keeps it: no ``draft`` then;
 * ``\\tikzexternalize`` is turned into ``\\tikzexternaldisable`` in the private copy, so TikZ
   pictures are drawn inline instead of by a nested TeX run that shell escape may not start;
 * each process starts in its own session with ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``,
-  ``RLIMIT_FSIZE`` and no core dumps, and the whole compilation has one wall-clock budget; on
-  overrun the process *group* is SIGKILLed, so helpers such as ``xdvipdfmx`` die with it;
+  ``RLIMIT_FSIZE`` and no core dumps, and a wall-clock limit of ``TexConfig.timeout_s`` (as
+  ``RLIMIT_CPU``, per process: each TeX pass, bibtex/biber, each ghostscript conversion, so that
+  a long document's passes are not cut short by their sum, while a runaway pass is killed after
+  that limit; a compilation runs at most ``max_runs`` passes); on overrun the process *group* is
+  SIGKILLed, so helpers such as ``xdvipdfmx`` die with it;
 * biber, which does not honour ``openin_any``, only runs when every data source it was told to
   read is a relative path inside the folder.
 
@@ -40,7 +53,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -76,18 +88,27 @@ _EPS_SUFFIXES = (".eps", ".ps")
 _TIKZ_EXTERNALIZE = re.compile(rb"\\tikzexternalize(?![A-Za-z@])\s*(?:\[[^\]]*\])?")
 _OUTPUT_WRITTEN = re.compile(r"^Output written on ", re.MULTILINE)
 _DRIVER_FATAL = re.compile(r"^\S*dvipdfmx:fatal: .*$", re.MULTILINE)
+_LOADS_MINTED = re.compile(
+    r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{[^}]*\bminted\b[^}]*\}"
+)
+_FROZEN_CACHE = re.compile(r"\bfrozencache\b")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_PACKAGE_SUFFIXES = (".tex", ".sty", ".cls")
 # The restricted shell escape's allow-list: a name no program has, so that nothing is allowed.
 NO_COMMAND = "vlpipe-no-command"
 
 
 class TexConfig(BaseModel):
-    """Engine choice and the limits of one compilation (``timeout_s`` covers all its runs)."""
+    """Engine choice and the limits of one compilation; ``timeout_s`` (wall clock) and ``cpu_s``
+    apply to each process it runs (a TeX pass, bibtex/biber, ghostscript), not to their sum."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     engine: Literal["auto", "pdflatex", "xelatex"] = "auto"
-    timeout_s: float = Field(120.0, gt=0)
-    cpu_s: int = Field(120, ge=1)
+    timeout_s: float = Field(
+        120.0, gt=0, description="wall clock of each TeX pass (and bibtex/biber, ghostscript run)"
+    )
+    cpu_s: int = Field(120, ge=1, description="CPU seconds of each process")
     memory_mb: int = Field(2048, ge=256)
     max_file_mb: int = Field(256, ge=1)
     max_source_mb: int = Field(200, ge=1)
@@ -133,6 +154,15 @@ def detect_engine(sources: Iterable[str]) -> TexEngine:
     if any(_PDFTEX_CJK.search(t) for t in texts):
         return "pdflatex"
     return "xelatex" if any(_CJK_CHARS.search(t) for t in texts) else "pdflatex"
+
+
+def minted_draft(sources: Iterable[str]) -> bool:
+    """Whether to load minted in ``draft`` mode: some source loads minted and none mentions its
+    ``frozencache`` (with which minted reads shipped highlighting and needs no shell escape)."""
+    texts = [strip_comments(s) for s in sources]
+    return any(_LOADS_MINTED.search(t) for t in texts) and not any(
+        _FROZEN_CACHE.search(t) for t in texts
+    )
 
 
 def tex_errors(log: str) -> list[str]:
@@ -258,15 +288,11 @@ class _Sandbox:
     workdir: Path
     env: dict[str, str]
     cfg: TexConfig
-    deadline: float
 
     def run(self, argv: list[str], output: Path | None = None) -> int:
-        """Run one tool in the folder (its terminal output to ``output``, else discarded); on
-        overrun kill its process group and raise."""
-        remaining = self.deadline - time.monotonic()
+        """Run one tool in the folder (its terminal output to ``output``, else discarded); when it
+        runs past ``timeout_s`` (this run's own limit) kill its process group and raise."""
         name = Path(argv[0]).name
-        if remaining <= 0:
-            raise TexError(f"compilation exceeded the {self.cfg.timeout_s:g}s time limit")
         with open(output or os.devnull, "wb") as sink:
             proc = subprocess.Popen(
                 argv,
@@ -279,12 +305,12 @@ class _Sandbox:
                 preexec_fn=_limiter(self.cfg),
             )
         try:
-            code = proc.wait(timeout=remaining)
+            code = proc.wait(timeout=self.cfg.timeout_s)
         except subprocess.TimeoutExpired:
             _kill_group(proc.pid)
             proc.wait()
             raise TexError(
-                f"{name} exceeded the {self.cfg.timeout_s:g}s time limit (killed)"
+                f"{name} exceeded the {self.cfg.timeout_s:g}s time limit of one run (killed)"
             ) from None
         _kill_group(proc.pid)  # helpers it left behind in its session
         if code < 0 and -code in _LIMIT_SIGNALS:
@@ -374,24 +400,33 @@ def _compile(workdir: Path, home: Path, main: str, cfg: TexConfig) -> TexResult:
         raise TexError(f"main file {main} not found in the sources")
     if main_path.parent != workdir:
         raise TexError(f"main file {main} must be at the top of the folder")
+    sources = {
+        p: _read(p)
+        for p in sorted(workdir.rglob("*"))
+        if p.suffix in _PACKAGE_SUFFIXES and p.is_file() and p.stat().st_size < 2**22
+    }
     if cfg.engine == "auto":
-        texts = (_read(p) for p in workdir.rglob("*.tex") if p.stat().st_size < 2**22)
-        engine: TexEngine = detect_engine(texts)
+        engine: TexEngine = detect_engine(t for p, t in sources.items() if p.suffix == ".tex")
     else:
         engine = cfg.engine
     binary = find_tex_binary(engine)
     stem = main_path.stem
     had_bbl = (workdir / f"{stem}.bbl").is_file()
     env = sandbox_env(home, cfg.source_date_epoch)
-    box = _Sandbox(workdir, env, cfg, time.monotonic() + cfg.timeout_s)
+    box = _Sandbox(workdir, env, cfg)
     argv = [
         binary,
         "-shell-restricted",
         "-interaction=nonstopmode",
         "-file-line-error",
         *(["-synctex=1"] if cfg.synctex else []),
-        main_path.name,
     ]
+    if minted_draft(sources.values()) and _PLAIN_NAME.fullmatch(main_path.name):
+        # the option is set before the main file is read; -jobname keeps the output names
+        preset = r"\PassOptionsToPackage{draft}{minted}"
+        argv += [f"-jobname={stem}", rf"{preset}\input{{{main_path.name}}}"]
+    else:
+        argv.append(main_path.name)
     log_path, pdf_path = workdir / f"{stem}.log", workdir / f"{stem}.pdf"
     _disable_tikz_externalize(workdir)
 

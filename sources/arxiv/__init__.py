@@ -26,14 +26,19 @@ class ArxivOptions(StrictModel):
     """arXiv LaTeX sources → (page image, page markdown) pairs, Nougat-style."""
 
     longest_side: int = Field(1024, ge=64, le=8192, description="page PNG size in pixels")
-    max_pages: int = Field(100, ge=1, description="longer papers fail (PDF page limit)")
+    max_pages: int = Field(300, ge=1, description="longer papers fail (PDF page limit)")
     lang: str = Field(
         "auto",
         description="BCP-47 language written into each sample; auto: zh for a paper whose text "
         "is mostly CJK characters, else en",
     )
     archive: ArchiveLimits = ArchiveLimits(max_unpacked_bytes=256 * 2**20)
-    tex_timeout_s: float = Field(300.0, gt=0, description="wall clock for all TeX runs")
+    tex_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="wall clock (and CPU seconds) of each TeX pass, bibtex/biber or ghostscript "
+        "run, not of their sum: a long document is not cut short, a runaway pass is killed",
+    )
     tex_memory_mb: int = Field(2048, ge=256)
     max_tex_errors: int | None = Field(
         100,

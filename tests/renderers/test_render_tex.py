@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pymupdf
@@ -9,7 +11,14 @@ import pytest
 
 from tests.renderers._render_helpers import FIXTURES, processes_under
 from vlpipe.renderers import TexConfig, TexError, compile_latex, compile_latex_dir
-from vlpipe.renderers.tex import detect_engine, first_tex_error, strip_comments, unsafe_bcf_sources
+from vlpipe.renderers.tex import (
+    _Sandbox,
+    detect_engine,
+    first_tex_error,
+    minted_draft,
+    strip_comments,
+    unsafe_bcf_sources,
+)
 
 ARTICLE = FIXTURES / "article"
 
@@ -120,11 +129,72 @@ def test_shell_escape_and_writes_outside_are_refused(tools: None, tmp_path: Path
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["outside", "tex"]
 
 
-def test_infinite_macro_is_killed_at_the_time_limit(tools: None, tmp_path: Path) -> None:
-    with pytest.raises(TexError, match=r"^pdflatex exceeded the 2s time limit \(killed\)$"):
-        compile_latex(_doc(r"\def\a{\a}\a"), config=TexConfig(timeout_s=2, tmp_dir=tmp_path))
+@pytest.mark.parametrize("loop", [r"\def\a{\a}\a", r"\loop\iftrue\repeat"])
+def test_infinite_loop_is_killed_at_the_time_limit(tools: None, tmp_path: Path, loop: str) -> None:
+    with pytest.raises(
+        TexError, match=r"^pdflatex exceeded the 2s time limit of one run \(killed\)$"
+    ):
+        compile_latex(_doc(loop), config=TexConfig(timeout_s=2, tmp_dir=tmp_path))
     assert processes_under(tmp_path) == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_time_limit_is_per_run_not_per_compilation(tmp_path: Path) -> None:
+    """Passes that together run past ``timeout_s`` are fine; one pass past it is killed."""
+    box = _Sandbox(tmp_path, {"PATH": os.environ["PATH"]}, TexConfig(timeout_s=1.5))
+    sleep = shutil.which("sleep")
+    assert sleep is not None
+    for _ in range(3):  # 2.4 s in all
+        assert box.run([sleep, "0.8"]) == 0
+    with pytest.raises(
+        TexError, match=r"^sleep exceeded the 1.5s time limit of one run \(killed\)$"
+    ):
+        box.run([sleep, "30"])
+    assert processes_under(tmp_path) == []
+
+
+def test_minted_is_typeset_verbatim_and_shell_commands_still_run_nothing(
+    tools: None, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    body = (
+        "\\usepackage{minted}\\newminted{python}{}\\newmintinline{python}{}\n"
+        "\\begin{minted}[linenos,fontsize=\\small]{python}\n"
+        "def fibonacci(n):\n    return n if n < 2 else fibonacci(n - 1)\n"
+        "\\end{minted}\n"
+        "Inline \\mintinline{ocaml}{let rec walk = 42} and \\pythoninline|squared_sum|.\n"
+        '\\begin{pythoncode}\nprint("listing_two")\n\\end{pythoncode}\n'
+        "\\inputminted{python}{shipped.py}\n"
+        f"\\immediate\\write18{{touch {outside}/written}}\n"
+    )
+    result = compile_latex(
+        _doc(body),
+        files={"shipped.py": b"shipped_function = lambda: None\n"},
+        config=TexConfig(tmp_dir=tmp_path / "tex", max_errors=None),
+    )
+    text = " ".join(" ".join(_pdf_text(result.pdf)).split())
+    for words in ("def fibonacci(n):", "let rec walk = 42", "squared_sum", "listing_two"):
+        assert words in text, text
+    assert "shipped_function = lambda: None" in text
+    assert result.errors == () and "Package minted Error" not in result.log
+    runsystem = [line for line in result.log.splitlines() if line.startswith("runsystem(")]
+    assert any(line.startswith("runsystem(touch") for line in runsystem), runsystem
+    assert all(line.endswith("...disabled (restricted).") for line in runsystem), runsystem
+    assert not any("pygmentize" in line for line in runsystem), runsystem
+    piped = f'\\usepackage{{minted}}\n\\input|"touch {outside}/piped" text'
+    with pytest.raises(TexError, match=r"I can't find file `\"\|touch "):
+        compile_latex(_doc(piped), config=TexConfig(tmp_dir=tmp_path / "tex", max_errors=None))
+    assert list(outside.iterdir()) == []
+    assert processes_under(tmp_path) == []
+
+
+def test_minted_draft_unless_the_paper_ships_a_frozen_cache() -> None:
+    assert minted_draft([r"\usepackage[outputdir=build]{minted}"])
+    assert minted_draft(["x", r"\RequirePackage{xcolor,minted}"])
+    assert not minted_draft([r"\usepackage{myminted}", r"% \usepackage{minted}"])
+    assert not minted_draft([r"\usepackage[frozencache,cachedir=mc]{minted}"])
+    assert not minted_draft([r"\PassOptionsToPackage{frozencache}{minted}", r"\usepackage{minted}"])
 
 
 def test_symlinks_in_a_source_folder_are_not_followed(tools: None, tmp_path: Path) -> None:
