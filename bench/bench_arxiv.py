@@ -18,7 +18,9 @@ For each paper (a folder under ``bench/out/arxiv/papers``):
   CJK character a word; the page's hyphenated line ends joined; markdown markup, LaTeX
   commands and environment names dropped, emphasis and sub/superscript marks joining what they
   touch, as the page prints it). The citation check: the numbers in bracketed numeric citations
-  (``[1, 4–6]``) on the page and in the markdown; a page mismatches when only one side has them
+  (``[1, 4–6]``) on the page and in the markdown (its math left out), a group counting only when
+  its numbers all are numeric labels of the compile's ``\\bibcite``s (not an interval
+  ``[1, 123]``, a table cell, a macro's option); a page mismatches when only one side has them
   or they share less than half.
 - **Time**: vlpipe's step per paper over the baseline's passes plus rasterising (medians of
   ``--repeat`` runs).
@@ -51,6 +53,8 @@ from vlpipe.renderers.tex import detect_engine
 from vlpipe.schema import Document
 from vlpipe.sources.arxiv import ArxivRecipe
 from vlpipe.sources.arxiv import step as arxiv_step
+from vlpipe.sources.arxiv.align import MATH
+from vlpipe.sources.arxiv.compiled import read_compiled
 
 ROOT = Path(__file__).resolve().parent
 PAPERS = ROOT / "out" / "arxiv" / "papers"
@@ -61,6 +65,7 @@ _MD_MARKUP = re.compile(r"\\(?:begin|end)\s*\{[^}]*\}|\\[A-Za-z]+|\\.|[#|>]|\$+"
 _MD_MARKS = re.compile(r"[*_`^~]")
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _CITE = re.compile(r"\[(\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*)\]")
+_SPACE = re.compile(r"\s+")
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck Warning")
 
 
@@ -92,17 +97,40 @@ def sequence_similarity(a: list[str], b: list[str]) -> float:
     return float(Indel.normalized_similarity(a, b)) if a or b else 1.0
 
 
-def cited_numbers(text: str) -> set[int]:
+def cited_numbers(text: str, labels: set[int] | None = None) -> set[int]:
+    """The numbers of the bracketed numeric citations in ``text``; with ``labels`` (the paper's
+    numeric citation labels), only groups whose numbers all are labels: ``[1, 123]`` (an
+    interval), ``[4]`` (a picture macro's option) are not citations of a paper without them."""
     found: set[int] = set()
     for group in _CITE.findall(text):
+        numbers: set[int] = set()
         for part in re.split(r"\s*[,;]\s*", group):
             ends = [int(n) for n in re.split(r"\s*[–-]\s*", part) if n]
-            found.update(range(ends[0], ends[-1] + 1) if len(ends) == 2 else ends)
+            numbers.update(range(ends[0], ends[-1] + 1) if len(ends) == 2 else ends)
+        if labels is None or numbers <= labels:
+            found |= numbers
     return found
 
 
-def citation_mismatch(markdown: str, page_text: str) -> bool:
-    ours, theirs = cited_numbers(markdown), cited_numbers(page_text)
+def citation_labels(compiled: TexResult, main: str) -> set[int] | None:
+    """The numeric citation labels the compile printed (its ``.aux`` ``\\bibcite``s); empty for
+    a paper whose labels are alphabetic (``[BC11]``); None when it wrote none (all count)."""
+    citations = read_compiled(compiled.outputs, main).citations.values()
+    if not citations:
+        return None
+    return {int(c.label) for c in citations if c.label.isdigit()}
+
+
+def citation_mismatch(markdown: str, page_text: str, labels: set[int] | None = None) -> bool:
+    """Whether the markdown's citations differ from the page's: only one side has some, or they
+    share less than half. The markdown's math (``$[1^\\emptyset, p]$``) holds none."""
+    ours = cited_numbers(MATH.sub(" ", markdown), labels)
+    # the page's text layer has no math marks: a bracket group the markdown has in math
+    # (``$x \in [1, 2]$``) is that math on the page too
+    page = _SPACE.sub("", page_text)
+    for group in _CITE.findall(" ".join(MATH.findall(markdown))):
+        page = page.replace("[" + _SPACE.sub("", group) + "]", " ", 1)
+    theirs = cited_numbers(page, labels)
     if not ours and not theirs:
         return False
     if not ours or not theirs:
@@ -233,18 +261,23 @@ def measure(
             result.vlpipe_error = f"{type(outcome).__name__}: {outcome}"[:160]
             continue
         result.vlpipe_status = outcome.status
-        fidelity(result, outcome, compiled, dump)
+        fidelity(result, outcome, compiled, dump, paper["main"])
     return result
 
 
 def fidelity(
-    result: PaperResult, outcome: Any, compiled: TexResult | None, dump: Path | None
+    result: PaperResult,
+    outcome: Any,
+    compiled: TexResult | None,
+    dump: Path | None,
+    main: str = "",
 ) -> None:
     result.drops.update(d.drop.reason for d in outcome.dropped)
     if outcome.drop is not None and not outcome.dropped:
         result.drops[outcome.drop.reason] += 1
     if compiled is None:
         return
+    labels = citation_labels(compiled, main)
     with pymupdf.open(stream=compiled.pdf, filetype="pdf") as doc:
         result.produced = doc.page_count
         result.tex_errors = len(compiled.errors)
@@ -258,7 +291,7 @@ def fidelity(
             result.kept += 1
             result.f1.append(word_f1(ours, reference))
             result.seq.append(sequence_similarity(ours, reference))
-            result.mismatches += citation_mismatch(markdown, text)
+            result.mismatches += citation_mismatch(markdown, text, labels)
             if dump is not None:
                 stem = dump / result.name / f"{meta['page']:03d}"
                 stem.parent.mkdir(parents=True, exist_ok=True)
@@ -271,6 +304,7 @@ def report(results: list[PaperResult], label: str) -> list[str]:
     vlpipe = sum(r.vlpipe_status in ("kept", "dropped") for r in results)
     produced = sum(r.produced for r in results)
     kept = sum(r.kept for r in results)
+    blank = sum(r.drops["blank_page"] for r in results)
     f1 = [v for r in results for v in r.f1]
     seq = [v for r in results for v in r.seq]
     ratios = [
@@ -299,7 +333,9 @@ def report(results: list[PaperResult], label: str) -> list[str]:
         "",
         f"- compile yield: vlpipe {vlpipe}/{len(results)}, "
         f"TeX Live nonstop {texlive}/{len(results)}",
-        f"- pages kept / produced: {kept}/{produced} = {kept / max(produced, 1):.1%}",
+        f"- pages kept / produced: {kept}/{produced} = {kept / max(produced, 1):.1%}; of the "
+        f"pages that are not blank (running heads and page numbers only: {blank}): "
+        f"{kept}/{produced - blank} = {kept / max(produced - blank, 1):.1%}",
         f"- page word-F1: mean {_mean(f1)}, p10 {_p10(f1)}; sequence similarity: mean "
         f"{_mean(seq)}, p10 {_p10(seq)} (over {len(f1)} kept pages)",
         f"- kept pages whose citations differ from the page: {sum(r.mismatches for r in results)}",

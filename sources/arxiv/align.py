@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel, LCSseq
@@ -18,6 +19,8 @@ _COMMAND = re.compile(r"\\[A-Za-z]+|\\.")
 _FLOAT = re.compile(r"^(?:Figure|Table) \d+:")
 _NOT_ALNUM = re.compile(r"[^\w\s]|_")  # \w: what str.isalnum() accepts, and "_"
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_PAGE_NUMBER = re.compile(r"\d+|[ivxlcdm]+")  # a normalised word that numbers a page
+RUNNING_REPEATS = 3  # a line on this many pages (page numbers aside) is a running head or foot
 
 
 def normalize(text: str) -> str:
@@ -26,6 +29,19 @@ def normalize(text: str) -> str:
     removed). CJK text has no spaces between words: each CJK character is a word."""
     text = _CJK.sub(r" \g<0> ", unicodedata.normalize("NFKC", _COMMAND.sub(" ", text)))
     return " ".join(_NOT_ALNUM.sub("", text.lower()).split())
+
+
+def blank_pages(page_texts: list[str]) -> list[bool]:
+    """Which pages show nothing but running heads or feet (lines that, their page numbers
+    aside, recur on ``RUNNING_REPEATS`` pages or more) and page numbers: the empty versos of a
+    two-sided thesis, a page left blank before a chapter. Such a page has no text to learn."""
+    pages = [[_unnumbered(normalize(line)) for line in text.splitlines()] for text in page_texts]
+    counts = Counter(line for lines in pages for line in set(lines) if line)
+    return [all(not line or counts[line] >= RUNNING_REPEATS for line in lines) for lines in pages]
+
+
+def _unnumbered(line: str) -> str:
+    return " ".join(word for word in line.split() if not _PAGE_NUMBER.fullmatch(word))
 
 
 def paper_lang(markdown: str) -> str:

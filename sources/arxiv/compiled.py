@@ -13,6 +13,8 @@ from vlpipe.sources.arxiv.archive import decode_tex
 
 _NEWLABEL = re.compile(r"^\\newlabel\{([^{}]+)\}\{", re.MULTILINE)
 _BIBCITE = re.compile(r"^\\bibcite\{([^{}]+)\}\{", re.MULTILINE)
+_WRITEFILE = re.compile(r"\\@writefile\{(toc|lof|lot)\}\{\\contentsline\s*\{([A-Za-z]+)\}")
+_NUMBERLINE = re.compile(r"(?:\\protect\s*)?\\numberline\s*")
 _TOC = re.compile(
     r"\\@writefile\{toc\}\{\\contentsline\s*\{(part|chapter|section|subsection|subsubsection)\}"
     r"\{\\numberline\s*\{((?:[^{}]|\{[^{}]*\})*)\}"
@@ -37,6 +39,9 @@ class Compiled:
     kinds: dict[str, str] = field(default_factory=dict)  # label → its counter (figure, table …)
     citations: dict[str, Citation] = field(default_factory=dict)
     headings: list[tuple[str, str]] = field(default_factory=list)  # (level, number) in order
+    # the lines \tableofcontents, \listoffigures and \listoftables print (toc, lof, lot):
+    # (level, the entry's text as LaTeX, its page as printed), in order
+    contents: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     bbl: str | None = None
 
 
@@ -99,7 +104,25 @@ def parse_aux(aux: str) -> Compiled:
             citation = Citation(tex_text(groups[0]))
         compiled.citations[match[1]] = citation
     compiled.headings = [(level, tex_text(number)) for level, number in _TOC.findall(aux)]
+    for match in _WRITEFILE.finditer(aux):
+        entry = _groups(aux, match.end())
+        if len(entry) >= 2:
+            lines = compiled.contents.setdefault(match[1], [])
+            lines.append((match[2], contents_text(entry[0]), tex_text(entry[1])))
     return compiled
+
+
+def contents_text(entry: str) -> str:
+    """A contents line's text as LaTeX: its ``\\numberline{1.2}`` printed as ``1.2 ``."""
+    found = _NUMBERLINE.search(entry)
+    if found is None:
+        return entry.replace("\\protect", "").strip()
+    number = _groups(entry, found.end())
+    if not number:
+        return entry.replace("\\protect", "").strip()
+    end = entry.index("{", found.end()) + len(number[0]) + 2
+    text = entry[: found.start()] + number[0] + " " + entry[end:]
+    return " ".join(text.replace("\\protect", "").split())
 
 
 def read_compiled(outputs: dict[str, bytes], main: str) -> Compiled:
@@ -119,4 +142,6 @@ def read_compiled(outputs: dict[str, bytes], main: str) -> Compiled:
         compiled.kinds.update(part.kinds)
         compiled.citations.update(part.citations)
         compiled.headings += part.headings
+        for kind, lines in part.contents.items():
+            compiled.contents.setdefault(kind, []).extend(lines)
     return compiled

@@ -140,18 +140,54 @@ def _definition(tex: str, match: re.Match[str]) -> tuple[str, Macro, int] | None
     return name[0].strip(), Macro(count, default, body[0]), body[1]
 
 
+# commands that only format or print text: a style macro made of these is text the page shows
+TEXT_COMMANDS = frozenset(
+    [
+        "textcolor",
+        "color",
+        "emph",
+        "textbf",
+        "textit",
+        "texttt",
+        "textsc",
+        "textsf",
+        "textrm",
+        "textup",
+        "underline",
+        "mbox",
+        "ref",
+        "eqref",
+        "cite",
+        "citep",
+        "citet",
+        "S",
+        "ldots",
+        "dots",
+        "xspace",
+    ]
+)
+
+
 def style_abbreviations(style: str) -> dict[str, Macro]:
-    """The text abbreviations a paper's own ``.sty``/``.cls`` defines (CVPR's ``\\eg``,
-    ``\\etal``, ``\\wrt`` …): parameterless, lower-case names, short bodies without ``@``
-    internals. A style's other macros (``\\maketitle`` …) are its business, not text."""
+    """The text macros a paper's own ``.sty``/``.cls`` defines: CVPR's ``\\eg``, ``\\etal``,
+    ``\\wrt`` (parameterless, lower-case names, short bodies without ``@`` internals), and
+    short macros whose bodies only print text (NeurIPS's checklist ``\\answerYes[1][]{…}``:
+    every command in them formats text). A style's other macros (``\\maketitle`` …) are its
+    business, not text."""
     macros, _ = collect_macros(style)
     return {
         name: macro
         for name, macro in macros.items()
-        if macro.params == 0
-        and re.fullmatch(r"\\[a-z]{1,8}", name)
-        and len(macro.body) <= 40
-        and "@" not in macro.body
+        if "@" not in macro.body
+        and (
+            (macro.params == 0 and re.fullmatch(r"\\[a-z]{1,8}", name) and len(macro.body) <= 40)
+            or (
+                macro.params <= 2
+                and re.fullmatch(r"\\[A-Za-z]{1,20}", name)
+                and len(macro.body) <= 80
+                and set(re.findall(r"\\([A-Za-z]+)", macro.body)) <= TEXT_COMMANDS
+            )
+        )
     }
 
 

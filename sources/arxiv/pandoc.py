@@ -66,9 +66,81 @@ def _single_paragraph_captions(tex: str) -> str:
     return "".join(out)
 
 
+_FIGURE = re.compile(r"\\begin\s*\{(figure\*?)\}(.*?)\\end\s*\{\1\}", re.DOTALL)
+_SUBFIGURE = re.compile(r"\\begin\s*\{subfigure\}(.*?)\\end\s*\{subfigure\}", re.DOTALL)
+_CAPTION = re.compile(r"\\caption\*?\s*(?:\[[^\]]*\])?\s*(?=\{)")
+
+
+def _last_caption(tex: str) -> str | None:
+    found = None
+    for match in _CAPTION.finditer(tex):
+        group = balanced_group(tex, match.end())
+        if group is not None:
+            found = group[0]
+    return found
+
+
+def normalize_figures(tex: str) -> str:
+    """Figures as pandoc reads them: one picture and the caption. pandoc (2.x) keeps a
+    ``figure*`` raw (dropped) and loses the caption of a figure with subfigures, several
+    pictures or none (a TikZ figure); the subfigures' captions print before it as
+    ``(a) …`` (as the page does, under their pictures). A figure holding a table stays."""
+
+    def rebuild(match: re.Match[str]) -> str:
+        subcaptions: list[str] = []
+
+        def subfigure(sub: re.Match[str]) -> str:
+            caption = _last_caption(sub[1])
+            if caption is not None:
+                subcaptions.append(f"({chr(ord('a') + len(subcaptions) % 26)}) {caption}")
+            return ""
+
+        body = _SUBFIGURE.sub(subfigure, match[2])
+        caption = _last_caption(body)
+        if caption is None or "tabular" in body:
+            return match[0]
+        lead = "\n\n" + " ".join(subcaptions) + "\n\n" if subcaptions else ""
+        figure = f"\\includegraphics{{figure}}\n\\caption{{{caption}}}"
+        return f"{lead}\\begin{{figure}}\n{figure}\n\\end{{figure}}"
+
+    return _FIGURE.sub(rebuild, tex)
+
+
+_LISTS = re.compile(r"\\(tableofcontents|listoffigures|listoftables)\b\s*")
+_LIST_FILES = {"tableofcontents": "toc", "listoffigures": "lof", "listoftables": "lot"}
+_LIST_NAMES = {  # LaTeX's names, ctex's, and the macros a class renews them with
+    "toc": ("contentsname", "Contents", "目录"),
+    "lof": ("listfigurename", "List of Figures", "插图"),
+    "lot": ("listtablename", "List of Tables", "表格"),
+}
+_CTEX = re.compile(r"\\(?:documentclass|usepackage)\s*(?:\[[^\]]*\])?\s*\{(?:ctex\w*|xeCJK)\}")
+
+
+def contents_lists(tex: str, compiled: Compiled, sources: str) -> str:
+    """``\\tableofcontents``, ``\\listoffigures`` and ``\\listoftables`` as the lines they
+    print, from the compile's own ``.aux`` entries (each entry's number, text and page), under
+    the heading the paper's class or ``ctex`` names them with."""
+
+    def listed(match: re.Match[str]) -> str:
+        kind = _LIST_FILES[match[1]]
+        lines = compiled.contents.get(kind)
+        if not lines:
+            return ""
+        macro, english, chinese = _LIST_NAMES[kind]
+        renewed = re.findall(
+            rf"\\(?:renewcommand\s*\{{?\\{macro}\}}?|def\\{macro})\s*\{{([^{{}}]*)\}}", sources
+        )
+        name = renewed[-1] if renewed else chinese if _CTEX.search(sources) else english
+        entries = "\n\n".join(f"{text} {page}" for _, text, page in lines)
+        return f"\\section*{{{name}}}\n\n{entries}\n\n"
+
+    return _LISTS.sub(listed, tex)
+
+
 def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     """Flattened, macro-expanded LaTeX made easy for pandoc: the compile's ``.bbl`` replaces
-    ``\\bibliography``, citations, ``\\ref``s and heading numbers become what the compile printed
+    ``\\bibliography``, the contents lists are printed from the ``.aux``, citations, ``\\ref``s
+    and heading numbers become what the compile printed
     (``compiled``, read with the paper's ``sources`` for the citation style; a ``\\ref`` the
     compile did not resolve prints ``??``, as on the page), the reference list becomes labelled
     paragraphs under a *References* heading, tables become ``tabular``s, and ``\\label``s leave
@@ -77,6 +149,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = replace_refs(tex, compiled, cleveref[1] if cleveref else "")
     tex = number_headings(replace_citations(tex, compiled, sources), compiled)
     tex = _single_paragraph_captions(normalize_tables(_BIBSTYLE.sub("", tex)))
+    tex = contents_lists(normalize_figures(tex), compiled, sources)
     if compiled.bbl is not None:
         tex = _BIBLIOGRAPHY.sub(lambda _: compiled.bbl or "", tex, count=1)
     tex = _BIBLIOGRAPHY.sub("", tex)
@@ -294,7 +367,10 @@ def loaded_styles(tex: str, files: dict[str, bytes]) -> str:
     wanted = []
     for kind, names in _LOADS.findall(tex):
         suffix = ".cls" if kind == "documentclass" else ".sty"
-        wanted += [by_name.get(name.strip() + suffix) for name in names.split(",")]
+        # ``\\usepackage{Style/artratex}``: a path to the paper's own style
+        wanted += [
+            by_name.get(PurePosixPath(name.strip()).name + suffix) for name in names.split(",")
+        ]
     loaded = (decode_tex(files[name]) for name in dict.fromkeys(wanted) if name)
     return strip_comments("\n".join(loaded))
 

@@ -21,7 +21,14 @@ _CITE_PACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s
 # natbib's options set later (``\\biboptions``: elsarticle's way to pass them)
 _CITESTYLE = re.compile(r"\\(?:setcitestyle|citestyle|biboptions)\s*\{([^}]*)\}")
 _NUMERIC_CLASS = re.compile(r"\\documentclass\s*(?:\[([^\]]*)\])?\s*\{(?:elsarticle|acmart)\}")
-_BIBPUNCT = re.compile(r"\\bibpunct\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}\s*\{([^}]*)\}")
+_BIBPUNCT = re.compile(
+    r"\\bibpunct\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}\s*\{([^}]*)\}(?:\s*\{[^}]*\}\s*\{([^}]*)\})?"
+)
+# the options a paper passes where it loads its class and packages (``\\usepackage[authoryear]
+# {thesis}``): its own choice among the branches (``\\ifthesis@numbers\\citestyle{numbers}…``)
+# a style's text holds
+_LOAD_OPTIONS = re.compile(r"\\(?:usepackage|documentclass)\s*\[([^\]]*)\]")
+_NUMERIC = {"numbers", "super", "acmnumeric"}
 _REF = re.compile(
     r"\\(ref|eqref|autoref|Autoref|cref|Cref|vref|pageref|nameref|subref)\*?\s*\{([^}]+)\}"
 )
@@ -72,12 +79,22 @@ def cite_style(sources: str, citations: dict[str, Citation]) -> CiteStyle:
     cls = _NUMERIC_CLASS.search(sources)
     if cls and "authoryear" not in {*(cls[1] or "").split(","), *words}:
         words.add("numbers")  # classes that load natbib for numbers unless told otherwise
+    chosen = {w.strip() for m in _LOAD_OPTIONS.finditer(sources) for w in m[1].split(",")}
+    if "authoryear" in chosen and not _NUMERIC & chosen:
+        words -= _NUMERIC  # ``\\citestyle{numbers}`` in a branch the option does not take
+    elif "numbers" in chosen and "super" not in chosen:
+        words -= {"super", "authoryear"}
     has_years = any(c.year for c in citations.values())
-    numeric = {"numbers", "super", "acmnumeric"} & words
+    numeric = _NUMERIC & words
     author_year = bool(natbib or cls) and has_years and not numeric
     square = "square" in words or bool(numeric) or not author_year
     opening, closing = ("[", "]") if square and "round" not in words else ("(", ")")
+    # natbib's ``\\bibpunct``'s fourth argument is its mode (n, s: numbers; else author-year):
+    # of several (one per branch), the last of the mode chosen
     punct = list(_BIBPUNCT.finditer(sources))
+    punct = [
+        m for m in punct if m[3] is None or (m[3].strip() in ("n", "s")) != author_year
+    ] or punct
     if punct:
         opening, closing = punct[-1][1], punct[-1][2]
     compress = (

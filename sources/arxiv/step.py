@@ -22,12 +22,13 @@ from vlpipe.renderers import PdfConfig, PdfPage, TexConfig, TexResult, compile_l
 from vlpipe.schema import (
     Document,
     Drop,
+    DroppedCandidate,
     Outcome,
     Sample,
     sample_key,
 )
 from vlpipe.sources.arxiv import ArxivOptions, ArxivRecipe
-from vlpipe.sources.arxiv.align import PageMarkdown, paper_lang, split_pages
+from vlpipe.sources.arxiv.align import PageMarkdown, blank_pages, paper_lang, split_pages
 from vlpipe.sources.arxiv.archive import (
     SOURCE,
     PaperFiles,
@@ -67,12 +68,17 @@ def paper_outcome(document: Document, recipe: ArxivRecipe) -> Outcome:
     context = _paper_metadata(document, paper, main, compiled, len(pages))
     context["lang"] = paper_lang(markdown.text) if options.lang == "auto" else options.lang
     context["table_fallbacks"] = markdown.table_fallbacks
-    samples = [
-        _page_sample(sample_key(document.doc_id, page.index), page, part, covered, context)
-        for page, part, covered in zip(pages, parts, coverage, strict=True)
-    ]
-    drop = None if samples else Drop(SOURCE, "no_pages", "the PDF has no pages")
-    return Outcome(document.doc_id, tuple(samples), drop=drop, doc_bytes=size)
+    samples, dropped = [], []
+    blank = blank_pages([page.text for page in pages])
+    for page, part, covered, empty in zip(pages, parts, coverage, blank, strict=True):
+        key = sample_key(document.doc_id, page.index)
+        if empty and not part.markdown.strip():  # counted as dropped, not as misaligned
+            detail = f"page {page.index + 1}: nothing but running heads and page numbers"
+            dropped.append(DroppedCandidate(key, Drop(SOURCE, "blank_page", detail)))
+        else:
+            samples.append(_page_sample(key, page, part, covered, context))
+    drop = None if pages else Drop(SOURCE, "no_pages", "the PDF has no pages")
+    return Outcome(document.doc_id, tuple(samples), tuple(dropped), drop=drop, doc_bytes=size)
 
 
 def _content_size(document: Document) -> int:

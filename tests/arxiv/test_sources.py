@@ -187,6 +187,41 @@ def test_license_only_when_stated() -> None:
     assert archive.find_license({"main.tex": DOC}) is None
 
 
+def test_contents_lists_print_the_compiles_own_entries() -> None:
+    aux = (
+        "\\@writefile{toc}{\\contentsline {chapter}{\\numberline {第1章}引言}{1}{chapter.1}}\n"
+        "\\@writefile{toc}{\\contentsline {section}{\\numberline {1.1}研究背景}{1}{section.1.1}}\n"
+        "\\@writefile{lof}{\\contentsline {figure}"
+        "{\\numberline {2.1}{\\ignorespaces Q 判据}}{7}{figure.2.1}}\n"
+        "\\@writefile{toc}{\\contentsline {chapter}{参考文献}{15}{chapter*.9}}\n"
+    )
+    compiled_ = compiled.parse_aux(aux)
+    assert compiled_.contents["toc"] == [
+        ("chapter", "第1章 引言", "1"),
+        ("section", "1.1 研究背景", "1"),
+        ("chapter", "参考文献", "15"),
+    ]
+    sources = "\\documentclass{ctexbook}\\renewcommand{\\listfigurename}{图形列表}"
+    tex = "\\tableofcontents\n\\listoffigures\n\\listoftables\nText"
+    printed = pandoc.contents_lists(tex, compiled_, sources)
+    assert printed.startswith("\\section*{目录}\n\n第1章 引言 1\n\n1.1 研究背景 1\n\n参考文献 15")
+    assert "\\section*{图形列表}\n\n2.1 {\\ignorespaces Q 判据} 7" in printed
+    assert printed.endswith("\nText")  # no list of tables was written: nothing printed
+
+
+def test_blank_pages_are_those_of_running_heads_and_page_numbers_only() -> None:
+    head = "中国科学院大学学位论文 LaTeX 模板"
+    pages = [
+        f"{head}\n第1章 引言\n考虑到许多同学可能缺乏经验。\n1",
+        f"{head}\nII",  # a verso left blank in a two-sided thesis
+        "",
+        f"{head}\n研究背景 {head} 的使用说明\n3",  # the head's words inside a content line
+        f"{head}\n4",
+        "Appendix\n5",  # a line of its own: content, however short
+    ]
+    assert align.blank_pages(pages) == [False, True, True, False, True, False]
+
+
 def test_split_pages_cuts_a_paragraph_that_crosses_pages_and_moves_floats() -> None:
     markdown = (
         "# 1 Intro\n\nalpha beta gamma delta epsilon zeta eta theta iota kappa\n\n"
@@ -297,6 +332,43 @@ def test_citations_print_as_the_compile_and_the_style_say() -> None:
     assert printed.replace_citations("\\cite{a,zzz}", plain, "") == "\\cite{a,zzz}"  # unresolved
 
 
+def test_the_papers_load_option_picks_the_citation_style_among_a_styles_branches() -> None:
+    # ucasthesis: \usepackage[authoryear]{artratex}, whose text holds every branch
+    found = compiled.parse_aux(AUX)
+    sources = (
+        "\\usepackage[authoryear,list]{Style/artratex}\n"
+        "\\newcommand{\\bibstyle@super}{\\bibpunct{[}{]}{,}{s}{,}{\\textsuperscript{,}}}"
+        "\\newcommand{\\bibstyle@authoryear}{\\bibpunct{(}{)}{;}{a}{,}{,}}"
+        "\\newcommand{\\bibstyle@alpha}{\\bibpunct{[}{]}{,}{n}{,}{,}}"
+        "\\ifartx@numbers\\RequirePackage[sort&compress]{natbib}"
+        "\\ifartx@super\\citestyle{super}\\else\\citestyle{numbers}\\fi\\fi"
+        "\\ifartx@authoryear\\RequirePackage{natbib}\\citestyle{authoryear}\\fi"
+    )
+    tex = "\\citep{doe2019} and \\citet{smith2020}"
+    assert printed.replace_citations(tex, found, sources) == ("(Doe, 2019) and Smith et al. (2020)")
+    numbers = sources.replace("[authoryear,list]", "[numbers]")
+    assert printed.replace_citations(tex, found, numbers) == "[2] and Smith et al. [1]"
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_figures_keep_their_captions_and_subcaptions() -> None:
+    # bfw-face-bias: a figure* of subfigures (pandoc 2 dropped all of it, citations included)
+    tex = (
+        "Before.\n\\begin{figure*}[h!]\\centering\n"
+        "\\begin{subfigure}[t]{.3\\linewidth}\\includegraphics{a.pdf}"
+        "\\caption{VGG16 [31]}\\end{subfigure}\n"
+        "\\begin{subfigure}[t]{.3\\linewidth}\\includegraphics{b.pdf}"
+        "\\caption{ResNet50 [14]}\\end{subfigure}\n"
+        "\\caption{\\small{\\textbf{DET curves}. For VGG2 [6] models.}}\\vspace{-5mm}\n"
+        "\\end{figure*}\nAfter."
+    )
+    markdown = pandoc.latex_to_markdown(pandoc.normalize_figures(tex))
+    assert "(a\\) VGG16 [31] (b) ResNet50 [14]" in markdown
+    assert "Figure 1: **DET curves**. For VGG2 [6] models." in markdown
+    table = "\\begin{figure}\\begin{tabular}{c}x\\end{tabular}\\caption{T}\\end{figure}"
+    assert pandoc.normalize_figures(table) == table
+
+
 def test_refs_and_headings_print_the_compiles_numbers() -> None:
     found = compiled.read_compiled(
         {"main.aux": AUX.encode(), "chapter.aux": CHAPTER_AUX.encode()}, "main.tex"
@@ -390,6 +462,20 @@ def test_a_papers_own_style_abbreviations_are_expanded() -> None:
     )
 
 
+def test_a_styles_text_macros_with_arguments_print_their_text() -> None:
+    style = (
+        "\\newcommand{\\answerYes}[1][]{\\textcolor{blue}{[Yes] #1}}"
+        "\\newcommand{\\answerTODO}[1][]{\\textcolor{red}{\\bf [TODO]}}"
+        "\\newcommand{\\setup}[1]{\\vskip #1\\relax}"
+    )
+    known = macros.style_abbreviations(style)
+    assert set(known) == {"\\answerYes"}  # \bf and \vskip are not text commands
+    # its one parameter is optional: as in TeX, the braces after it are a group of their own
+    assert macros.expand_macros("\\answerYes{See Datasheets \\cite{d}}", known=known) == (
+        "\\textcolor{blue}{[Yes] }{See Datasheets \\cite{d}}"
+    )
+
+
 def test_only_the_styles_the_paper_loads_set_its_citations() -> None:
     files = {
         "main.tex": b"\\documentclass{acmart}\\usepackage{own, missing}",
@@ -399,3 +485,7 @@ def test_only_the_styles_the_paper_loads_set_its_citations() -> None:
     }
     tex = files["main.tex"].decode()
     assert pandoc.loaded_styles(tex, files) == "\\citestyle{acmnumeric} \n\\def\\eg{e.g.}"
+    thesis = {"Thesis.tex": b"", "Style/artratex.sty": b"\\citestyle{authoryear}"}
+    assert pandoc.loaded_styles("\\usepackage[authoryear]{Style/artratex}", thesis) == (
+        "\\citestyle{authoryear}"
+    )

@@ -1,0 +1,41 @@
+"""The arXiv benchmark's citation check (bench/bench_arxiv.py): citations only, not the other
+bracketed numbers a page prints."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+_PATH = Path(__file__).resolve().parents[2] / "bench" / "bench_arxiv.py"
+_SPEC = importlib.util.spec_from_file_location("bench_arxiv", _PATH)
+assert _SPEC is not None and _SPEC.loader is not None
+bench_arxiv = importlib.util.module_from_spec(_SPEC)
+sys.modules.setdefault("bench_arxiv", bench_arxiv)
+_SPEC.loader.exec_module(bench_arxiv)
+
+
+def test_cited_numbers_reads_groups_and_ranges_of_labels_only() -> None:
+    assert bench_arxiv.cited_numbers("see [1, 4–6] and [9]") == {1, 4, 5, 6, 9}
+    labels = set(range(1, 40))
+    # mesh-posets: an interval of patterns, not a citation
+    assert bench_arxiv.cited_numbers("The interval [1, 123] (right) in P", labels) == set()
+    assert bench_arxiv.cited_numbers("media [11, 32]; VGG2 [6]", labels) == {6, 11, 32}
+
+
+def test_citation_mismatch_leaves_out_math_and_what_is_not_a_label() -> None:
+    page = "Consider the subinterval [1∅, 12(0,2)] in Figure 2.2 and [1, 123]"
+    markdown = "Consider the subinterval $[1^\\emptyset,12^{(0,2)}]$ and $[1, 123]$"
+    assert not bench_arxiv.citation_mismatch(markdown, page, set(range(1, 30)))
+    # a paper with alphabetic labels ([BC11]) prints no numeric citation: a macro's leftover
+    # option "[4]" is no citation mismatch
+    assert not bench_arxiv.citation_mismatch("[0/0,1/2][][][][][4].", "A mesh pattern", set())
+    # a page printing author-year where the markdown printed numbers still mismatches
+    labels = set(range(1, 17))
+    assert bench_arxiv.citation_mismatch("Wikibook [15]", "Wikibook (Wikibook, 2014)", labels)
+    assert bench_arxiv.citation_mismatch("media [11]", "media [11, 32] VGG [6, 14, 15]", labels)
+    assert not bench_arxiv.citation_mismatch("media [11, 32]", "media [11, 32]", None)
+    # an interval the markdown has in math is math on the page too, citations beside it count
+    page = "for x ∈ [1, 2] as in [7]"
+    assert not bench_arxiv.citation_mismatch("for $x \\in [1,2]$ as in [7]", page, labels)
+    assert bench_arxiv.citation_mismatch("for $x \\in [1,2]$ as in", page, labels)
