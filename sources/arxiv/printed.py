@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from vlpipe.sources.arxiv.compiled import Citation, Compiled
+from vlpipe.sources.arxiv.macros import balanced_group
 
 _CITE = re.compile(
     r"\\(cite|citep|citet|citealp|citealt|citeauthor|citeyear|citeyearpar|citenum|Citet|Citep"
@@ -19,7 +20,12 @@ _CITE = re.compile(
 _NATBIB = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[([^\]]*)\])?\s*\{[^}]*\bnatbib\b")
 _CITE_PACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{[^}]*\bcite\b")
 # natbib's options set later (``\\biboptions``: elsarticle's way to pass them)
-_CITESTYLE = re.compile(r"\\(?:setcitestyle|citestyle|biboptions)\s*\{([^}]*)\}")
+_CITESTYLE = re.compile(r"\\(setcitestyle|citestyle|biboptions)\s*(?=\{)")
+_BIBSTYLE_DEF = re.compile(
+    r"\\(?:newcommand|renewcommand|def)\s*\{?\s*\\bibstyle@([A-Za-z]+)\s*\}?\s*"
+)
+_COMMENT = re.compile(r"(?<!\\)%[^\n]*")
+_SETTING = re.compile(r"(\w+)\s*=\s*\{([^{}]*)\}")  # natbib's open={[}, aysep={} …
 _NUMERIC_CLASS = re.compile(r"\\documentclass\s*(?:\[([^\]]*)\])?\s*\{(?:elsarticle|acmart)\}")
 _BIBPUNCT = re.compile(
     r"\\bibpunct\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}\s*\{([^}]*)\}(?:\s*\{[^}]*\}\s*\{([^}]*)\})?"
@@ -67,15 +73,15 @@ class CiteStyle:
     close: str
     compress: bool
     superscript: bool = False  # natbib's ``super``: numbers raised, no brackets
+    aysep: str = ","  # between authors and year (acmart's author-year: none)
 
 
 def cite_style(sources: str, citations: dict[str, Citation]) -> CiteStyle:
     """The citation style the paper's sources (its ``.tex``, ``.sty`` and ``.cls`` text) set."""
     natbib = _NATBIB.search(sources)
-    options = (natbib[1] or "") if natbib else ""
-    for match in _CITESTYLE.finditer(sources):
-        options += "," + match[1]
-    words = {w.strip() for w in options.split(",")}
+    options, settings = natbib_options(sources)
+    options = ((natbib[1] or "") if natbib else "") + "," + options
+    words = {w.strip() for w in options.split(",")} - {""}
     cls = _NUMERIC_CLASS.search(sources)
     if cls and "authoryear" not in {*(cls[1] or "").split(","), *words}:
         words.add("numbers")  # classes that load natbib for numbers unless told otherwise
@@ -97,10 +103,45 @@ def cite_style(sources: str, citations: dict[str, Citation]) -> CiteStyle:
     ] or punct
     if punct:
         opening, closing = punct[-1][1], punct[-1][2]
+    opening, closing = settings.get("open", opening), settings.get("close", closing)
     compress = (
         "compress" in options or "sort&compress" in options or bool(_CITE_PACKAGE.search(sources))
     )
-    return CiteStyle(author_year, opening, closing, compress, "super" in words and not author_year)
+    superscript = "super" in words and not author_year
+    aysep = settings.get("aysep", ",")
+    return CiteStyle(author_year, opening, closing, compress, superscript, aysep)
+
+
+def natbib_options(sources: str) -> tuple[str, dict[str, str]]:
+    """The natbib options the sources set (comma-separated words) and their ``key={value}``
+    settings (``open``, ``close``, ``aysep`` …): every ``\\setcitestyle``/``\\biboptions``
+    outside a ``\\bibstyle@NAME`` definition, and the ``\\citestyle{NAME}``s, each with the
+    options of NAME's definition where a style defines it (acmart's ``acmauthoryear``). Where
+    the paper's load options do not choose among several ``\\citestyle``s, the first is in
+    force: the paper's own (its text comes before its styles'), else a style's default."""
+    definitions: dict[str, str] = {}
+    outside, position = [], 0
+    for match in _BIBSTYLE_DEF.finditer(sources):
+        group = balanced_group(sources, match.end()) if match.start() >= position else None
+        if group is not None:
+            definitions[match[1]] = group[0]
+            outside.append(sources[position : match.start()])
+            position = group[1]
+    text = "".join(outside) + sources[position:]
+    bodies, named = [], []
+    for match in _CITESTYLE.finditer(text):
+        group = balanced_group(text, match.end())
+        if group is not None:
+            (named if match[1] == "citestyle" else bodies).append(group[0].strip())
+    chosen = {w.strip() for m in _LOAD_OPTIONS.finditer(sources) for w in m[1].split(",")}
+    for style in named if chosen & {"authoryear", *_NUMERIC} else named[:1]:
+        inner = definitions.get(style, "")
+        found = [balanced_group(inner, m.end()) for m in _CITESTYLE.finditer(inner)]
+        bodies += [group[0] for group in found if group is not None] or [style]
+    bodies = [_COMMENT.sub("", body) for body in bodies]
+    settings = {key: value for body in bodies for key, value in _SETTING.findall(body)}
+    words = ",".join(_SETTING.sub("", body) for body in bodies)
+    return words.replace("acmauthoryear", "authoryear"), settings
 
 
 def _compressed(labels: list[str]) -> list[str]:
@@ -134,12 +175,13 @@ def format_citation(
         if base == "citeyearpar":
             return style.open + ", ".join(c.year for c in entries) + style.close
         if base in ("citealp", "parencite", "autocite"):
-            return "; ".join(f"{c.authors}, {c.year}" for c in entries)
+            return "; ".join(f"{c.authors}{style.aysep} {c.year}" for c in entries)
         if base in ("citet", "cite", "textcite", "citealt"):
             if base == "citealt":
                 return "; ".join(f"{c.authors} {c.year}" for c in entries)
             return "; ".join(f"{c.authors} {style.open}{c.year}{style.close}" for c in entries)
-        return style.open + "; ".join(f"{c.authors}, {c.year}" for c in entries) + style.close
+        joined = "; ".join(f"{c.authors}{style.aysep} {c.year}" for c in entries)
+        return style.open + joined + style.close
     labels = [c.label for c in entries]
     labels = _compressed(labels) if style.compress else labels
     joined = ", ".join(labels)

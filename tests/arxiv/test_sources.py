@@ -332,6 +332,23 @@ def test_citations_print_as_the_compile_and_the_style_say() -> None:
     assert printed.replace_citations("\\cite{a,zzz}", plain, "") == "\\cite{a,zzz}"  # unresolved
 
 
+def test_acmart_author_year_chosen_by_the_paper_over_the_class_default() -> None:
+    found = compiled.parse_aux(AUX)
+    acmart = (  # acmart.cls: both styles defined, numbers the default
+        "\\newcommand{\\bibstyle@acmauthoryear}{%\n  \\setcitestyle{%\n    authoryear,%\n"
+        "    open={[},close={]},citesep={;},%\n    aysep={},yysep={,},%\n    notesep={, }}}\n"
+        "\\newcommand{\\bibstyle@acmnumeric}{%\n  \\setcitestyle{%\n    numbers,sort&compress,%\n"
+        "    open={[},close={]},citesep={,},%\n    notesep={, }}}\n\\citestyle{acmnumeric}\n"
+    )
+    paper = "\\documentclass[acmsmall]{acmart}\n\\citestyle{acmauthoryear}\n"
+    tex = "\\citep{doe2019} and \\citet{smith2020}"
+    assert printed.replace_citations(tex, found, paper + acmart) == (
+        "[Doe 2019] and Smith et al. [2020]"
+    )
+    default = "\\documentclass[acmsmall]{acmart}\n"  # the class's acmnumeric
+    assert printed.replace_citations(tex, found, default + acmart) == "[2] and Smith et al. [1]"
+
+
 def test_the_papers_load_option_picks_the_citation_style_among_a_styles_branches() -> None:
     # ucasthesis: \usepackage[authoryear]{artratex}, whose text holds every branch
     found = compiled.parse_aux(AUX)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import tarfile
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -19,27 +17,18 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from tests.datasets.conftest import ImageServer, send
+from tests.datasets.helpers import dataset_recipe, shard_samples
 from vlpipe.cli import app
 from vlpipe.errors import ConfigError
 from vlpipe.manifests.stats import summarize
 from vlpipe.manifests.store import open_store
 from vlpipe.pipelines.build import run_build
-from vlpipe.recipe import load_recipe
 from vlpipe.sources.dataset.adapters import GROUP_TITLES, bundled_adapters
 from vlpipe.sources.registry import source_names, source_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER_HOST = "http://images.vlpipe.test"
 ADAPTERS = sorted(bundled_adapters())
-
-
-def dataset_recipe(adapter: str, images: Path | None, **options: Any) -> Any:
-    recipe = load_recipe("dataset")
-    dataset = recipe.dataset.model_copy(update={"adapter": adapter, **options})
-    update: dict[str, Any] = {"dataset": dataset}
-    if images is not None:
-        update["input"] = recipe.input.model_copy(update={"images": str(images)})
-    return recipe.model_copy(update=update)
 
 
 def served_copy(sample: Path, target: Path, server: ImageServer) -> Path:
@@ -70,18 +59,6 @@ def _replaced(value: Any, local: str) -> Any:
     if isinstance(value, list):
         return [_replaced(v, local) for v in value]
     return value
-
-
-def shard_samples(out: Path) -> list[dict[str, bytes]]:
-    grouped: dict[str, dict[str, bytes]] = defaultdict(dict)
-    for shard in sorted((out / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar.getmembers():
-                key, _, ext = member.name.partition(".")
-                handle = tar.extractfile(member)
-                assert handle is not None
-                grouped[key][ext] = handle.read()
-    return list(grouped.values())
 
 
 def uses_urls(sample: Path) -> bool:
@@ -121,7 +98,7 @@ def test_every_adapter_builds_its_sample_into_shards_the_trainer_reads(
     assert not summary["failed"], summary["failed"]
     assert run["kept"] >= 1
     adapter = bundled_adapters()[name]
-    samples = shard_samples(tmp_path / "out")
+    samples = list(shard_samples(tmp_path / "out").values())
     assert samples
     tokenizer, model = ByteTokenizer(), resolve_model("tiny")
     for raw in samples:

@@ -6,21 +6,19 @@ a renamed column fails the record naming the adapter and the column; an image mi
 
 from __future__ import annotations
 
-import io
 import shutil
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rich.console import Console
 
-from tests.datasets import samples_caption, samples_chart
+from tests.datasets import helpers, samples_caption, samples_chart
 from tests.datasets.drawing import SAMPLES, write_json, write_parquet
-from vlpipe.pipelines.build import run_build
-from vlpipe.recipe import load_recipe
+from tests.datasets.helpers import documents, shard_samples
+
+IMAGE_SUFFIXES = ("png", "jpg", "webp", "gif")
 
 
 def build(
@@ -29,33 +27,19 @@ def build(
     """Builds a dataset sample (the bundled one unless given), its ``images/`` as --images;
     the kept samples by key (meta, text or turns) and the ledger's documents by doc id."""
     sample = sample or SAMPLES / name
-    recipe = load_recipe("dataset")
-    dataset = recipe.dataset.model_copy(update={"adapter": name, **options})
     folder = sample / "images"  # datasets with the images in their rows have none
-    images = recipe.input.model_copy(update={"images": str(folder) if folder.is_dir() else None})
-    recipe = recipe.model_copy(update={"dataset": dataset, "input": images})
     out = tmp_path / "out"
-    run_build(recipe, [str(sample)], out, "inline", console=Console(file=io.StringIO()))
-    members: dict[str, bytes] = {}
-    for shard in sorted((out / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            members.update({m.name: tar.extractfile(m).read() for m in tar.getmembers()})  # type: ignore[union-attr]
+    helpers.build(name, sample, out, folder if folder.is_dir() else None, **options)
     samples: dict[str, dict[str, Any]] = {}
-    for member, data in members.items():
-        if member.endswith(".json") and not member.endswith(".chat.json"):
-            key = member.removesuffix(".json")
-            found: dict[str, Any] = {"meta": orjson.loads(data)}
-            if f"{key}.txt" in members:
-                found["text"] = members[f"{key}.txt"].decode()
-            if f"{key}.chat.json" in members:
-                found["turns"] = [
-                    (m["role"], m["content"]) for m in orjson.loads(members[f"{key}.chat.json"])
-                ]
-            found["images"] = [n for n in members if n.startswith(key + ".") and n[-4:] in (
-                ".png", ".jpg", "webp", ".gif")]  # fmt: skip
-            samples[key] = found
-    documents = {r["doc_id"]: r for r in pq.read_table(out / "ledger" / "documents").to_pylist()}
-    return samples, documents
+    for key, raw in shard_samples(out).items():
+        found: dict[str, Any] = {"meta": orjson.loads(raw["json"])}
+        if "txt" in raw:
+            found["text"] = raw["txt"].decode()
+        if "chat.json" in raw:
+            found["turns"] = [(m["role"], m["content"]) for m in orjson.loads(raw["chat.json"])]
+        found["images"] = [f"{key}.{ext}" for ext in raw if ext.endswith(IMAGE_SUFFIXES)]
+        samples[key] = found
+    return samples, documents(out)
 
 
 def only(samples: dict[str, dict[str, Any]]) -> dict[str, Any]:

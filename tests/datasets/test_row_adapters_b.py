@@ -5,58 +5,41 @@ rows, which the shared resolver refuses before opening anything."""
 
 from __future__ import annotations
 
-import io
 import os
 import tarfile
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow.parquet as pq
 import pytest
-from rich.console import Console
 
+from tests.datasets import helpers
 from tests.datasets.drawing import SAMPLES, encoded, picture
-from vlpipe.pipelines.build import run_build
-from vlpipe.recipe import load_recipe
+from tests.datasets.helpers import documents, shard_samples
 
 PLACEHOLDER = "<image>"
 
 
 def build(adapter: str, inputs: Path, images: Path | None, out: Path) -> None:
-    recipe = load_recipe("dataset")
-    update: dict[str, Any] = {"dataset": recipe.dataset.model_copy(update={"adapter": adapter})}
-    if images is not None:
-        update["input"] = recipe.input.model_copy(update={"images": str(images)})
-    recipe = recipe.model_copy(update=update)
-    run_build(recipe, [str(inputs)], out, "inline", console=Console(file=io.StringIO()))
+    helpers.build(adapter, inputs, out, images)
 
 
 def ledger(out: Path) -> dict[str, dict[str, Any]]:
     """Ledger rows by record key (what follows ``#`` in the doc_id)."""
-    rows = pq.read_table(out / "ledger" / "documents").to_pylist()
-    return {row["doc_id"].rpartition("#")[2]: row for row in rows}
+    return {doc.rpartition("#")[2]: row for doc, row in documents(out).items()}
 
 
 def chats(out: Path) -> dict[str, dict[str, Any]]:
     """Kept chat samples by record key: their turns, images and metadata."""
-    members: dict[str, bytes] = {}
-    for shard in sorted((out / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar.getmembers():
-                handle = tar.extractfile(member)
-                assert handle is not None
-                members[member.name] = handle.read()
     found = {}
-    for name, data in members.items():
-        if not name.endswith(".chat.json"):
+    for raw in shard_samples(out).values():
+        if "chat.json" not in raw:
             continue
-        key = name.removesuffix(".chat.json")
-        meta = orjson.loads(members[f"{key}.json"])
-        images = sorted(n for n in members if n.startswith(f"{key}.") and n[len(key) + 1].isdigit())
+        meta = orjson.loads(raw["json"])
+        images = sorted(ext for ext in raw if ext[0].isdigit())  # 0.png, 1.jpg …
         found[meta["doc_id"].rpartition("#")[2]] = {
-            "turns": orjson.loads(data),
-            "images": [members[n] for n in images],
+            "turns": orjson.loads(raw["chat.json"]),
+            "images": [raw[ext] for ext in images],
             "meta": meta,
         }
     return found

@@ -11,19 +11,15 @@ import json
 import math
 import random
 import shutil
-import tarfile
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow.parquet as pq
 import pytest
 from PIL import Image
-from rich.console import Console
 
-from vlpipe.pipelines.build import run_build
-from vlpipe.recipe import load_recipe
+from tests.datasets import helpers
+from tests.datasets.helpers import dataset_recipe, documents, shard_samples
 from vlpipe.sources.dataset.adapters import load_adapter
 from vlpipe.sources.dataset.scene_text import (
     Region,
@@ -66,37 +62,13 @@ EXPECTED: dict[str, dict[str, tuple[str, int]]] = {
 ILLEGIBLE_DRAWN = ("xq", "mn", "ab", "营业时间", "smudge", "模糊", "电话", "xx", "mfg", "scrawl")
 
 
-def recipe_for(adapter: str, images: Path, **options: Any) -> Any:
-    recipe = load_recipe("dataset")
-    dataset = recipe.dataset.model_copy(update={"adapter": adapter, **options})
-    inputs = recipe.input.model_copy(update={"images": str(images)})
-    return recipe.model_copy(update={"dataset": dataset, "input": inputs})
-
-
 def sample_folder(adapter: str) -> Path:
-    return Path(source_spec("dataset").samples(recipe_for(adapter, Path("."))))
+    return Path(source_spec("dataset").samples(dataset_recipe(adapter, None)))
 
 
 def build(adapter: str, folder: Path, out: Path, **options: Any) -> dict[str, Any]:
-    recipe = recipe_for(adapter, folder / "images", **options)
-    quiet = Console(file=io.StringIO())
-    return run_build(recipe, [str(folder)], out, "inline", console=quiet)
-
-
-def shard_samples(out: Path) -> list[dict[str, bytes]]:
-    grouped: dict[str, dict[str, bytes]] = defaultdict(dict)
-    for shard in sorted((out / "shards").glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            for member in tar.getmembers():
-                key, _, ext = member.name.partition(".")
-                handle = tar.extractfile(member)
-                assert handle is not None
-                grouped[key][ext] = handle.read()
-    return list(grouped.values())
-
-
-def documents(out: Path) -> dict[str, dict[str, Any]]:
-    return {row["doc_id"]: row for row in pq.read_table(out / "ledger" / "documents").to_pylist()}
+    """A build of a sample folder, its ``images/`` as --images."""
+    return helpers.build(adapter, folder, out, folder / "images", **options)
 
 
 # -- each adapter's bundled sample -------------------------------------------------------------
@@ -108,7 +80,7 @@ def test_bundled_sample_builds_its_legible_text_in_reading_order(name: str, tmp_
     build(name, folder, tmp_path / "out")
     adapter = load_adapter(name)
     texts = {}
-    for sample in shard_samples(tmp_path / "out"):
+    for sample in list(shard_samples(tmp_path / "out").values()):
         meta = orjson.loads(sample["json"])
         assert (meta["dataset"], meta["task"], meta["lang"]) == (name, "scene_text", adapter.lang)
         assert meta["license"] == adapter.license
@@ -131,7 +103,7 @@ def test_bundled_sample_builds_its_legible_text_in_reading_order(name: str, tmp_
 
 def test_mlt_regions_keep_their_script_and_coco_text_its_language(tmp_path: Path) -> None:
     build("mlt17", sample_folder("mlt17"), tmp_path / "out")
-    (sample,) = shard_samples(tmp_path / "out")
+    (sample,) = list(shard_samples(tmp_path / "out").values())
     scripts = {r["text"]: r["script"] for r in orjson.loads(sample["json"])["regions"]}
     assert scripts == {
         "Castle": "Latin", "Museum": "Latin", "博物馆": "Chinese", "入口": "Chinese",
@@ -177,7 +149,7 @@ def test_a_renamed_key_fails_the_record_naming_the_adapter_and_the_key(tmp_path:
 def test_crops_add_a_rectified_line_sample_per_legible_region(tmp_path: Path) -> None:
     folder = sample_folder("textocr")
     build("textocr", folder, tmp_path / "out", crops="lines")
-    samples = shard_samples(tmp_path / "out")
+    samples = list(shard_samples(tmp_path / "out").values())
     metas = [orjson.loads(s["json"]) for s in samples]
     (page,) = [m for m in metas if m["task"] == "scene_text"]
     crops = [(s, m) for s, m in zip(samples, metas, strict=True) if m["task"] == "scene_text_line"]
