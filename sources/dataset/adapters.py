@@ -81,6 +81,12 @@ class Adapter(StrictModel):
         (), description="tried in order when the image path has no suffix of its own"
     )
     strip_prefix: str = Field("", description="removed from a loose file's stem (gt_img_1→img_1)")
+    record_files: tuple[str, ...] = Field(
+        (),
+        description="names (or name endings) of the JSON or ground-truth files holding records, "
+        "where a download holds others beside them (IconQA's pid_splits.json): the rest of an "
+        "--input folder is not read, and an --input file must have such a name too",
+    )
     prompt: str | None = Field(None, description="a caption dataset used as chat: the user turn")
     icdar_fields: Literal["icdar2015", "mlt", "rctw"] = "icdar2015"
 

@@ -33,8 +33,9 @@ def require_adapter(name: str | None) -> Adapter:
 def layout_of(name: str | None) -> InputLayout:
     adapter = require_adapter(name)
     if adapter.format in LOOSE_FILES:
-        return InputLayout(file_suffixes=LOOSE_FILES[adapter.format], columns=())
-    containers = (".json",) if adapter.format == "rows" else JSON_FILES
+        loose = adapter.record_files or LOOSE_FILES[adapter.format]
+        return InputLayout(file_suffixes=loose, columns=())
+    containers = adapter.record_files or ((".json",) if adapter.format == "rows" else JSON_FILES)
     reader = partial(read_json_records, adapter)
     return InputLayout(columns=(), container_suffixes=containers, read_container=reader)
 

@@ -6,6 +6,7 @@ rows, which the shared resolver refuses before opening anything."""
 from __future__ import annotations
 
 import os
+import shutil
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -385,3 +386,17 @@ def test_a_tar_given_as_images_is_read_by_relative_member_paths(tmp_path: Path) 
     assert statuses(out) == {str(n): status for n, status in enumerate(paths.values())}
     kept = chats(out)
     assert {k: s["images"] for k, s in kept.items()} == {"0": [photo], "1": [photo]}
+
+
+def test_an_iconqa_download_folder_is_read_by_its_problems_file_only(tmp_path: Path) -> None:
+    """The download holds pid_splits.json and pid2skills.json beside problems.json: the
+    adapter's record_files keep them from being read as records."""
+    folder = tmp_path / "iconqa_data"
+    shutil.copytree(SAMPLES / "iconqa", folder)
+    (folder / "pid_splits.json").write_text('{"train": ["1", "2"], "val": []}')
+    (folder / "pid2skills.json").write_text('{"1": ["counting"]}')
+    out = tmp_path / "out"
+    build("iconqa", folder, folder / "images", out)
+    files = {doc.rpartition("#")[0] for doc in documents(out)}
+    assert files == {"iconqa_data/problems.json"}
+    assert {row["status"] for row in documents(out).values()} == {"kept", "dropped"}
