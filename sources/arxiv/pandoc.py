@@ -106,6 +106,9 @@ def normalize_figures(tex: str) -> str:
     return _FIGURE.sub(rebuild, tex)
 
 
+# expl3 internals a class offers (fduthesis's ``\\__fdu_chapter:n {引言}``, its variables
+# ``\\c__fdu_name_tl``): pandoc would print their names; a function's arguments are the text
+_EXPL3_INTERNAL = re.compile(r"\\[clg]?__[A-Za-z_@]+(?::[A-Za-z]*)?")
 _LISTS = re.compile(r"\\(tableofcontents|listoffigures|listoftables)\b\s*")
 _LIST_FILES = {"tableofcontents": "toc", "listoffigures": "lof", "listoftables": "lot"}
 _LIST_NAMES = {  # LaTeX's names, ctex's, and the macros a class renews them with
@@ -159,7 +162,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
         labels = {} if author_year else {k: c.label for k, c in compiled.citations.items()}
         references = _references(bibliography[1], labels)
         tex = tex[: bibliography.start()] + references + tex[bibliography.end() :]
-    return _LABEL.sub("", tex)
+    return _EXPL3_INTERNAL.sub("", _LABEL.sub("", tex))
 
 
 def _references(body: str, labels: dict[str, str]) -> str:

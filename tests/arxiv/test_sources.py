@@ -209,6 +209,12 @@ def test_contents_lists_print_the_compiles_own_entries() -> None:
     assert printed.endswith("\nText")  # no list of tables was written: nothing printed
 
 
+def test_a_class_s_expl3_internals_leave_their_text_not_their_names() -> None:
+    tex = "\\__fdu_chapter:n { 引 \\quad 言 }\n\n\\__fdu_chapter:V \\c__fdu_name_tl\n\n正文"
+    prepared = pandoc.prepare_for_pandoc(tex, compiled.Compiled())
+    assert "__fdu" not in prepared and "{ 引 \\quad 言 }" in prepared and "正文" in prepared
+
+
 def test_blank_pages_are_those_of_running_heads_and_page_numbers_only() -> None:
     head = "中国科学院大学学位论文 LaTeX 模板"
     pages = [
