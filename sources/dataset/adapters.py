@@ -27,7 +27,12 @@ from vlpipe.errors import ConfigError, DocumentError
 from vlpipe.recipe import StrictModel
 
 Group = Literal["caption", "chart_table_screen", "scene_text", "sft"]
-Format = Literal["rows", "icdar", "art", "rects", "coco_text", "textocr", "hiertext"]
+Format = Literal[
+    "rows", "coco_captions", "icdar", "art", "rects", "coco_text", "textocr", "hiertext"
+]
+# formats whose records are rows of fields mapped by ``columns`` (COCO's captions: each image
+# joined with its captions); the others are scene-text annotations, parsed by code
+ROW_FORMATS = ("rows", "coco_captions")
 GROUP_TITLES = {
     "caption": "captions",
     "chart_table_screen": "tables, charts and screens",
@@ -93,7 +98,7 @@ class Adapter(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> Adapter:
         columns = self.columns
-        if self.format == "rows":
+        if self.format in ROW_FORMATS:
             texts = [columns.caption, columns.question, columns.conversation]
             if sum(text is not None for text in texts) != 1:
                 raise ValueError(
@@ -114,7 +119,9 @@ class Adapter(StrictModel):
     @property
     def kind(self) -> Literal["image_text", "chat"]:
         """The samples' kind: captions are ``image_text`` unless a prompt makes them a chat."""
-        if self.format != "rows" or (self.columns.caption is not None and self.prompt is None):
+        if self.format not in ROW_FORMATS or (
+            self.columns.caption is not None and self.prompt is None
+        ):
             return "image_text"
         return "chat"
 

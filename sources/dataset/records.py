@@ -16,7 +16,7 @@ import orjson
 from vlpipe.errors import ConfigError, DocumentError
 from vlpipe.recipe import InputConfig
 from vlpipe.schema import Document, Outcome
-from vlpipe.sources.dataset.adapters import Adapter, MissingColumn, load_adapter
+from vlpipe.sources.dataset.adapters import ROW_FORMATS, Adapter, MissingColumn, load_adapter
 from vlpipe.sources.dataset.scene_text import records_coco
 from vlpipe.sources.inputs import InputLayout, UnreadableInput
 
@@ -35,7 +35,8 @@ def layout_of(name: str | None) -> InputLayout:
     if adapter.format in LOOSE_FILES:
         loose = adapter.record_files or LOOSE_FILES[adapter.format]
         return InputLayout(file_suffixes=loose, columns=())
-    containers = adapter.record_files or ((".json",) if adapter.format == "rows" else JSON_FILES)
+    default = (".json",) if adapter.format in ROW_FORMATS else JSON_FILES
+    containers = adapter.record_files or default
     reader = partial(read_json_records, adapter)
     return InputLayout(columns=(), container_suffixes=containers, read_container=reader)
 
@@ -57,6 +58,8 @@ def json_records(data: Any, adapter: Adapter) -> Iterator[tuple[str, Any]]:
     """(key, record) pairs of a parsed JSON file, in the file's order."""
     if adapter.format in ("coco_text", "textocr"):
         yield from records_coco(data, adapter)
+    elif adapter.format == "coco_captions":
+        yield from coco_captions(data, adapter)
     elif adapter.format == "hiertext":
         annotations = data.get("annotations") if isinstance(data, dict) else None
         if not isinstance(annotations, list):
@@ -70,3 +73,18 @@ def json_records(data: Any, adapter: Adapter) -> Iterator[tuple[str, Any]]:
         yield from ((str(key), record) for key, record in data.items())
     else:
         raise DocumentError(f"a {type(data).__name__}, not an array or object of records")
+
+
+def coco_captions(data: Any, adapter: Adapter) -> Iterator[tuple[str, dict[str, Any]]]:
+    """COCO's captions file: each of its ``images`` with the ``captions`` its ``annotations``
+    give it, in the file's image order."""
+    for key in ("images", "annotations"):
+        if not isinstance(data, dict) or not isinstance(data.get(key), list):
+            raise MissingColumn(f"adapter {adapter.name!r}: the file has no {key!r} list")
+    captions: dict[Any, list[str]] = {}
+    for annotation in data["annotations"]:
+        if isinstance(annotation, dict) and isinstance(annotation.get("caption"), str):
+            captions.setdefault(annotation.get("image_id"), []).append(annotation["caption"])
+    for image in data["images"]:
+        if isinstance(image, dict):
+            yield str(image.get("id")), {**image, "captions": captions.get(image.get("id"), [])}

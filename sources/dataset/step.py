@@ -33,7 +33,7 @@ from vlpipe.filters import image as image_filter
 from vlpipe.schema import Document, Drop, Outcome, Sample, sample_key
 from vlpipe.sources.chat.step import chat_sample, conversation
 from vlpipe.sources.dataset import DatasetRecipe
-from vlpipe.sources.dataset.adapters import Adapter
+from vlpipe.sources.dataset.adapters import ROW_FORMATS, Adapter
 from vlpipe.sources.dataset.records import require_adapter
 from vlpipe.sources.dataset.scene_text import (
     Region,
@@ -201,7 +201,7 @@ class DatasetStep:
 
     def prefetch(self, documents: Sequence[Document]) -> None:
         """Queue the URLs of a chunk's images, so fetching overlaps the work."""
-        if self.adapter.format != "rows":
+        if self.adapter.format not in ROW_FORMATS:
             return
         for document in documents:
             try:
@@ -214,7 +214,7 @@ class DatasetStep:
             self.resolver.prefetch(ref for ref in refs if isinstance(ref, ImageRef) and ref.url)
 
     def __call__(self, document: Document, recipe: DatasetRecipe) -> Outcome:
-        if self.adapter.format == "rows":
+        if self.adapter.format in ROW_FORMATS:
             return self._row(document)
         return self._scene(document)
 

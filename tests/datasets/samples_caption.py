@@ -119,9 +119,50 @@ def allava_caption(folder: Path) -> None:
     write_json(folder / "allava_laion" / "ALLaVA-Caption-LAION-4V.json", records)
 
 
+def coco_captions(folder: Path) -> None:
+    """captions_train2017.json: images and their caption annotations (about five each)."""
+    scenes = {391895: "a red ball beside a green box", 522418: "a red ball under a blue sky"}
+    images, annotations = [], []
+    for number, (image_id, subject) in enumerate(scenes.items()):
+        name = f"{image_id:012d}.jpg"
+        write(folder / "images" / name, encoded(picture(subject, seed=number)))
+        images.append({
+            "license": 3, "file_name": name,
+            "coco_url": f"http://images.cocodataset.org/train2017/{name}",
+            "height": 240, "width": 320, "date_captured": "2013-11-14 11:18:45",
+            "flickr_url": f"http://farm9.staticflickr.com/8186/{image_id}_b.jpg", "id": image_id,
+        })  # fmt: skip
+    captions = {
+        391895: ["A red ball next to a green box. ", "A ball and a box on a light background.",
+                 "A red circle beside a green square.", "Two simple shapes, one red, one green.",
+                 "A red ball sits near a green box.\n"],
+        522418: ["A red ball under a blue sky.", "A red circle against a blue gradient.",
+                 "A ball and a green block outdoors.", "A red round shape and a green shape.",
+                 "Simple shapes under a sky."],
+    }  # fmt: skip
+    caption_id = 770337
+    for image_id, texts in captions.items():
+        for text in texts:
+            annotations.append({"image_id": image_id, "id": caption_id, "caption": text})
+            caption_id += 1
+    info = {
+        "description": "COCO 2017 Dataset",
+        "url": "http://cocodataset.org",
+        "version": "1.0",
+        "year": 2017,
+        "contributor": "COCO Consortium",
+        "date_created": "2017/09/01",
+    }
+    licenses = [{"url": "http://creativecommons.org/licenses/by/2.0/", "id": 3,
+                 "name": "Attribution License"}]  # fmt: skip
+    document = {"info": info, "licenses": licenses, "images": images, "annotations": annotations}
+    write_json(folder / "annotations" / "captions_train2017.json", document)
+
+
 WRITERS: dict[str, Callable[[Path], None]] = {
     "capsfusion": capsfusion,
     "taisu": taisu,
     "sharegpt4v_captions": sharegpt4v_captions,
     "allava_caption": allava_caption,
+    "coco_captions": coco_captions,
 }

@@ -236,3 +236,16 @@ def test_a_unichart_row_naming_an_absent_image_is_dropped(tmp_path: Path) -> Non
     statuses = sorted((d["doc_id"].rsplit("#", 1)[1], d["status"], d["reason"])
                       for d in documents.values())  # fmt: skip
     assert statuses == [("row0", "kept", None), ("row1", "dropped", "missing_image")]
+
+
+def test_coco_captions_join_each_image_with_its_captions(tmp_path: Path) -> None:
+    samples, documents = build("coco_captions", tmp_path)
+    all_kept(documents)
+    by_image = {s["meta"]["id"]: s["text"] for s in samples.values()}
+    assert by_image == {
+        391895: "A red ball next to a green box.",
+        522418: "A red ball under a blue sky.",
+    }
+    every, _ = build("coco_captions", tmp_path / "all", captions="all")
+    texts = sorted(s["text"] for s in every.values() if s["meta"]["id"] == 391895)
+    assert len(every) == 10 and "A red ball sits near a green box." in texts  # stripped
