@@ -50,10 +50,6 @@ class ImageRef:
     path: str | None = None
     url: str | None = None
 
-    @property
-    def described(self) -> str:
-        return self.url or self.path or f"{len(self.data or b'')} bytes in the row"
-
 
 def image_ref(value: Any, source: str, base64_strings: bool = False) -> ImageRef | Drop:
     """The image a row's value names. ``base64_strings``: a string is the image's base64 (the
@@ -180,7 +176,6 @@ class Resolved:
 
     ext: str
     data: bytes
-    origin: str  # row | local | fetched | cached
     ref: str  # the path or URL, or "row"
 
 
@@ -225,22 +220,22 @@ class ImageResolver:
         if isinstance(ref, Drop):
             return ref
         if ref.data is not None:
-            return self._typed(ref.data, "row", "row")
+            return self._typed(ref.data, "row")
         if ref.path is not None:
             data = self.root.read(ref.path, self.source)
-            return data if isinstance(data, Drop) else self._typed(data, "local", ref.path)
+            return data if isinstance(data, Drop) else self._typed(data, ref.path)
         assert ref.url is not None
         future = self.pending.pop(ref.url, None) or self._fetcher().submit(ref.url)
         fetched = future.result()
         if fetched.status == "dropped":
             return Drop(self.source, "image_fetch_failed", f"{ref.url}: {fetched.reason}")
-        return self._typed(fetched.body(), fetched.status, ref.url)
+        return self._typed(fetched.body(), ref.url)
 
-    def _typed(self, data: bytes, origin: str, ref: str) -> Resolved | Drop:
+    def _typed(self, data: bytes, ref: str) -> Resolved | Drop:
         if len(data) > self.limits.max_bytes:
             limit = self.limits.max_bytes
             return Drop(self.source, "image_too_large", f"{ref}: over {limit} bytes")
         ext = image_format(data)
         if ext is None:
             return Drop(self.source, "not_an_image", f"{ref}: not PNG, JPEG, WebP or GIF")
-        return Resolved(ext, data, origin, ref)
+        return Resolved(ext, data, ref)

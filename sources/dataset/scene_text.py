@@ -114,13 +114,7 @@ def parse_art(record: Any, adapter: Adapter) -> SceneText:
     """One image of ArT or LSVT: a list of ``{points, transcription, illegibility}``."""
     if not isinstance(record, list):
         raise InvalidAnnotation("an ArT/LSVT image's annotations are not a list")
-    regions = []
-    for number, entry in enumerate(record):
-        points = _polygon(_required(entry, "points", adapter), f"annotation {number}")
-        text = str(_required(entry, "transcription", adapter))
-        legible = not entry.get("illegibility", False) and text != ILLEGIBLE
-        regions.append(Region(text, points, legible, entry.get("language")))
-    return SceneText(tuple(regions))
+    return SceneText(_marked_regions(record, "illegibility", "annotation", adapter))
 
 
 def parse_rects(record: Any, adapter: Adapter) -> SceneText:
@@ -128,13 +122,21 @@ def parse_rects(record: Any, adapter: Adapter) -> SceneText:
     lines = _required(record, "lines", adapter)
     if not isinstance(lines, list):
         raise InvalidAnnotation("ReCTS 'lines' is not a list")
+    return SceneText(_marked_regions(lines, "ignore", "line", adapter))
+
+
+def _marked_regions(
+    entries: list[Any], unreadable: str, what: str, adapter: Adapter
+) -> tuple[Region, ...]:
+    """``{points, transcription}`` entries whose ``unreadable`` flag (or ``###``) marks a region
+    not to be read; ArT's ``language`` kept as the script."""
     regions = []
-    for number, entry in enumerate(lines):
-        points = _polygon(_required(entry, "points", adapter), f"line {number}")
+    for number, entry in enumerate(entries):
+        points = _polygon(_required(entry, "points", adapter), f"{what} {number}")
         text = str(_required(entry, "transcription", adapter))
-        legible = not entry.get("ignore", 0) and text != ILLEGIBLE
-        regions.append(Region(text, points, legible))
-    return SceneText(tuple(regions))
+        legible = not entry.get(unreadable) and text != ILLEGIBLE
+        regions.append(Region(text, points, legible, entry.get("language")))
+    return tuple(regions)
 
 
 def parse_coco_text(record: Any, adapter: Adapter) -> SceneText:
