@@ -305,6 +305,8 @@ def report(results: list[PaperResult], label: str) -> list[str]:
     produced = sum(r.produced for r in results)
     kept = sum(r.kept for r in results)
     blank = sum(r.drops["blank_page"] for r in results)
+    boxes = sum(r.drops["missing_glyphs"] for r in results)
+    usable = produced - blank - boxes
     f1 = [v for r in results for v in r.f1]
     seq = [v for r in results for v in r.seq]
     ratios = [
@@ -334,8 +336,9 @@ def report(results: list[PaperResult], label: str) -> list[str]:
         f"- compile yield: vlpipe {vlpipe}/{len(results)}, "
         f"TeX Live nonstop {texlive}/{len(results)}",
         f"- pages kept / produced: {kept}/{produced} = {kept / max(produced, 1):.1%}; of the "
-        f"pages that are not blank (running heads and page numbers only: {blank}): "
-        f"{kept}/{produced - blank} = {kept / max(produced - blank, 1):.1%}",
+        f"pages that are not blank (running heads and page numbers only: {blank}) and draw no "
+        f"missing-glyph boxes (fonts not installed: {boxes}): "
+        f"{kept}/{usable} = {kept / max(usable, 1):.1%}",
         f"- page word-F1: mean {_mean(f1)}, p10 {_p10(f1)}; sequence similarity: mean "
         f"{_mean(seq)}, p10 {_p10(seq)} (over {len(f1)} kept pages)",
         f"- kept pages whose citations differ from the page: {sum(r.mismatches for r in results)}",

@@ -71,6 +71,7 @@ class PdfPage:
     height: int
     text: str
     words: tuple[Word, ...]
+    missing_glyphs: dict[str, int]  # font name → characters drawn as its missing-glyph box
 
 
 def page_zoom(width_pt: float, height_pt: float, config: PdfConfig) -> float:
@@ -113,6 +114,23 @@ def _page_text(page: pymupdf.Page, sort: bool) -> str:
     return "\n\n".join(texts)
 
 
+def missing_glyphs(page: pymupdf.Page) -> dict[str, int]:
+    """Per font, the characters drawn with glyph 0, the font's ``.notdef`` box: text the font
+    lacks (a CJK paper whose fonts are not installed shows boxes where its characters should be,
+    and its text layer reads them as NUL). Type 3 fonts number glyphs by character code, where
+    0 is a real glyph, so they are not counted."""
+    fonts = page.get_fonts()
+    type3 = {name.partition("+")[2] or name for _, _, kind, name, _, _ in fonts if kind == "Type3"}
+    counts: dict[str, int] = {}
+    for span in page.get_texttrace():
+        if span["font"] in type3:
+            continue
+        missing = sum(1 for char in span["chars"] if char[1] == 0)
+        if missing:
+            counts[span["font"]] = counts.get(span["font"], 0) + missing
+    return counts
+
+
 def _render_page(page: pymupdf.Page, index: int, cfg: PdfConfig) -> PdfPage:
     rect = page.rect
     if not (0 < rect.width <= cfg.max_page_pt and 0 < rect.height <= cfg.max_page_pt):
@@ -141,9 +159,9 @@ def _render_page(page: pymupdf.Page, index: int, cfg: PdfConfig) -> PdfPage:
             "words", flags=_TEXT_FLAGS, sort=cfg.sort_text
         )
     )
-    return PdfPage(
-        index, pix.tobytes("png"), pix.width, pix.height, _page_text(page, cfg.sort_text), words
-    )
+    text = _page_text(page, cfg.sort_text)
+    png = pix.tobytes("png")
+    return PdfPage(index, png, pix.width, pix.height, text, words, missing_glyphs(page))
 
 
 def render_pdf(data: bytes, config: PdfConfig | None = None) -> list[PdfPage]:

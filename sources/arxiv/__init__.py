@@ -47,6 +47,13 @@ class ArxivOptions(StrictModel):
         "null: keep any PDF TeX wrote",
     )
     pandoc_timeout_s: float = Field(60.0, gt=0)
+    max_missing_glyphs: int = Field(
+        0,
+        ge=0,
+        description="a page drawing more characters than this as a font's missing-glyph box "
+        "(fonts the paper asks for are not installed) is dropped: its image does not show the "
+        "text its markdown holds",
+    )
 
 
 class ArxivRecipe(Recipe):

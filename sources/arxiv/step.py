@@ -72,13 +72,25 @@ def paper_outcome(document: Document, recipe: ArxivRecipe) -> Outcome:
     blank = blank_pages([page.text for page in pages])
     for page, part, covered, empty in zip(pages, parts, coverage, blank, strict=True):
         key = sample_key(document.doc_id, page.index)
-        if empty and not part.markdown.strip():  # counted as dropped, not as misaligned
+        if sum(page.missing_glyphs.values()) > options.max_missing_glyphs:
+            dropped.append(DroppedCandidate(key, _missing_glyphs_drop(page)))
+        elif empty and not part.markdown.strip():  # counted as dropped, not as misaligned
             detail = f"page {page.index + 1}: nothing but running heads and page numbers"
             dropped.append(DroppedCandidate(key, Drop(SOURCE, "blank_page", detail)))
         else:
             samples.append(_page_sample(key, page, part, covered, context))
     drop = None if pages else Drop(SOURCE, "no_pages", "the PDF has no pages")
     return Outcome(document.doc_id, tuple(samples), tuple(dropped), drop=drop, doc_bytes=size)
+
+
+def _missing_glyphs_drop(page: PdfPage) -> Drop:
+    fonts = ", ".join(f"{font} ({count})" for font, count in sorted(page.missing_glyphs.items()))
+    detail = (
+        f"page {page.index + 1}: {sum(page.missing_glyphs.values())} characters drawn as "
+        f"missing-glyph boxes, by font: {fonts}; the fonts the paper asks for are not installed "
+        "or lack these characters"
+    )
+    return Drop(SOURCE, "missing_glyphs", detail)
 
 
 def _content_size(document: Document) -> int:

@@ -186,3 +186,30 @@ def test_a_chinese_paper_aligns_by_character(tmp_path: Path) -> None:
     assert "# 1 引言\n\n视觉语言模型需要高质量的训练数据。" in markdown
     assert "文字。页面上" in markdown  # a source line break between CJK characters is no space
     assert meta["alignment_score"] > 0.95
+
+
+def test_characters_a_missing_font_draws_as_boxes_drop_their_page(tmp_path: Path) -> None:
+    """A CJK font the paper names is not installed: fontspec falls back to Latin Modern, which
+    draws each Chinese character as its missing-glyph box. The markdown would hold text the
+    image does not show, so the page is dropped, naming the font."""
+    paper = tmp_path / "in" / "nofont"
+    paper.mkdir(parents=True)
+    (paper / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{xeCJK}\\setCJKmainfont{HYShuSongErS}\n"
+        "\\begin{document}\n中文文字 and English text.\\newpage\nOnly English here.\n"
+        "\\end{document}\n",
+        encoding="utf-8",
+    )
+    docs, samples = build([tmp_path / "in"], tmp_path / "out")
+    assert docs["in/nofont"]["status"] == "kept"
+    rows = pq.read_table(tmp_path / "out" / "ledger" / "samples").to_pylist()
+    first, second = sorted(rows, key=lambda row: row["key"])
+    assert (first["status"], first["filter"], first["reason"]) == (
+        "dropped",
+        "arxiv",
+        "missing_glyphs",
+    )
+    assert first["detail"].startswith("page 1: 4 characters drawn as missing-glyph boxes")
+    assert "LMRoman10-Regular (4)" in first["detail"]
+    assert second["status"] == "kept"
+    assert [f["md"].decode() for f in samples.values()] == ["Only English here."]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pymupdf
 import pytest
 
@@ -48,6 +50,20 @@ def test_tex_pdf_pages_have_images_text_and_word_boxes(article_pdf: bytes) -> No
     title = first.words[0]
     assert title.y1 < first.height / 4 and title.x0 > first.width / 8
     assert "References" in pages[1].text
+
+
+def test_missing_glyph_boxes_are_counted_per_font(article_pdf: bytes, tmp_path: Path) -> None:
+    """Glyph 0 is the ``.notdef`` box in the fonts TeX embeds, but a real glyph in a Type 3
+    font, which numbers glyphs by character code: an empty font map makes pdfTeX embed Computer
+    Modern as Type 3 bitmaps, where Γ is code 0."""
+    assert all(not page.missing_glyphs for page in render_pdf(article_pdf))
+    (tmp_path / "main.tex").write_text(
+        "\\pdfmapfile{}\\documentclass{article}\\begin{document}$\\Gamma$ is code 0.\\end{document}"
+    )
+    pdf = compile_latex_dir(tmp_path).pdf
+    assert {font[2] for font in pymupdf.open(stream=pdf)[0].get_fonts()} == {"Type3"}
+    [page] = render_pdf(pdf)
+    assert "is code 0." in page.text and page.missing_glyphs == {}
 
 
 def test_dpi_mode_and_page_limit(article_pdf: bytes) -> None:
