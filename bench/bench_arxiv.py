@@ -15,7 +15,8 @@ For each paper (a folder under ``bench/out/arxiv/papers``):
 - **Fidelity**, per kept page, against that page's PDF text layer (the reference the markdown
   did not come from): the word-multiset F1 and the sequence similarity (2·LCS / total length,
   over the same word sequences), words normalised (NFKC, lower case, letters and digits; each
-  CJK character a word; the page's hyphenated line ends joined; markdown markup, LaTeX
+  CJK character a word; the page's hyphenated line ends joined; the markdown's math written as
+  the characters it prints (pylatexenc: ``\\tau`` → τ); markdown markup, other LaTeX
   commands and environment names dropped, emphasis and sub/superscript marks joining what they
   touch, as the page prints it). The citation check: the numbers in bracketed numeric citations
   (``[1, 4–6]``) on the page and in the markdown (its math left out), a group counting only when
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import pymupdf
+from pylatexenc.latex2text import LatexNodes2Text
 from rapidfuzz.distance import Indel
 
 from vlpipe.filters.stage import apply_filters
@@ -66,6 +68,7 @@ _MD_MARKS = re.compile(r"[*_`^~]")
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _CITE = re.compile(r"\[(\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*)\]")
 _SPACE = re.compile(r"\s+")
+_MATH_TEXT = LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck Warning")
 
 
@@ -78,7 +81,16 @@ def words(text: str) -> list[str]:
 
 
 def markdown_words(markdown: str) -> list[str]:
-    return words(_MD_MARKS.sub("", _MD_MARKUP.sub(" ", markdown)))
+    return words(_MD_MARKS.sub("", _MD_MARKUP.sub(" ", MATH.sub(_printed_math, markdown))))
+
+
+def _printed_math(match: re.Match[str]) -> str:
+    """Math as the page prints its characters (``\\tau_{i}`` → ``τ_i``), so that symbols written
+    as commands count; what pylatexenc cannot read keeps its LaTeX."""
+    try:
+        return str(_MATH_TEXT.latex_to_text(match[0].strip("$")))
+    except Exception:  # malformed math in the markdown is measured as written
+        return match[0]
 
 
 def page_text(page: pymupdf.Page) -> str:

@@ -121,10 +121,20 @@ end
 
 -- A metadata value (title, an author) as inlines: its math and formatting kept (the page prints
 -- them), pictures (a logo in the title) dropped.
+-- Block element tags: a metadata value holding these is a list of blocks (pandoc 2.x hands
+-- MetaBlocks to Lua as a plain list, without its "MetaBlocks" tag).
+local BLOCK_TAGS = {Para = true, Plain = true, Div = true, BlockQuote = true, BulletList = true,
+  OrderedList = true, DefinitionList = true, Header = true, CodeBlock = true, RawBlock = true,
+  LineBlock = true, Table = true, HorizontalRule = true}
+
+local function is_blocks(value)
+  return value.t == "MetaBlocks" or (value[1] ~= nil and BLOCK_TAGS[value[1].t] == true)
+end
+
 local function meta_inlines(value)
   if type(value) == "string" then return pandoc.List({pandoc.Str(value)}) end
   local inlines = value
-  if value.t == "MetaBlocks" then inlines = pandoc.utils.blocks_to_inlines(value) end
+  if is_blocks(value) then inlines = pandoc.utils.blocks_to_inlines(value) end
   inlines = pandoc.List(inlines):filter(function(el) return el.t ~= "Image" end)
   while #inlines > 0 and inlines[1].t == "Space" do inlines:remove(1) end
   return inlines
@@ -152,8 +162,8 @@ function Pandoc(doc)
   if meta.abstract then
     front:insert(pandoc.Header(6, "Abstract"))
     local abstract = meta.abstract
-    if abstract.t == "MetaBlocks" then front:extend(abstract) else
-      front:insert(pandoc.Para(pandoc.utils.stringify(abstract))) end
+    if is_blocks(abstract) then front:extend(abstract) else
+      front:insert(pandoc.Para(meta_inlines(abstract))) end
   end
   front:extend(doc.blocks)
   return pandoc.Pandoc(front, doc.meta)

@@ -49,6 +49,47 @@ _DOLLAR = re.compile(r"(?<!\\)\$")
 _TABLE_MARKER = re.compile(r"<!--vlpipe:table:(\d+):([0-9a-f]*)-->|VLPIPETABLE([0-9a-f]*)")
 
 
+_CHEM = re.compile(r"\\(?:ce|cf)\b\s*(?=\{)")
+# inside \ce{…}: arrows, a charge or mass number (``^{2-}``, ``^3``), a count after an element or
+# a closing bracket (``H2O``, ``(OH)2``), an explicit subscript
+_CHEM_TOKEN = re.compile(
+    r"(?P<arrow><=>|<->|->|<-)|\^\{(?P<sup>[^{}]*)\}|\^(?P<charge>\d*[+-]|\d+)"
+    r"|(?<=[A-Za-z)\]])(?P<count>\d+)|_\{(?P<sub>[^{}]*)\}|_(?P<sub1>\w)"
+)
+_CHEM_ARROWS = {
+    "->": "\\rightarrow",
+    "<-": "\\leftarrow",
+    "<=>": "\\rightleftharpoons",
+    "<->": "\\leftrightarrow",
+}
+
+
+def chemical_formulas(tex: str) -> str:
+    """mhchem's ``\\ce{Cu2MnAl}`` as the math it prints (``\\mathrm{Cu_{2}MnAl}``): pandoc
+    does not know mhchem and drops the formula. Counts become subscripts, charges and mass
+    numbers superscripts, arrows arrows; spaces and ``+`` stay."""
+    out, position = [], 0
+    for match in _CHEM.finditer(tex):
+        if match.start() < position:
+            continue
+        group = balanced_group(tex, match.end())
+        if group is None:
+            continue
+        out.append(tex[position : match.start()])
+        out.append(f"\\ensuremath{{\\mathrm{{{_CHEM_TOKEN.sub(_chemical_token, group[0])}}}}}")
+        position = group[1]
+    return "".join(out) + tex[position:]
+
+
+def _chemical_token(match: re.Match[str]) -> str:
+    if match["arrow"]:
+        return f"{_CHEM_ARROWS[match['arrow']]} "
+    superscript = match["sup"] if match["sup"] is not None else match["charge"]
+    if superscript is not None:
+        return f"^{{{superscript}}}"
+    return f"_{{{match['count'] or match['sub'] or match['sub1']}}}"
+
+
 def _single_paragraph_captions(tex: str) -> str:
     """Blank lines inside ``\\caption{…}`` joined (LaTeX allows them in a long caption; pandoc's
     reader fails on the whole paper)."""
@@ -152,7 +193,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = replace_refs(tex, compiled, cleveref[1] if cleveref else "")
     tex = number_headings(replace_citations(tex, compiled, sources), compiled)
     tex = _single_paragraph_captions(normalize_tables(_BIBSTYLE.sub("", tex)))
-    tex = contents_lists(normalize_figures(tex), compiled, sources)
+    tex = contents_lists(normalize_figures(chemical_formulas(tex)), compiled, sources)
     if compiled.bbl is not None:
         tex = _BIBLIOGRAPHY.sub(lambda _: compiled.bbl or "", tex, count=1)
     tex = _BIBLIOGRAPHY.sub("", tex)

@@ -39,3 +39,23 @@ def test_citation_mismatch_leaves_out_math_and_what_is_not_a_label() -> None:
     page = "for x ∈ [1, 2] as in [7]"
     assert not bench_arxiv.citation_mismatch("for $x \\in [1,2]$ as in [7]", page, labels)
     assert bench_arxiv.citation_mismatch("for $x \\in [1,2]$ as in", page, labels)
+
+
+def test_markdown_math_is_measured_as_the_characters_it_prints() -> None:
+    markdown = "With $\\tau_{pair}$ and $\\sin^2\\theta$, *e.g.* $\\mathrm{Cu_{2}MnAl}$"
+    assert bench_arxiv.markdown_words(markdown) == [
+        "with",
+        "τpair",
+        "and",
+        "sin2θ",
+        "eg",
+        "cu2mnal",
+    ]
+    assert bench_arxiv.words("With τpair and sin2θ, e.g. Cu2MnAl") == [
+        "with",
+        "τpair",
+        "and",
+        "sin2θ",
+        "eg",
+        "cu2mnal",
+    ]

@@ -287,6 +287,35 @@ def test_title_and_authors_keep_their_math_and_lose_pictures() -> None:
     )
 
 
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_abstracts_keep_their_math_and_paragraphs() -> None:
+    """pandoc 2 hands an abstract to Lua as a plain list of blocks; read as inlines, its math
+    lost its dollars (``\\^3He``) and its paragraphs ran together."""
+    tex = (
+        "\\documentclass{article}\\newcommand{\\He}{$^3$He }\\begin{document}\\begin{abstract}"
+        "A \\He filter.\n\nSecond paragraph.\\end{abstract}\\end{document}"
+    )
+    assert pandoc.latex_to_markdown(tex) == (
+        "###### Abstract\n\nA $^3$He filter.\n\nSecond paragraph.\n"
+    )
+
+
+def test_chemical_formulas_print_as_mhchem_typesets_them() -> None:
+    formulas = pandoc.chemical_formulas(
+        "\\ce{Cu2MnAl}, \\ce{SO4^2-}, \\ce{Fe^{3+}}, \\ce{Ca(OH)2}, "
+        "\\ce{2H2 + O2 -> 2H2O}, \\cell{x}"
+    )
+    assert formulas == (
+        "\\ensuremath{\\mathrm{Cu_{2}MnAl}}, \\ensuremath{\\mathrm{SO_{4}^{2-}}}, "
+        "\\ensuremath{\\mathrm{Fe^{3+}}}, \\ensuremath{\\mathrm{Ca(OH)_{2}}}, "
+        "\\ensuremath{\\mathrm{2H_{2} + O_{2} \\rightarrow  2H_{2}O}}, \\cell{x}"
+    )
+    if shutil.which("pandoc") is not None:
+        first = formulas.split(", ")[0]
+        tex = f"\\documentclass{{article}}\\begin{{document}}A {first} b\\end{{document}}"
+        assert pandoc.latex_to_markdown(tex) == "A $\\mathrm{Cu_{2}MnAl}$ b\n"
+
+
 AUX = r"""\relax
 \bibcite{smith2020}{{1}{2020}{{Smith et~al.}}{{Smith, Jones, and Doe}}}
 \bibcite{doe2019}{{2}{2019}{{Doe}}{{Doe}}}
