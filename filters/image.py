@@ -15,7 +15,8 @@ Records ``images``: format, width, height and sha256 of each image. An SVG is no
 
 Each distinct image is judged once per process (``DigestMemo``) and decoded at most once: the
 reduced grey copy serves the quality measures here and the pHash of ``signatures``. Inflating
-uses zlib-ng (the same verdicts as zlib, several times faster).
+uses zlib-ng (the same verdicts as zlib, several times faster); 8-bit PNGs are decoded by libspng
+(``pyspng``: the same pixels as Pillow, faster), other images by Pillow.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pybase64
+import pyspng
 from PIL import Image, UnidentifiedImageError
 from pydantic import Field
 from zlib_ng import zlib_ng
@@ -224,11 +226,28 @@ def reduced_grey(data: bytes) -> Image.Image:
 
 
 def _reduce(data: bytes) -> Image.Image:
-    with Image.open(io.BytesIO(data)) as image:
-        image.draft("L", (SAMPLE_SIDE, SAMPLE_SIDE))
-        grey = image.convert("L")
+    with Image.open(io.BytesIO(data)) as image:  # the header, and Pillow's bomb guard
+        if image.format == "PNG" and image.mode in _SPNG_MODES:
+            grey = Image.fromarray(_spng_pixels(data, _SPNG_MODES[image.mode])).convert("L")
+        else:
+            image.draft("L", (SAMPLE_SIDE, SAMPLE_SIDE))
+            grey = image.convert("L")
     grey.thumbnail((SAMPLE_SIDE, SAMPLE_SIDE), Image.Resampling.BOX)
     return grey
+
+
+# 8-bit PNG modes → the libspng output whose grey is the same as Pillow's (alpha is dropped by
+# Pillow's RGBA → L, a palette is expanded to RGB first)
+_SPNG_MODES = {"L": "L", "RGB": "RGB", "RGBA": "RGB", "P": "RGB"}
+
+
+def _spng_pixels(data: bytes, mode: str) -> Any:
+    """libspng's decode of a PNG: the same pixels as Pillow's, in about half the time (the one
+    full decode of each distinct image in a Jupyter build). Errors as Pillow's (``OSError``)."""
+    try:
+        return pyspng.load(data, format=mode)
+    except RuntimeError as exc:
+        raise OSError(f"PNG does not decode: {exc}") from None
 
 
 def ink_fraction(histogram: list[int]) -> float:

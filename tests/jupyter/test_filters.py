@@ -254,6 +254,34 @@ def test_each_distinct_image_is_decoded_once(monkeypatch: pytest.MonkeyPatch) ->
     assert decoded == [data]
 
 
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "I;16"])
+@pytest.mark.parametrize("interlace", [False, True])
+@pytest.mark.parametrize("bits", [None, 2, 4])
+def test_the_reduced_grey_is_pillows_whichever_decoder_reads_it(
+    mode: str, interlace: bool, bits: int | None
+) -> None:
+    """libspng decodes the 8-bit PNG layouts, Pillow the rest: the grey copy (ink, pHash) is
+    pixel for pixel what Pillow's own decode gives, palettes with transparency included."""
+    picture = Image.radial_gradient("L").resize((300, 190)).convert(mode)
+    if mode == "P" and bits is None:
+        picture.info["transparency"] = 7
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", interlace=interlace, **({"bits": bits} if bits else {}))
+    data = buffer.getvalue()
+    with Image.open(io.BytesIO(data)) as opened:
+        expected = opened.convert("L")
+    expected.thumbnail((image.SAMPLE_SIDE, image.SAMPLE_SIDE), Image.Resampling.BOX)
+    assert image._reduce(data).tobytes() == expected.tobytes()
+
+
+def test_a_png_whose_pixels_do_not_decode_gets_no_phash() -> None:
+    good = bytearray(png_bytes(64, 48, (200, 30, 30)))
+    good[good.index(b"IDAT") + 6] ^= 0xFF  # the header reads, the zlib stream does not
+    with pytest.raises(OSError):
+        image._reduce(bytes(good))
+    assert signatures.phash(bytes(good)) is None
+
+
 def test_an_image_that_does_not_decode_gets_no_phash_and_breaks_nothing() -> None:
     """A recipe without the image filter signs unscreened bytes: they have no pHash."""
     good = png_bytes(64, 48, (200, 30, 30))
