@@ -123,7 +123,7 @@ def missing_glyphs(page: pymupdf.Page) -> dict[str, int]:
     type3 = {name.partition("+")[2] or name for _, _, kind, name, _, _ in fonts if kind == "Type3"}
     counts: dict[str, int] = {}
     for span in page.get_texttrace():
-        if span["font"] in type3:
+        if span["font"] in type3 or span["font"].startswith("Type3 ("):  # a Type 3 without name
             continue
         missing = sum(1 for char in span["chars"] if char[1] == 0)
         if missing:

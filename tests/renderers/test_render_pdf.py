@@ -64,6 +64,12 @@ def test_missing_glyph_boxes_are_counted_per_font(article_pdf: bytes, tmp_path: 
     assert {font[2] for font in pymupdf.open(stream=pdf)[0].get_fonts()} == {"Type3"}
     [page] = render_pdf(pdf)
     assert "is code 0." in page.text and page.missing_glyphs == {}
+    # a Type 3 font without a name (as some figure makers write them) is still left out
+    with pymupdf.open(stream=pdf) as doc:
+        font = doc[0].get_fonts()[0][0]
+        doc.xref_set_key(font, "Name", "null")
+        [page] = render_pdf(doc.tobytes())
+    assert "is code 0." in page.text and page.missing_glyphs == {}
 
 
 def test_dpi_mode_and_page_limit(article_pdf: bytes) -> None:
