@@ -160,6 +160,29 @@ _LIST_NAMES = {  # LaTeX's names, ctex's, and the macros a class renews them wit
 _CTEX = re.compile(r"\\(?:documentclass|usepackage)\s*(?:\[[^\]]*\])?\s*\{(?:ctex\w*|xeCJK)\}")
 
 
+# LaTeX's sectioning levels: the contents print the entries at or above ``tocdepth``
+_TOC_LEVELS = {
+    "part": -1,
+    "chapter": 0,
+    "section": 1,
+    "subsection": 2,
+    "subsubsection": 3,
+    "paragraph": 4,
+    "subparagraph": 5,
+}
+# (a ``\\protect``ed one is written into the contents file, for the entries after it: not read)
+_TOC_DEPTH = re.compile(r"(?<!\\protect)\\setcounter\s*\{tocdepth\}\s*\{\s*(-?\d+)\s*\}")
+
+
+def toc_depth(sources: str, lines: list[tuple[str, str, str]]) -> int:
+    """The deepest level ``\\tableofcontents`` prints: the paper's last ``\\setcounter{tocdepth}``,
+    else the standard classes' default (2 where there are chapters, 3 in an article)."""
+    set_by_paper = _TOC_DEPTH.findall(sources)
+    if set_by_paper:
+        return int(set_by_paper[-1])
+    return 2 if any(level == "chapter" for level, _, _ in lines) else 3
+
+
 def contents_lists(tex: str, compiled: Compiled, sources: str) -> str:
     """``\\tableofcontents``, ``\\listoffigures`` and ``\\listoftables`` as the lines they
     print, from the compile's own ``.aux`` entries (each entry's number, text and page), under
@@ -175,7 +198,10 @@ def contents_lists(tex: str, compiled: Compiled, sources: str) -> str:
             rf"\\(?:renewcommand\s*\{{?\\{macro}\}}?|def\\{macro})\s*\{{([^{{}}]*)\}}", sources
         )
         name = renewed[-1] if renewed else chinese if _CTEX.search(sources) else english
-        entries = "\n\n".join(f"{text} {page}" for _, text, page in lines)
+        depth = toc_depth(sources, lines) if kind == "toc" else _TOC_LEVELS["subparagraph"]
+        entries = "\n\n".join(
+            f"{text} {page}" for level, text, page in lines if _TOC_LEVELS.get(level, 0) <= depth
+        )
         return f"\\section*{{{name}}}\n\n{entries}\n\n"
 
     return _LISTS.sub(listed, tex)

@@ -209,6 +209,28 @@ def test_contents_lists_print_the_compiles_own_entries() -> None:
     assert printed.endswith("\nText")  # no list of tables was written: nothing printed
 
 
+def test_the_contents_print_down_to_tocdepth() -> None:
+    """The ``.aux`` holds every level; an article prints down to subsubsections unless the paper
+    sets ``tocdepth`` (datacomp's ``\\paragraph``s are in its ``.aux``, not in its contents)."""
+    aux = "".join(
+        f"\\@writefile{{toc}}{{\\contentsline {{{level}}}{{{text}}}{{{page}}}{{x}}}}\n"
+        for level, text, page in (
+            ("section", "\\numberline {1}Introduction", 2),
+            ("paragraph", "The effects of data curation.", 4),
+            ("subsection", "\\numberline {3.1}Competition design", 6),
+            ("subsubsection", "\\numberline {3.1.1}Tracks", 7),
+        )
+    )
+    contents = compiled.parse_aux(aux)
+    tex = "\\tableofcontents\n"
+    article = pandoc.contents_lists(tex, contents, "\\documentclass{article}")
+    assert "1 Introduction 2\n\n3.1 Competition design 6\n\n3.1.1 Tracks 7" in article
+    assert "curation" not in article
+    shallow = "\\setcounter{tocdepth}{1}\\addtocontents{toc}{\\protect\\setcounter{tocdepth}{3}}"
+    assert "Introduction 2\n\n" in pandoc.contents_lists(tex, contents, shallow)
+    assert "3.1" not in pandoc.contents_lists(tex, contents, shallow)
+
+
 def test_a_class_s_expl3_internals_leave_their_text_not_their_names() -> None:
     tex = "\\__fdu_chapter:n { 引 \\quad 言 }\n\n\\__fdu_chapter:V \\c__fdu_name_tl\n\n正文"
     prepared = pandoc.prepare_for_pandoc(tex, compiled.Compiled())
