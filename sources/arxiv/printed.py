@@ -28,8 +28,22 @@ _COMMENT = re.compile(r"(?<!\\)%[^\n]*")
 _SETTING = re.compile(r"(\w+)\s*=\s*\{([^{}]*)\}")  # natbib's open={[}, aysep={} …
 _NUMERIC_CLASS = re.compile(r"\\documentclass\s*(?:\[([^\]]*)\])?\s*\{(?:elsarticle|acmart)\}")
 _BIBPUNCT = re.compile(
-    r"\\bibpunct\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}\s*\{([^}]*)\}(?:\s*\{[^}]*\}\s*\{([^}]*)\})?"
+    r"\\bibpunct\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}\s*\{([^}]*)\}(?:\s*\{([^}]*)\}\s*\{([^}]*)\})?"
 )
+_BIBLIOGRAPHYSTYLE = re.compile(r"\\bibliographystyle\s*\{([^}]*)\}")
+# natbib's own \bibstyle@NAME punctuation (open, close, separator between citations, mode: n and
+# s numeric, a author-year), applied by ``\bibliographystyle{NAME}`` unless an option that sets
+# punctuation was given (natbib.sty 8.31)
+_NATBIB_BIBSTYLES = {
+    **dict.fromkeys(("plainnat", "abbrvnat", "unsrtnat"), ("[", "]", ",", "a")),
+    **dict.fromkeys(("plain", "alpha", "abbrv", "unsrt"), ("[", "]", ",", "n")),
+    **dict.fromkeys(("chicago", "copernicus", "egu", "egs", "dcu", "aa"), ("(", ")", ";", "a")),
+    **dict.fromkeys(("pass", "anngeo", "nlinproc"), ("(", ")", ";", "a")),
+    **dict.fromkeys(("named", "agu"), ("[", "]", ";", "a")),
+    **dict.fromkeys(("agsm", "kluwer"), ("(", ")", ",", "a")),
+}
+_NOBIBSTYLE = {"round", "square", "angle", "curly", "comma", "semicolon", "colon", "numbers"}
+_NOBIBSTYLE |= {"super", "nobibstyle"}
 # the options a paper passes where it loads its class and packages (``\\usepackage[authoryear]
 # {thesis}``): its own choice among the branches (``\\ifthesis@numbers\\citestyle{numbers}…``)
 # a style's text holds
@@ -74,6 +88,7 @@ class CiteStyle:
     compress: bool
     superscript: bool = False  # natbib's ``super``: numbers raised, no brackets
     aysep: str = ","  # between authors and year (acmart's author-year: none)
+    sep: str = ";"  # between author-year citations
 
 
 def cite_style(sources: str, citations: dict[str, Citation]) -> CiteStyle:
@@ -99,17 +114,28 @@ def cite_style(sources: str, citations: dict[str, Citation]) -> CiteStyle:
     # of several (one per branch), the last of the mode chosen
     punct = list(_BIBPUNCT.finditer(sources))
     punct = [
-        m for m in punct if m[3] is None or (m[3].strip() in ("n", "s")) != author_year
+        m for m in punct if m[4] is None or (m[4].strip() in ("n", "s")) != author_year
     ] or punct
+    separator = ";" if "semicolon" in words or "colon" in words or "comma" not in words else ","
+    bibstyle = _BIBLIOGRAPHYSTYLE.findall(sources)
     if punct:
         opening, closing = punct[-1][1], punct[-1][2]
+        separator = punct[-1][3] if punct[-1][3] is not None else separator
+    elif (
+        natbib
+        and bibstyle
+        and bibstyle[-1].strip() in _NATBIB_BIBSTYLES
+        and not (_NOBIBSTYLE & words or settings)
+    ):
+        opening, closing, separator, _ = _NATBIB_BIBSTYLES[bibstyle[-1].strip()]
     opening, closing = settings.get("open", opening), settings.get("close", closing)
     compress = (
         "compress" in options or "sort&compress" in options or bool(_CITE_PACKAGE.search(sources))
     )
     superscript = "super" in words and not author_year
     aysep = settings.get("aysep", ",")
-    return CiteStyle(author_year, opening, closing, compress, superscript, aysep)
+    separator = settings.get("citesep", separator).strip() or separator
+    return CiteStyle(author_year, opening, closing, compress, superscript, aysep, separator)
 
 
 def natbib_options(sources: str) -> tuple[str, dict[str, str]]:
@@ -175,12 +201,13 @@ def format_citation(
         if base == "citeyearpar":
             return style.open + ", ".join(c.year for c in entries) + style.close
         if base in ("citealp", "parencite", "autocite"):
-            return "; ".join(f"{c.authors}{style.aysep} {c.year}" for c in entries)
+            return f"{style.sep} ".join(f"{c.authors}{style.aysep} {c.year}" for c in entries)
         if base in ("citet", "cite", "textcite", "citealt"):
             if base == "citealt":
-                return "; ".join(f"{c.authors} {c.year}" for c in entries)
-            return "; ".join(f"{c.authors} {style.open}{c.year}{style.close}" for c in entries)
-        joined = "; ".join(f"{c.authors}{style.aysep} {c.year}" for c in entries)
+                return f"{style.sep} ".join(f"{c.authors} {c.year}" for c in entries)
+            cited = (f"{c.authors} {style.open}{c.year}{style.close}" for c in entries)
+            return f"{style.sep} ".join(cited)
+        joined = f"{style.sep} ".join(f"{c.authors}{style.aysep} {c.year}" for c in entries)
         return style.open + joined + style.close
     labels = [c.label for c in entries]
     labels = _compressed(labels) if style.compress else labels

@@ -389,6 +389,26 @@ def test_citations_print_as_the_compile_and_the_style_say() -> None:
     assert printed.replace_citations("\\cite{a,zzz}", plain, "") == "\\cite{a,zzz}"  # unresolved
 
 
+def test_a_natbib_bibliography_style_sets_its_punctuation() -> None:
+    """natbib gives ``\\bibliographystyle{plainnat}`` square brackets and commas (its
+    ``\\bibstyle@plainnat``; torch-sla prints ``[Magnus, 1985]``) unless a load option or the
+    paper sets punctuation itself."""
+    found = compiled.parse_aux(AUX)
+    tex = "\\citep{doe2019,smith2020}"
+    plainnat = "\\usepackage{natbib}\\bibliographystyle{plainnat}"
+    assert printed.replace_citations(tex, found, plainnat) == "[Doe, 2019, Smith et al., 2020]"
+    chicago = "\\usepackage{natbib}\\bibliographystyle{chicago}"
+    assert printed.replace_citations(tex, found, chicago) == "(Doe, 2019; Smith et al., 2020)"
+    round_option = "\\usepackage[round]{natbib}\\bibliographystyle{plainnat}"
+    assert printed.replace_citations(tex, found, round_option) == "(Doe, 2019; Smith et al., 2020)"
+    own = plainnat + "\\bibpunct{(}{)}{;}{a}{,}{,}"
+    assert printed.replace_citations(tex, found, own) == "(Doe, 2019; Smith et al., 2020)"
+    no_natbib_default = "\\usepackage{natbib}\\bibliographystyle{mystyle}"
+    assert printed.replace_citations(tex, found, no_natbib_default) == (
+        "(Doe, 2019; Smith et al., 2020)"
+    )
+
+
 def test_acmart_author_year_chosen_by_the_paper_over_the_class_default() -> None:
     found = compiled.parse_aux(AUX)
     acmart = (  # acmart.cls: both styles defined, numbers the default
