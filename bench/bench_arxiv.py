@@ -22,7 +22,8 @@ For each paper (a folder under ``bench/out/arxiv/papers``):
   (``[1, 4–6]``) on the page and in the markdown (its math left out), a group counting only when
   its numbers all are numeric labels of the compile's ``\\bibcite``s (not an interval
   ``[1, 123]``, a table cell, a macro's option); a page mismatches when only one side has them
-  or they share less than half.
+  or they share less than half, or when its author-year citations open with a square bracket
+  on one side and a round one on the other (``[Magnus, 1985]`` against ``(Magnus, 1985)``).
 - **Time**: vlpipe's step per paper over the baseline's passes plus rasterising (medians of
   ``--repeat`` runs).
 """
@@ -68,6 +69,9 @@ _MD_MARKS = re.compile(r"[*_`^~]")
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _CITE = re.compile(r"\[(\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*)\]")
 _SPACE = re.compile(r"\s+")
+_AUTHOR_YEAR = re.compile(
+    r"([\[(])[A-Z][\w'’-]+(?:\s+(?:et\s+al\.|and|&)(?:\s+[A-Z][\w'’-]+)?)?,?\s+(?:1[89]|20)\d\d[a-z]?\b"
+)
 _MATH_TEXT = LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck Warning")
 
@@ -133,6 +137,12 @@ def citation_labels(compiled: TexResult, main: str) -> set[int] | None:
     return {int(c.label) for c in citations if c.label.isdigit()}
 
 
+def author_year_brackets(text: str) -> set[str]:
+    """The brackets opening the text's author-year citations (``[Magnus, 1985]``,
+    ``(Doe, 2019; Smith et al., 2020)``)."""
+    return {match[1] for match in _AUTHOR_YEAR.finditer(text)}
+
+
 def citation_mismatch(markdown: str, page_text: str, labels: set[int] | None = None) -> bool:
     """Whether the markdown's citations differ from the page's: only one side has some, or they
     share less than half. The markdown's math (``$[1^\\emptyset, p]$``) holds none."""
@@ -143,6 +153,8 @@ def citation_mismatch(markdown: str, page_text: str, labels: set[int] | None = N
     for group in _CITE.findall(" ".join(MATH.findall(markdown))):
         page = page.replace("[" + _SPACE.sub("", group) + "]", " ", 1)
     theirs = cited_numbers(page, labels)
+    if author_year_brackets(markdown) ^ author_year_brackets(page_text) == {"[", "("}:
+        return True  # author-year citations in square brackets on one side, round on the other
     if not ours and not theirs:
         return False
     if not ours or not theirs:

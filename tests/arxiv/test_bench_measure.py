@@ -59,3 +59,14 @@ def test_markdown_math_is_measured_as_the_characters_it_prints() -> None:
         "eg",
         "cu2mnal",
     ]
+
+
+def test_author_year_citations_mismatch_when_their_brackets_differ() -> None:
+    page = "is remarkably simple [Magnus, 1985]:\nas in [Jasak et al., 2007, Kochkov et al., 2021]"
+    assert bench_arxiv.citation_mismatch("is remarkably simple (Magnus, 1985):", page, None)
+    markdown = (
+        "is remarkably simple [Magnus, 1985]: as in [Jasak et al., 2007, Kochkov et al., 2021]"
+    )
+    assert not bench_arxiv.citation_mismatch(markdown, page, None)
+    # a year in brackets that is no citation, and a textual citation, are not compared
+    assert not bench_arxiv.citation_mismatch("Magnus (1985) wrote", "Magnus [1985] wrote", None)
