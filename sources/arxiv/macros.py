@@ -12,6 +12,10 @@ _NEWCOMMAND = re.compile(r"\\(?:re)?newcommand\*?|\\providecommand\*?")
 _DEF = re.compile(r"\\[egx]?def\s*(\\[A-Za-z@]+)")
 _MATHOP = re.compile(r"\\DeclareMathOperator(\*?)\s*")
 _MACRO_USE = re.compile(r"\\([A-Za-z@]+)")
+# LaTeX's heading machinery (``\\renewcommand\\paragraph{\\@startsection{paragraph}{4}…}``)
+_SECTIONING_INTERNALS = re.compile(r"\\@(?:startsection|secntformat|sect|ssect)\b")
+# ``\\let\\saved\\paragraph``: a macro named after ``\\let`` is not used there, it is copied
+_LET_BEFORE = re.compile(r"\\let\s*(?:\\[A-Za-z@]+\s*=?\s*)?$")
 ONEDOT = "\\@let@token."  # ``\ifx\@let@token.\else.\null\fi``: print "." unless "." follows
 
 
@@ -78,8 +82,9 @@ def collect_macros(tex: str) -> tuple[dict[str, Macro], str]:
 
     ``\\newcommand``/``\\renewcommand``/``\\providecommand`` (with arguments and an optional
     default), parameterless or ``#1…#9`` ``\\def``, and ``\\DeclareMathOperator`` (as
-    ``\\operatorname``). Definitions that are not simple (delimited ``\\def`` parameters,
-    unbalanced bodies) stay in the text untouched.
+    ``\\operatorname``). A heading's layout redefined with LaTeX's heading machinery
+    (``\\@startsection``) is removed and not kept. Definitions that are not simple (delimited
+    ``\\def`` parameters, unbalanced bodies) stay in the text untouched.
     """
     macros: dict[str, Macro] = {}
     out: list[str] = []
@@ -92,7 +97,8 @@ def collect_macros(tex: str) -> tuple[dict[str, Macro], str]:
         if parsed is None:
             continue
         name, macro, end = parsed
-        macros[name] = macro
+        if not _SECTIONING_INTERNALS.search(macro.body):  # a heading's layout: removed, the
+            macros[name] = macro  # heading stays the standard one pandoc reads
         out.append(tex[position : match.start()])
         position = end
     out.append(tex[position:])
@@ -220,7 +226,7 @@ def _expand_once(text: str, macros: dict[str, Macro]) -> str:
         if match.start() > 0 and text[match.start() - 1] == "\\":
             continue  # ``\\name``: a line break followed by letters
         macro = macros.get(match[0])
-        if macro is None:
+        if macro is None or _LET_BEFORE.search(text, max(0, match.start() - 64), match.start()):
             continue
         cursor = match.end()
         args: list[str] = []

@@ -116,9 +116,25 @@ _RULES = re.compile(
 )
 
 
+_NEWCOLUMNTYPE = re.compile(r"\\newcolumntype\s*\{[^}]*\}\s*(?:\[\s*\d\s*\])?\s*")
+
+
+def _without_column_types(tex: str) -> str:
+    """``\\newcolumntype`` definitions removed: every column becomes ``l``/``c``/``r`` here,
+    and pandoc fails on the whole paper where one with an argument (``m{#1}``) is in the body."""
+    out, position = [], 0
+    for match in _NEWCOLUMNTYPE.finditer(tex):
+        body = balanced_group(tex, match.end())
+        if match.start() < position or body is None:
+            continue
+        out.append(tex[position : match.start()])
+        position = body[1]
+    return "".join(out) + tex[position:]
+
+
 def normalize_tables(tex: str) -> str:
     """Tables rewritten into the ``tabular`` pandoc reads (see the module docstring)."""
-    tex = _unwrap_boxes(_ENV_BOX.sub("", _RULES.sub(" ", tex)))
+    tex = _unwrap_boxes(_ENV_BOX.sub("", _RULES.sub(" ", _without_column_types(tex))))
     tex = _LONGTABLE.sub(_longtable_as_table, tex)
     out, position = [], 0
     for match in _TABLE_ENV.finditer(tex):
@@ -216,7 +232,12 @@ def cells_as_text(table: str) -> list[list[str]]:
     return rows
 
 
+# a picture in a cell (an icon, a logo) shows no text
+_CELL_PICTURE = re.compile(r"\\includegraphics\*?\s*(?:\[(?:[^\[\]]|\[[^\]]*\])*\])?\s*\{[^}]*\}")
+
+
 def _plain(cell: str) -> str:
+    cell = _CELL_PICTURE.sub(" ", cell)
     cell = re.sub(
         r"\\(?:textbf|textit|emph|texttt|textsc|mathrm|text|underline)\s*\{([^{}]*)\}", r"\1", cell
     )

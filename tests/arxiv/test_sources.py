@@ -160,6 +160,19 @@ def test_expand_macros() -> None:
     )
 
 
+def test_a_let_copies_a_macro_and_a_heading_layout_is_not_expanded() -> None:
+    """midas keeps ``\\let\\realparagraph\\paragraph`` after redefining ``\\paragraph``:
+    expanded there, pandoc failed on the whole paper. datacomp restyles ``\\paragraph`` with
+    ``\\@startsection``: expanded, its lengths printed as text and the heading was lost."""
+    let = "\\renewcommand{\\paragraph}[1]{\\textbf{#1.}}\\let\\real\\paragraph \\paragraph{Hi} x"
+    assert macros.expand_macros(let) == "\\let\\real\\paragraph \\textbf{Hi.} x"
+    layout = (
+        "\\renewcommand\\paragraph{\\@startsection{paragraph}{4}{\\z@}{1.35ex \\@plus1ex}{-.5em}"
+        "{\\bfseries}}\\paragraph{Candidate pool lead.} Vaishaal"
+    )
+    assert macros.expand_macros(layout) == "\\paragraph{Candidate pool lead.} Vaishaal"
+
+
 def test_macro_bomb_stops_growing() -> None:
     tex = "\\newcommand{\\a}{\\b\\b\\b\\b}\\newcommand{\\b}{\\a\\a\\a\\a}\\a"
     assert len(macros.expand_macros(tex, max_passes=50)) < 400
@@ -523,6 +536,23 @@ def test_a_table_pandoc_cannot_read_becomes_its_cells() -> None:
     assert result.table_fallbacks == 1
     assert "Text before." in result.text and "Text after." in result.text
     assert "| x | y | extra |\n|---|---|---|\n| z | w |  |" in result.text
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_column_types_and_pictures_in_cells_leave_the_table_its_text() -> None:
+    files = {
+        "main.tex": (
+            b"\\documentclass{article}\\usepackage{array}\\begin{document}Before.\n\n"
+            b"\\newcolumntype{M}[1]{>{\\centering\\arraybackslash}m{#1}}\n\n"
+            b"\\begin{tabular}{M{2cm}l}a & b\\\\\\end{tabular}\n\n"
+            b"\\begin{tabular}{ll}\\includegraphics[height=1.3\\fontcharht\\font`\\B]{icon.pdf} "
+            b"Flamingo & 67.6 & x\\\\ y & z\\end{tabular}\n\nAfter.\\end{document}"
+        )
+    }
+    result = pandoc.paper_markdown(files, "main.tex", {})
+    assert result.text.startswith("Before.\n\n") and "After." in result.text
+    assert "| a   | b   |" in result.text
+    assert "| Flamingo | 67.6 | x |" in result.text and "icon" not in result.text
 
 
 def test_cjk_text_aligns_by_character_and_is_zh() -> None:
