@@ -16,9 +16,10 @@ from rapidfuzz.distance import Indel, LCSseq
 # Inline and display math in markdown (``$…$``, ``$$…$$``): kept whole, never read as words.
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.DOTALL)
 _COMMAND = re.compile(r"\\[A-Za-z]+|\\.")
-_FLOAT = re.compile(r"^(?:Figure|Table) \d+:")
+# a caption as printed (``Figure 3:``, ``Table A.1:``, ctex's ``图2.1:``, a renamed ``Fig. 3:``)
+_FLOAT = re.compile(r"^(?:Figure|Table|Fig\.|Tab\.|图|表) ?[\w.-]*\d[\w.-]*:")
 _NOT_ALNUM = re.compile(r"[^\w\s]|_")  # \w: what str.isalnum() accepts, and "_"
-_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _PAGE_NUMBER = re.compile(r"\d+|[ivxlcdm]+")  # a normalised word that numbers a page
 RUNNING_REPEATS = 3  # a line on this many pages (page numbers aside) is a running head or foot
 
@@ -27,7 +28,7 @@ def normalize(text: str) -> str:
     """Text reduced to what both the markdown and the PDF text layer agree on: NFKC, lower-case
     letters and digits, one space between words (markup, LaTeX commands and punctuation
     removed). CJK text has no spaces between words: each CJK character is a word."""
-    text = _CJK.sub(r" \g<0> ", unicodedata.normalize("NFKC", _COMMAND.sub(" ", text)))
+    text = CJK.sub(r" \g<0> ", unicodedata.normalize("NFKC", _COMMAND.sub(" ", text)))
     return " ".join(_NOT_ALNUM.sub("", text.lower()).split())
 
 
@@ -48,7 +49,7 @@ def paper_lang(markdown: str) -> str:
     """``zh`` for a text whose words are mostly CJK characters (each counts as a word), else
     ``en``: a Chinese paper keeps English terms, formulas and references, so half is enough."""
     words = normalize(MATH.sub(" ", markdown)).split()
-    cjk = sum(1 for word in words if _CJK.fullmatch(word))
+    cjk = sum(1 for word in words if CJK.fullmatch(word))
     return "zh" if words and cjk >= 0.5 * len(words) else "en"
 
 

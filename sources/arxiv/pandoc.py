@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
+from rapidfuzz.distance import Indel
+
 from vlpipe.errors import ConfigError, DocumentError
 from vlpipe.renderers.tex import strip_comments
-from vlpipe.sources.arxiv.align import MATH
+from vlpipe.sources.arxiv.align import CJK, MATH, normalize
 from vlpipe.sources.arxiv.archive import decode_tex
 from vlpipe.sources.arxiv.compiled import Compiled, read_compiled
 from vlpipe.sources.arxiv.macros import balanced_group, expand_macros, style_abbreviations
@@ -157,7 +159,55 @@ _LIST_NAMES = {  # LaTeX's names, ctex's, and the macros a class renews them wit
     "lof": ("listfigurename", "List of Figures", "插图"),
     "lot": ("listtablename", "List of Tables", "表格"),
 }
-_CTEX = re.compile(r"\\(?:documentclass|usepackage)\s*(?:\[[^\]]*\])?\s*\{(?:ctex\w*|xeCJK)\}")
+# ctex names LaTeX's headings in Chinese (xeCJK only sets the fonts)
+_CTEX = re.compile(r"\\(?:documentclass|usepackage)\s*(?:\[[^\]]*\])?\s*\{ctex\w*\}")
+_CAPTION_NAMES = {  # as _LIST_NAMES, for the caption labels
+    "figure": ("figurename", "Figure", "图"),
+    "table": ("tablename", "Table", "表"),
+}
+_CAPTION_LABEL = re.compile(r"^(Figure|Table) (\d+):(.*)", re.MULTILINE)
+_CAPTION_LIST = {"figure": "lof", "table": "lot"}
+_ENTRY_NUMBER = re.compile(r"[\w.-]*\d[\w.-]*")
+
+
+def printed_name(sources: str, macro: str, english: str, chinese: str) -> str:
+    """The name LaTeX prints for ``\\<macro>`` (``\\figurename``, ``\\contentsname`` …): the
+    paper's or its class's last renewal, else ctex's Chinese name, else LaTeX's English one."""
+    renewed = re.findall(
+        rf"\\(?:renewcommand\s*\{{?\\{macro}\}}?|def\\{macro})\s*\{{([^{{}}]*)\}}", sources
+    )
+    return renewed[-1] if renewed else chinese if _CTEX.search(sources) else english
+
+
+def printed_caption_labels(markdown: str, compiled: Compiled, sources: str) -> str:
+    """Caption labels as the page prints them: the figure and table names (``printed_name``:
+    ``图``, a renewed ``Fig.``) and the number of the compile's list-of-figures/tables entry
+    whose text the caption starts with (``2.1`` in a thesis; the ``.aux`` lists floats in the
+    order pages were shipped, not in the source's), else pandoc's running count. ctex prints no
+    space between a Chinese name and the number."""
+    names = {kind: printed_name(sources, *spelled) for kind, spelled in _CAPTION_NAMES.items()}
+    unused = {
+        kind: [
+            (number[0], normalize(text[number.end() :]))
+            for level, text, _ in compiled.contents.get(_CAPTION_LIST[kind], [])
+            if level == kind and (number := _ENTRY_NUMBER.match(text)) is not None
+        ]
+        for kind in _CAPTION_NAMES
+    }
+
+    def label(match: re.Match[str]) -> str:
+        kind = match[1].lower()
+        caption = normalize(match[3])
+        number = match[2]
+        for index, (listed, text) in enumerate(unused[kind]):
+            if text and Indel.normalized_similarity(text, caption[: len(text)]) >= 0.8:
+                number = listed
+                del unused[kind][index]
+                break
+        name = names[kind]
+        return f"{name}{'' if CJK.match(name[-1:]) else ' '}{number}:{match[3]}"
+
+    return _CAPTION_LABEL.sub(label, markdown)
 
 
 # LaTeX's sectioning levels: the contents print the entries at or above ``tocdepth``
@@ -194,10 +244,7 @@ def contents_lists(tex: str, compiled: Compiled, sources: str) -> str:
         if not lines:
             return ""
         macro, english, chinese = _LIST_NAMES[kind]
-        renewed = re.findall(
-            rf"\\(?:renewcommand\s*\{{?\\{macro}\}}?|def\\{macro})\s*\{{([^{{}}]*)\}}", sources
-        )
-        name = renewed[-1] if renewed else chinese if _CTEX.search(sources) else english
+        name = printed_name(sources, macro, english, chinese)
         depth = toc_depth(sources, lines) if kind == "toc" else _TOC_LEVELS["subparagraph"]
         entries = "\n\n".join(
             f"{text} {page}" for level, text, page in lines if _TOC_LEVELS.get(level, 0) <= depth
@@ -424,6 +471,7 @@ def paper_markdown(
     tex = expand_macros(replace_acronyms(tex), known=style_abbreviations(styles))
     markdown = _convert(prepare_for_pandoc(tex, compiled, sources), timeout_s)
     text, fallbacks = render_table_fallbacks(markdown)
+    text = printed_caption_labels(text, compiled, sources)
     return PaperMarkdown(join_cjk_lines(text), fallbacks)
 
 

@@ -244,6 +244,35 @@ def test_the_contents_print_down_to_tocdepth() -> None:
     assert "3.1" not in pandoc.contents_lists(tex, contents, shallow)
 
 
+def test_caption_labels_print_the_names_and_numbers_the_compile_printed() -> None:
+    """A ctex thesis prints ``图2.1:`` where pandoc's running count said ``Figure 1:``. The
+    ``.aux`` lists floats as pages ship (a longtable before an earlier float that moved), so a
+    caption takes the number of the entry whose text it starts with."""
+    entries = (
+        ("lof", "figure", "A.1", "附图"),
+        ("lof", "subfigure", "(a)", "子图"),
+        ("lof", "figure", "2.1", "图题，长的说明"),
+        ("lot", "table", "2.1", "表题"),
+    )
+    aux = "".join(
+        f"\\@writefile{{{file}}}{{\\contentsline {{{kind}}}{{\\numberline {{{number}}}"
+        f"{{\\ignorespaces {text}}}}}{{7}}{{}}}}\n"
+        for file, kind, number, text in entries
+    )
+    found = compiled.parse_aux(aux)
+    markdown = "Figure 1: 图题，长的说明\n\nText.\n\nTable 1: 表题\n\nFigure 2: 附图\n"
+    ctex = "\\documentclass{ctexbook}"
+    assert pandoc.printed_caption_labels(markdown, found, ctex) == (
+        "图2.1: 图题，长的说明\n\nText.\n\n表2.1: 表题\n\n图A.1: 附图\n"
+    )
+    renamed = "\\documentclass{article}\\renewcommand{\\figurename}{Fig.}"
+    assert pandoc.printed_caption_labels(markdown, found, renamed).startswith("Fig. 2.1: 图题")
+    # a caption the compile did not list keeps pandoc's count
+    extra = markdown + "\nFigure 3: 无编号\n"
+    assert pandoc.printed_caption_labels(extra, found, "").endswith("Figure 3: 无编号\n")
+    assert align._is_float("图2.1: 图题") and not align._is_float("图5展示了本方案")
+
+
 def test_a_class_s_expl3_internals_leave_their_text_not_their_names() -> None:
     tex = "\\__fdu_chapter:n { 引 \\quad 言 }\n\n\\__fdu_chapter:V \\c__fdu_name_tl\n\n正文"
     prepared = pandoc.prepare_for_pandoc(tex, compiled.Compiled())
