@@ -131,11 +131,29 @@ local function is_blocks(value)
   return value.t == "MetaBlocks" or (value[1] ~= nil and BLOCK_TAGS[value[1].t] == true)
 end
 
+-- The title's and authors' \thanks (affiliations, grants): the page prints them once, as
+-- footnotes of the first page; they become paragraphs after the authors.
+local front_notes, front_seen = pandoc.List(), {}
+
+local function keep_front_note(note)
+  local key = pandoc.utils.stringify(note.content)
+  if front_seen[key] then return end
+  front_seen[key] = true
+  local inlines = pandoc.List()
+  for _, block in ipairs(note.content) do
+    if block.content then inlines:extend(block.content) end
+  end
+  front_notes:insert(pandoc.Para(inlines))
+end
+
 local function meta_inlines(value)
   if type(value) == "string" then return pandoc.List({pandoc.Str(value)}) end
   local inlines = value
   if is_blocks(value) then inlines = pandoc.utils.blocks_to_inlines(value) end
-  inlines = pandoc.List(inlines):filter(function(el) return el.t ~= "Image" end)
+  inlines = pandoc.List(inlines):filter(function(el)
+    if el.t == "Note" then keep_front_note(el) end
+    return el.t ~= "Image" and el.t ~= "Note"
+  end)
   while #inlines > 0 and inlines[1].t == "Space" do inlines:remove(1) end
   return inlines
 end
@@ -159,6 +177,7 @@ function Pandoc(doc)
     end
     front:insert(pandoc.Para(names))
   end
+  front:extend(front_notes)
   if meta.abstract then
     front:insert(pandoc.Header(6, "Abstract"))
     local abstract = meta.abstract
@@ -166,5 +185,5 @@ function Pandoc(doc)
       front:insert(pandoc.Para(meta_inlines(abstract))) end
   end
   front:extend(doc.blocks)
-  return pandoc.Pandoc(front, doc.meta)
+  return pandoc.Pandoc(front, {})  -- its title, authors and abstract are in the text now
 end

@@ -352,6 +352,20 @@ def test_title_and_authors_keep_their_math_and_lose_pictures() -> None:
 
 
 @pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_title_and_author_thanks_print_once_after_the_authors() -> None:
+    """moptsp's IEEEtran \\thanks came out twice, as pandoc notes at the end of the paper."""
+    tex = (
+        "\\documentclass{article}\\title{A title\\thanks{Supported by EPSRC.}}"
+        "\\author{Ann\\thanks{Ann is with Essex.} \\and Bob\\thanks{Supported by EPSRC.}}"
+        "\\begin{document}\\maketitle\nBody\\footnote{A note.}.\\end{document}"
+    )
+    assert pandoc.latex_to_markdown(tex) == (
+        "# A title\n\nAnn, Bob\n\nSupported by EPSRC.\n\nAnn is with Essex.\n\n"
+        "Body^1^.\n\n1 A note.\n"
+    )
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
 def test_abstracts_keep_their_math_and_paragraphs() -> None:
     """pandoc 2 hands an abstract to Lua as a plain list of blocks; read as inlines, its math
     lost its dollars (``\\^3He``) and its paragraphs ran together."""
