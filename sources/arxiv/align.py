@@ -19,7 +19,10 @@ _COMMAND = re.compile(r"\\[A-Za-z]+|\\.")
 # a caption as printed (``Figure 3:``, ``Table A.1:``, ctex's ``图2.1:``, a renamed ``Fig. 3:``)
 _FLOAT = re.compile(r"^(?:Figure|Table|Fig\.|Tab\.|图|表) ?[\w.-]*\d[\w.-]*:")
 _NOT_ALNUM = re.compile(r"[^\w\s]|_")  # \w: what str.isalnum() accepts, and "_"
-CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+CJK = re.compile(f"[{_CJK_RANGES}]")
+# a CJK character (a word of its own, at its own offset) or a run of other characters
+_PIECE = re.compile(f"[{_CJK_RANGES}]|[^{_CJK_RANGES}]+")
 _PAGE_NUMBER = re.compile(r"\d+|[ivxlcdm]+")  # a normalised word that numbers a page
 RUNNING_REPEATS = 3  # a line on this many pages (page numbers aside) is a running head or foot
 
@@ -95,9 +98,9 @@ def _prose(blocks: list[str]) -> _Prose:
         if block.startswith("$$") or block.lstrip().startswith(("|", "<")):
             atomic.append((offset, offset + len(block)))
         for match in re.finditer(r"\S+", block):
-            norm = normalize(match[0])
-            for word in norm.split():
-                tokens.append(_Token(offset + match.start(), number, word))
+            for piece in _PIECE.finditer(match[0]):  # CJK text has no spaces between words
+                for word in normalize(piece[0]).split():
+                    tokens.append(_Token(offset + match.start() + piece.start(), number, word))
         text_parts.append(block)
         offset += len(block) + 2
     return _Prose("\n\n".join(text_parts), tuple(starts), tuple(atomic), tuple(tokens))

@@ -607,6 +607,19 @@ def test_cjk_text_aligns_by_character_and_is_zh() -> None:
     )
     assert parts[0].score == 1.0
     assert pandoc.join_cjk_lines("数据。 页面 and text") == "数据。页面 and text"
+    # a CJK paragraph crossing a page is cut between its characters, not at its start (every
+    # character of a run without spaces used to share the run's offset)
+    markdown = "构建能够快速适应新任务的模型是一个开放挑战。我们引入了Flamingo模型，它可以训练。"
+    markdown += "\n\n第二段。"
+    first, second = align.split_pages(
+        markdown,
+        [
+            "构建能够快速适应新任务的模型是一个开放挑战。我们引入了",
+            "Flamingo模型，它可以训练。第二段。",
+        ],
+    )
+    assert first.markdown == "构建能够快速适应新任务的模型是一个开放挑战。我们引入了"
+    assert second.markdown == "Flamingo模型，它可以训练。\n\n第二段。"
 
 
 def test_onedot_macros_print_a_single_full_stop() -> None:
