@@ -53,11 +53,10 @@ _REF = re.compile(
     r"\\(ref|eqref|autoref|Autoref|cref|Cref|vref|pageref|nameref|subref)\*?\s*\{([^}]+)\}"
 )
 _HEADING = re.compile(r"\\(part|chapter|section|subsection|subsubsection)(\*?)\s*(?=[\[{])")
-_NEWACRONYM = re.compile(
-    r"\\newacronym\s*(?:\[[^\]]*\])?\s*\{([^}]+)\}\s*\{([^}]*)\}\s*\{([^}]*)\}"
-)
-_ACRO = re.compile(r"\\(?:acro|acrodef|newacro)\s*\{([^}]+)\}\s*(?:\[([^\]]*)\])?\s*\{([^}]*)\}")
-_GLOSSARY_ENTRY = re.compile(r"\\newglossaryentry\s*\{([^}]+)\}\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
+_GROUP = r"\{((?:[^{}]|\{[^{}]*\})*)\}"  # a braced argument, braces one deep inside
+_NEWACRONYM = re.compile(rf"\\newacronym\s*(?:\[[^\]]*\])?\s*\{{([^}}]+)\}}\s*{_GROUP}\s*{_GROUP}")
+_ACRO = re.compile(rf"\\(?:acro|acrodef|newacro)\s*\{{([^}}]+)\}}\s*(?:\[([^\]]*)\])?\s*{_GROUP}")
+_GLOSSARY_ENTRY = re.compile(rf"\\newglossaryentry\s*\{{([^}}]+)\}}\s*{_GROUP}")
 _GLS = re.compile(
     r"\\(gls|Gls|GLS|glspl|Glspl|glsentryshort|acrshort|acrlong|acrfull|glsentrylong|glsfirst"
     r"|ac|Ac|acp|Acp|acs|acsp|acl|Acl|aclp|acf|Acf|acfp)\*?\s*\{([^}]+)\}"

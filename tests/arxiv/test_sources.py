@@ -549,6 +549,9 @@ def test_acronyms_print_their_first_use_expansion() -> None:
         "Convolutional neural network (CNN) and CNNs; convolutional neural network. "
         "vision-language model (VLM), VLMs, VLM, \\gls{other}"
     )
+    # a long form with formatting (bfw-face-bias: \\textit{Asian}) keeps its braces balanced
+    italic = "\\newacronym{a}{A}{\\textit{Asian}}(\\gls{a}) and \\gls{a}"
+    assert printed.replace_acronyms(italic) == "(\\textit{Asian} (A)) and A"
 
 
 def test_tables_are_rewritten_for_pandoc() -> None:
