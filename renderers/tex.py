@@ -73,7 +73,10 @@ _XETEX_MARKERS = re.compile(
 )
 _PDFTEX_CJK = re.compile(r"\\usepackage\s*(\[[^\]]*\])?\s*\{[^}]*\b(CJK|CJKutf8)\b")
 _CJK_CHARS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-_COMMENT = re.compile(r"(?<!\\)((?:\\\\)*)%.*")  # % after an even number of backslashes
+# % after an even number of backslashes, to the end of the line, and with it the line break and
+# the next line's leading blanks (TeX reads "a%\n  b" as "ab")
+_COMMENT = re.compile(r"(?<!\\)((?:\\\\)*)%.*(?:\n[ \t]*)?")
+_URL_ARGUMENT = re.compile(r"\\(?:url|href)\s*\{[^{}\n]*\}")
 _FILE_LINE_ERROR = re.compile(r"^(?:\./)?([^\s:][^:]*):(\d+): (.+)$")
 # what asks for another run (rerunfilecheck says "Info" in every run, "Warning" only then)
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck Warning")
@@ -141,8 +144,16 @@ class TexResult:
 
 
 def strip_comments(tex: str) -> str:
-    """TeX source without ``%`` comments (an escaped ``\\%`` stays)."""
-    return _COMMENT.sub(r"\1", tex)
+    """TeX source without ``%`` comments (an escaped ``\\%`` stays, and so does a ``%`` in the URL
+    of a ``\\url``/``\\href``, which reads it verbatim: ``%E5%B8%B8``)."""
+    out, position = [], 0
+    for match in _URL_ARGUMENT.finditer(tex):
+        line_start = tex.rfind("\n", 0, match.start()) + 1
+        if match.start() < position or _COMMENT.search(tex, line_start, match.start()):
+            continue  # a URL inside a comment goes with it
+        out += [_COMMENT.sub(r"\1", tex[position : match.start()]), match[0]]
+        position = match.end()
+    return "".join(out) + _COMMENT.sub(r"\1", tex[position:])
 
 
 def detect_engine(sources: Iterable[str]) -> TexEngine:

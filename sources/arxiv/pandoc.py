@@ -151,6 +151,8 @@ def normalize_figures(tex: str) -> str:
 
 # expl3 internals a class offers (fduthesis's ``\\__fdu_chapter:n {引言}``, its variables
 # ``\\c__fdu_name_tl``): pandoc would print their names; a function's arguments are the text
+# \bgroup/\egroup as the braces they stand for (omeganet's \hl macro): pandoc knows neither
+_IMPLICIT_BRACE = re.compile(r"\\([be])group\b")
 _EXPL3_INTERNAL = re.compile(r"\\[clg]?__[A-Za-z_@]+(?::[A-Za-z]*)?")
 _LISTS = re.compile(r"\\(tableofcontents|listoffigures|listoftables)\b\s*")
 _LIST_FILES = {"tableofcontents": "toc", "listoffigures": "lof", "listoftables": "lot"}
@@ -260,10 +262,11 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     and heading numbers become what the compile printed
     (``compiled``, read with the paper's ``sources`` for the citation style; a ``\\ref`` the
     compile did not resolve prints ``??``, as on the page), the reference list becomes labelled
-    paragraphs under a *References* heading, tables become ``tabular``s, and ``\\label``s leave
-    display math."""
+    paragraphs under a *References* heading, tables become ``tabular``s; ``\\label``s go first
+    (pandoc needs none; one alone on a caption's last line left a blank line in the caption,
+    which fails pandoc on the whole paper)."""
     cleveref = _CLEVEREF.search(sources)
-    tex = replace_refs(tex, compiled, cleveref[1] if cleveref else "")
+    tex = replace_refs(_LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "")
     tex = number_headings(replace_citations(tex, compiled, sources), compiled)
     tex = _single_paragraph_captions(normalize_tables(_BIBSTYLE.sub("", tex)))
     tex = contents_lists(normalize_figures(chemical_formulas(tex)), compiled, sources)
@@ -276,7 +279,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
         labels = {} if author_year else {k: c.label for k, c in compiled.citations.items()}
         references = _references(bibliography[1], labels)
         tex = tex[: bibliography.start()] + references + tex[bibliography.end() :]
-    return _EXPL3_INTERNAL.sub("", _LABEL.sub("", tex))
+    return _IMPLICIT_BRACE.sub(lambda m: "{" if m[1] == "b" else "}", _EXPL3_INTERNAL.sub("", tex))
 
 
 def _references(body: str, labels: dict[str, str]) -> str:

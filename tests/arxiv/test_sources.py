@@ -378,6 +378,30 @@ def test_abstracts_keep_their_math_and_paragraphs() -> None:
     )
 
 
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_a_label_alone_on_a_captions_last_line_leaves_no_paragraph_break() -> None:
+    tex = (
+        "\\begin{document}\\begin{figure}\\includegraphics{a.pdf}\\caption{\\small The observables"
+        " are found.\n\\label{fig:m12} \n}\\end{figure}\nText.\\end{document}"
+    )
+    markdown = pandoc.latex_to_markdown(pandoc.prepare_for_pandoc(tex, compiled.Compiled()))
+    assert markdown == "Figure 1: The observables are found.\n\nText.\n"
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_a_highlight_macro_of_implicit_braces_converts() -> None:
+    """omeganet's ``\\hl`` (``\\bgroup…\\egroup`` over %-joined lines) in a heading made pandoc
+    fail on the whole paper."""
+    files = {
+        "main.tex": (
+            "\\documentclass{article}\\newcommand\\hl[1]{%\n  \\bgroup\n  \\hskip0pt"
+            "\\color{black!80!black}%\n  #1%\n  \\egroup\n}\n\\begin{document}\n"
+            "\\subsection{\\hl{变换} 模块}\n正文。\n\\end{document}\n"
+        ).encode()
+    }
+    assert pandoc.paper_markdown(files, "main.tex", {}).text == "## 0.1  变换模块\n\n正文。\n"
+
+
 def test_chemical_formulas_print_as_mhchem_typesets_them() -> None:
     formulas = pandoc.chemical_formulas(
         "\\ce{Cu2MnAl}, \\ce{SO4^2-}, \\ce{Fe^{3+}}, \\ce{Ca(OH)2}, "
@@ -667,7 +691,7 @@ def test_only_the_styles_the_paper_loads_set_its_citations() -> None:
         "sigplanconf.cls": b"\\bibpunct{(}{)}{;}{a}{}{,}",  # another venue's class, unused
     }
     tex = files["main.tex"].decode()
-    assert pandoc.loaded_styles(tex, files) == "\\citestyle{acmnumeric} \n\\def\\eg{e.g.}"
+    assert pandoc.loaded_styles(tex, files) == "\\citestyle{acmnumeric} \\def\\eg{e.g.}"
     thesis = {"Thesis.tex": b"", "Style/artratex.sty": b"\\citestyle{authoryear}"}
     assert pandoc.loaded_styles("\\usepackage[authoryear]{Style/artratex}", thesis) == (
         "\\citestyle{authoryear}"

@@ -309,6 +309,10 @@ def test_compile_hands_back_its_aux_and_bbl(tools: None, tmp_path: Path) -> None
 
 
 def test_comments_start_after_an_even_number_of_backslashes() -> None:
-    assert strip_comments("50\\% done % note\nrow \\\\% & old cell\nx \\\\\\% y") == (
-        "50\\% done \nrow \\\\\nx \\\\\\% y"
+    assert strip_comments("50\\% done % note\nrow \\\\% & old cell\n  x \\\\\\% y") == (
+        "50\\% done row \\\\x \\\\\\% y"  # the comment takes its line break and the blanks after
     )
+    # a URL is read verbatim: its percent-encoding is no comment (ucasthesis's wiki links),
+    # unless the URL is itself in a comment
+    tex = "see \\href{https://x.org/wiki/%E5%B8}{FAQ} % note \\url{a%b}\n% \\url{c%d} old\nend"
+    assert strip_comments(tex) == "see \\href{https://x.org/wiki/%E5%B8}{FAQ} end"
