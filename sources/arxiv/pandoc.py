@@ -352,32 +352,36 @@ MAX_RETRIES = 8
 _SECTION_START = re.compile(r"(?=\\section\*?\s*[\[{])")
 
 
-def _convert(tex: str, timeout_s: float) -> str:
-    """pandoc's markdown of ``tex``; when its reader fails, the tables as plain-text cells, then,
-    up to :data:`MAX_RETRIES` times, the environment (or paragraph) at the line it names as plain
-    text, and last each section converted on its own (one it cannot read as plain text), so that
-    one construct pandoc cannot read does not lose the paper."""
+def _convert(tex: str, timeout_s: float) -> tuple[str, list[str]]:
+    """pandoc's markdown of ``tex`` and the fallbacks it took: when its reader fails, the tables
+    as plain-text cells, then, up to :data:`MAX_RETRIES` times, the environment (or paragraph)
+    at the line it names as plain text, and last each section converted on its own (one it
+    cannot read as plain text), so that one construct pandoc cannot read does not lose the
+    paper."""
     try:
-        return latex_to_markdown(tex, timeout_s)
+        return latex_to_markdown(tex, timeout_s), []
     except ConversionError:
         tex = tables_as_markers(tex)
+    fallbacks = ["every table as its cells' text"]
     for _ in range(MAX_RETRIES):
         try:
-            return latex_to_markdown(tex, timeout_s)
+            return latex_to_markdown(tex, timeout_s), fallbacks
         except ConversionError as error:
             line = _PANDOC_LINE.search(str(error))
             if line is None:
                 break
             tex = plain_text_at(tex, int(line[1]))
-    return _convert_by_sections(tex, timeout_s)
+            fallbacks.append(f"plain text at line {line[1]}: {str(error).splitlines()[0][:120]}")
+    markdown, plain = _convert_by_sections(tex, timeout_s)
+    return markdown, [*fallbacks, f"section by section, {plain} as plain text"]
 
 
-def _convert_by_sections(tex: str, timeout_s: float) -> str:
+def _convert_by_sections(tex: str, timeout_s: float) -> tuple[str, int]:
     head, begin, body = tex.partition("\\begin{document}")
     if not begin:
         head, body = "", tex
     parts = _SECTION_START.split(body.replace("\\end{document}", ""))
-    out = []
+    out, plain = [], 0
     for index, part in enumerate(parts):
         chunk = f"{head}{begin}{part}\\end{{document}}" if index == 0 and begin else part
         try:
@@ -386,7 +390,8 @@ def _convert_by_sections(tex: str, timeout_s: float) -> str:
             if "time limit" in str(error):
                 raise
             out.append(_plain_text(part))
-    return "\n\n".join(out)
+            plain += 1
+    return "\n\n".join(out), plain
 
 
 def _plain_text(tex: str) -> str:
@@ -455,6 +460,7 @@ def render_table_fallbacks(markdown: str) -> tuple[str, int]:
 class PaperMarkdown:
     text: str
     table_fallbacks: int  # tables pandoc could not read, rendered as their cells' text
+    conversion_fallbacks: tuple[str, ...] = ()  # what was read as plain text when pandoc failed
 
 
 def paper_markdown(
@@ -472,10 +478,10 @@ def paper_markdown(
     styles = loaded_styles(tex, files)
     sources = tex + "\n" + styles  # what sets the citation style
     tex = expand_macros(replace_acronyms(tex), known=style_abbreviations(styles))
-    markdown = _convert(prepare_for_pandoc(tex, compiled, sources), timeout_s)
+    markdown, conversion = _convert(prepare_for_pandoc(tex, compiled, sources), timeout_s)
     text, fallbacks = render_table_fallbacks(markdown)
     text = printed_caption_labels(text, compiled, sources)
-    return PaperMarkdown(join_cjk_lines(text), fallbacks)
+    return PaperMarkdown(join_cjk_lines(text), fallbacks, tuple(conversion))
 
 
 _LOADS = re.compile(r"\\(documentclass|usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}")

@@ -68,6 +68,7 @@ def paper_outcome(document: Document, recipe: ArxivRecipe) -> Outcome:
     context = _paper_metadata(document, paper, main, compiled, len(pages))
     context["lang"] = paper_lang(markdown.text) if options.lang == "auto" else options.lang
     context["table_fallbacks"] = markdown.table_fallbacks
+    context["conversion_fallbacks"] = list(markdown.conversion_fallbacks)
     samples, dropped = [], []
     blank = blank_pages([page.text for page in pages])
     for page, part, covered, empty in zip(pages, parts, coverage, blank, strict=True):

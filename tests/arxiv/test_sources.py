@@ -604,6 +604,7 @@ def test_a_table_pandoc_cannot_read_becomes_its_cells() -> None:
     }
     result = pandoc.paper_markdown(files, "main.tex", {})
     assert result.table_fallbacks == 1
+    assert result.conversion_fallbacks == ()  # the paper converted: that one table came back raw
     assert "Text before." in result.text and "Text after." in result.text
     assert "| x | y | extra |\n|---|---|---|\n| z | w |  |" in result.text
 
@@ -623,6 +624,18 @@ def test_column_types_and_pictures_in_cells_leave_the_table_its_text() -> None:
     assert result.text.startswith("Before.\n\n") and "After." in result.text
     assert "| a   | b   |" in result.text
     assert "| Flamingo | 67.6 | x |" in result.text and "icon" not in result.text
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_what_pandoc_cannot_read_is_plain_text_and_the_paper_says_so() -> None:
+    files = {
+        "main.tex": b"\\documentclass{article}\\begin{document}\\section{One}Fine text.\n\n"
+        b"\\section{Two}Broken \\textbf{bold\n\n\\section{Three}More text.\\end{document}"
+    }
+    result = pandoc.paper_markdown(files, "main.tex", {})
+    assert "# 1 One\n\nFine text." in result.text and "More text." in result.text
+    assert result.conversion_fallbacks[0] == "every table as its cells' text"
+    assert result.conversion_fallbacks[-1].startswith("section by section")
 
 
 def test_cjk_text_aligns_by_character_and_is_zh() -> None:
