@@ -228,6 +228,7 @@ class PaperResult:
     seq: list[float] = field(default_factory=list)
     mismatches: int = 0
     tex_errors: int = 0
+    conversion_fallbacks: int = 0  # pandoc failed on the paper: fallbacks taken (paper's json)
     vlpipe_s: list[float] = field(default_factory=list)
     baseline_s: list[float] = field(default_factory=list)
     lang: str = ""
@@ -308,6 +309,7 @@ def fidelity(
         for sample in outcome.samples:
             meta = json.loads(sample.files["json"])
             result.lang = meta.get("lang", "")
+            result.conversion_fallbacks = len(meta.get("conversion_fallbacks", []))
             page = doc[meta["page"] - 1]
             markdown = sample.files["md"].decode()
             text = page_text(page)
@@ -341,16 +343,16 @@ def report(results: list[PaperResult], label: str) -> list[str]:
     lines = [
         f"## {label}: {len(results)} papers",
         "",
-        "| paper | TeX Live | vlpipe | TeX errors | pages kept/produced | word-F1 | seq sim "
-        "| cite mismatches | drops | vlpipe s | baseline s | ratio |",
-        "|---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+        "| paper | TeX Live | vlpipe | TeX errors | pandoc fallbacks | pages kept/produced "
+        "| word-F1 | seq sim | cite mismatches | drops | vlpipe s | baseline s | ratio |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in results:
         vs, bs = statistics.median(r.vlpipe_s), statistics.median(r.baseline_s)
         status = r.vlpipe_status if r.vlpipe_status != "failed" else f"failed: {r.vlpipe_error}"
         lines.append(
             f"| {r.name} | {'PDF' if r.texlive_pdf else 'no PDF'} ({r.texlive_pages} p) | {status} "
-            f"| {r.tex_errors} | {r.kept}/{r.produced} "
+            f"| {r.tex_errors} | {r.conversion_fallbacks} | {r.kept}/{r.produced} "
             f"| {_mean(r.f1)} | {_mean(r.seq)} | {r.mismatches} "
             f"| {', '.join(f'{k} {v}' for k, v in r.drops.most_common())} "
             f"| {vs:.1f} | {bs:.1f} | {vs / bs:.2f} |"
@@ -366,6 +368,8 @@ def report(results: list[PaperResult], label: str) -> list[str]:
         f"- page word-F1: mean {_mean(f1)}, p10 {_p10(f1)}; sequence similarity: mean "
         f"{_mean(seq)}, p10 {_p10(seq)} (over {len(f1)} kept pages)",
         f"- kept pages whose citations differ from the page: {sum(r.mismatches for r in results)}",
+        f"- papers pandoc failed on as a whole (converted with fallbacks): "
+        f"{sum(r.conversion_fallbacks > 0 for r in results)}",
         f"- time per paper, vlpipe / (TeX Live passes + rasterising): median "
         f"{statistics.median(ratios) if ratios else float('nan'):.2f}, max "
         f"{max(ratios) if ratios else float('nan'):.2f}",
