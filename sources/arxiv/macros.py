@@ -6,6 +6,7 @@ against macro bombs."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _NEWCOMMAND = re.compile(r"\\(?:re)?newcommand\*?|\\providecommand\*?")
@@ -48,6 +49,21 @@ def balanced_group(
             if depth == 0:
                 return tex[index + 1 : position], position + 1
     return None
+
+
+def replace_commands(
+    tex: str, command: re.Pattern[str], replace: Callable[[re.Match[str], str], str]
+) -> str:
+    """``tex`` with each ``command`` match and the braced group right after it replaced by
+    ``replace(match, inside of the group)``; a match without a group, or inside a replaced
+    one, stays as it is."""
+    out, position = [], 0
+    for match in command.finditer(tex):
+        group = balanced_group(tex, match.end()) if match.start() >= position else None
+        if group is not None:
+            out += [tex[position : match.start()], replace(match, group[0])]
+            position = group[1]
+    return "".join(out) + tex[position:]
 
 
 def _bracket(tex: str, start: int) -> tuple[str, int] | None:

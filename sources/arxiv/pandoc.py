@@ -22,7 +22,12 @@ from vlpipe.renderers.tex import strip_comments
 from vlpipe.sources.arxiv.align import CJK, MATH, normalize
 from vlpipe.sources.arxiv.archive import decode_tex
 from vlpipe.sources.arxiv.compiled import Compiled, read_compiled
-from vlpipe.sources.arxiv.macros import balanced_group, expand_macros, style_abbreviations
+from vlpipe.sources.arxiv.macros import (
+    balanced_group,
+    expand_macros,
+    replace_commands,
+    style_abbreviations,
+)
 from vlpipe.sources.arxiv.mainfile import flatten, tex_texts
 from vlpipe.sources.arxiv.printed import (
     cite_style,
@@ -48,6 +53,7 @@ _NEWBLOCK = re.compile(r"\\newblock\b\s*")
 _LABEL = re.compile(r"\\label\s*\{[^}]*\}")
 _CLEVEREF = re.compile(r"\\usepackage\s*\[([^\]]*)\]\s*\{[^}]*\bcleveref\b")
 _DOLLAR = re.compile(r"(?<!\\)\$")
+_BLANK_LINES = re.compile(r"\n\s*\n")
 _TABLE_MARKER = re.compile(r"<!--vlpipe:table:(\d+):([0-9a-f]*)-->|VLPIPETABLE([0-9a-f]*)")
 
 
@@ -70,17 +76,13 @@ def chemical_formulas(tex: str) -> str:
     """mhchem's ``\\ce{Cu2MnAl}`` as the math it prints (``\\mathrm{Cu_{2}MnAl}``): pandoc
     does not know mhchem and drops the formula. Counts become subscripts, charges and mass
     numbers superscripts, arrows arrows; spaces and ``+`` stay."""
-    out, position = [], 0
-    for match in _CHEM.finditer(tex):
-        if match.start() < position:
-            continue
-        group = balanced_group(tex, match.end())
-        if group is None:
-            continue
-        out.append(tex[position : match.start()])
-        out.append(f"\\ensuremath{{\\mathrm{{{_CHEM_TOKEN.sub(_chemical_token, group[0])}}}}}")
-        position = group[1]
-    return "".join(out) + tex[position:]
+    return replace_commands(
+        tex, _CHEM, lambda _, formula: f"\\ensuremath{{\\mathrm{{{_chemical_text(formula)}}}}}"
+    )
+
+
+def _chemical_text(formula: str) -> str:
+    return _CHEM_TOKEN.sub(_chemical_token, formula)
 
 
 def _chemical_token(match: re.Match[str]) -> str:
@@ -95,18 +97,9 @@ def _chemical_token(match: re.Match[str]) -> str:
 def _single_paragraph_captions(tex: str) -> str:
     """Blank lines inside ``\\caption{…}`` joined (LaTeX allows them in a long caption; pandoc's
     reader fails on the whole paper)."""
-    out, position = [], 0
-    for match in re.finditer(r"\\caption\*?\s*(?:\[[^\]]*\])?\s*(?=\{)", tex):
-        if match.start() < position:
-            continue
-        group = balanced_group(tex, match.end())
-        if group is None:
-            continue
-        out.append(tex[position : match.end()])
-        out.append("{" + re.sub(r"\n\s*\n", "\n", group[0]) + "}")
-        position = group[1]
-    out.append(tex[position:])
-    return "".join(out)
+    return replace_commands(
+        tex, _CAPTION, lambda command, text: command[0] + "{" + _BLANK_LINES.sub("\n", text) + "}"
+    )
 
 
 _FIGURE = re.compile(r"\\begin\s*\{(figure\*?)\}(.*?)\\end\s*\{\1\}", re.DOTALL)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from vlpipe.sources.arxiv.macros import balanced_group
+from vlpipe.sources.arxiv.macros import balanced_group, replace_commands
 
 _BOXES = re.compile(r"\\(resizebox\*?|scalebox|adjustbox|rotatebox|makecell|thead|shortstack)\b")
 _BOX_ARGS = {"resizebox": 2, "resizebox*": 2, "scalebox": 1, "adjustbox": 1, "rotatebox": 1}
@@ -122,14 +122,7 @@ _NEWCOLUMNTYPE = re.compile(r"\\newcolumntype\s*\{[^}]*\}\s*(?:\[\s*\d\s*\])?\s*
 def _without_column_types(tex: str) -> str:
     """``\\newcolumntype`` definitions removed: every column becomes ``l``/``c``/``r`` here,
     and pandoc fails on the whole paper where one with an argument (``m{#1}``) is in the body."""
-    out, position = [], 0
-    for match in _NEWCOLUMNTYPE.finditer(tex):
-        body = balanced_group(tex, match.end())
-        if match.start() < position or body is None:
-            continue
-        out.append(tex[position : match.start()])
-        position = body[1]
-    return "".join(out) + tex[position:]
+    return replace_commands(tex, _NEWCOLUMNTYPE, lambda _, __: "")
 
 
 def normalize_tables(tex: str) -> str:
@@ -202,16 +195,7 @@ def tables_as_markers(tex: str) -> str:
 
 def _fix_specs(tex: str) -> str:
     """``tabular``/``longtable`` column specifications reduced by :func:`column_spec`."""
-    out, position = [], 0
-    for match in _TABULAR.finditer(tex):
-        spec = balanced_group(tex, match.end())
-        if spec is None:
-            continue
-        out.append(tex[position : match.end()])
-        out.append("{" + column_spec(spec[0]) + "}")
-        position = spec[1]
-    out.append(tex[position:])
-    return "".join(out)
+    return replace_commands(tex, _TABULAR, lambda begin, spec: f"{begin[0]}{{{column_spec(spec)}}}")
 
 
 def cells_as_text(table: str) -> list[list[str]]:
