@@ -44,6 +44,9 @@ from vlpipe.sources.arxiv.tables import (
 )
 
 _BIBLIOGRAPHY = re.compile(r"\\bibliography\s*\{[^}]*\}|\\printbibliography\b(\[[^\]]*\])?")
+# biber's .bbl for biblatex: entry data (\entry … \endentry) that biblatex's styles typeset, not
+# LaTeX to print; inlined, pandoc failed on the whole paper (christodoulou-yau)
+_BIBLATEX_DATA = re.compile(r"\\entry\s*\{|biblatex auxiliary file")
 _BIBSTYLE = re.compile(r"\\bibliographystyle\s*\{[^}]*\}")
 _THEBIB = re.compile(
     r"\\begin\s*\{thebibliography\}\s*\{[^}]*\}(.*?)\\end\s*\{thebibliography\}", re.DOTALL
@@ -263,7 +266,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = number_headings(replace_citations(tex, compiled, sources), compiled)
     tex = _single_paragraph_captions(normalize_tables(_BIBSTYLE.sub("", tex)))
     tex = contents_lists(normalize_figures(chemical_formulas(tex)), compiled, sources)
-    if compiled.bbl is not None:
+    if compiled.bbl is not None and not _BIBLATEX_DATA.search(compiled.bbl):
         tex = _BIBLIOGRAPHY.sub(lambda _: compiled.bbl or "", tex, count=1)
     tex = _BIBLIOGRAPHY.sub("", tex)
     bibliography = _THEBIB.search(tex)

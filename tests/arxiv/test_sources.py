@@ -392,6 +392,15 @@ def test_a_highlight_macro_of_implicit_braces_converts() -> None:
     assert pandoc.paper_markdown(files, "main.tex", {}).text == "## 0.1  变换模块\n\n正文。\n"
 
 
+def test_bibers_entry_data_is_not_printed_as_the_reference_list() -> None:
+    bbl = "\\refsection{0}\\entry{a}{article}{}\\field{year}{1991}\\endentry\\endrefsection"
+    tex = "Text.\n\\printbibliography\n"
+    prepared = pandoc.prepare_for_pandoc(tex, compiled.Compiled(bbl=bbl))
+    assert "entry" not in prepared and "printbibliography" not in prepared
+    bibtex = "\\begin{thebibliography}{1}\\bibitem{a} A. Author. Title.\\end{thebibliography}"
+    assert "A. Author. Title." in pandoc.prepare_for_pandoc(tex, compiled.Compiled(bbl=bibtex))
+
+
 def test_chemical_formulas_print_as_mhchem_typesets_them() -> None:
     formulas = pandoc.chemical_formulas(
         "\\ce{Cu2MnAl}, \\ce{SO4^2-}, \\ce{Fe^{3+}}, \\ce{Ca(OH)2}, "
