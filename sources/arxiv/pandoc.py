@@ -147,9 +147,9 @@ def normalize_figures(tex: str) -> str:
 
 # expl3 internals a class offers (fduthesis's ``\\__fdu_chapter:n {引言}``, its variables
 # ``\\c__fdu_name_tl``): pandoc would print their names; a function's arguments are the text
+_EXPL3_INTERNAL = re.compile(r"\\[clg]?__[A-Za-z_@]+(?::[A-Za-z]*)?")
 # \bgroup/\egroup as the braces they stand for (omeganet's \hl macro): pandoc knows neither
 _IMPLICIT_BRACE = re.compile(r"\\([be])group\b")
-_EXPL3_INTERNAL = re.compile(r"\\[clg]?__[A-Za-z_@]+(?::[A-Za-z]*)?")
 _LISTS = re.compile(r"\\(tableofcontents|listoffigures|listoftables)\b\s*")
 _LIST_FILES = {"tableofcontents": "toc", "listoffigures": "lof", "listoftables": "lot"}
 _LIST_NAMES = {  # LaTeX's names, ctex's, and the macros a class renews them with
