@@ -74,8 +74,9 @@ _XETEX_MARKERS = re.compile(
 _PDFTEX_CJK = re.compile(r"\\usepackage\s*(\[[^\]]*\])?\s*\{[^}]*\b(CJK|CJKutf8)\b")
 _CJK_CHARS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 # % after an even number of backslashes, to the end of the line, and with it the line break and
-# the next line's leading blanks (TeX reads "a%\n  b" as "ab")
-_COMMENT = re.compile(r"(?<!\\)((?:\\\\)*)%.*(?:\n[ \t]*)?")
+# the next line's leading blanks (TeX reads "a%\n  b" as "ab") unless that line is blank: a
+# blank line after a comment still ends the paragraph
+_COMMENT = re.compile(r"(?<!\\)((?:\\\\)*)%.*(?:\n[ \t]*(?=\S))?")
 _URL_ARGUMENT = re.compile(r"\\(?:url|href)\s*\{[^{}\n]*\}")
 _FILE_LINE_ERROR = re.compile(r"^(?:\./)?([^\s:][^:]*):(\d+): (.+)$")
 # what asks for another run (rerunfilecheck says "Info" in every run, "Warning" only then)

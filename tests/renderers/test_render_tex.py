@@ -316,3 +316,4 @@ def test_comments_start_after_an_even_number_of_backslashes() -> None:
     # unless the URL is itself in a comment
     tex = "see \\href{https://x.org/wiki/%E5%B8}{FAQ} % note \\url{a%b}\n% \\url{c%d} old\nend"
     assert strip_comments(tex) == "see \\href{https://x.org/wiki/%E5%B8}{FAQ} end"
+    assert strip_comments("one %c\n\ntwo %d\n  joined") == "one \n\ntwo joined"  # a paragraph
