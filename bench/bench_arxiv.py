@@ -56,7 +56,7 @@ from vlpipe.renderers.tex import detect_engine
 from vlpipe.schema import Document
 from vlpipe.sources.arxiv import ArxivRecipe
 from vlpipe.sources.arxiv import step as arxiv_step
-from vlpipe.sources.arxiv.align import MATH
+from vlpipe.sources.arxiv.align import CJK, MATH
 from vlpipe.sources.arxiv.compiled import read_compiled
 
 ROOT = Path(__file__).resolve().parent
@@ -66,7 +66,6 @@ MANIFEST = ROOT / "arxiv" / "papers.json"
 # emphasis, sub/superscript and code marks join what they touch (``*i*.*e*.`` prints "i.e.")
 _MD_MARKUP = re.compile(r"\\(?:begin|end)\s*\{[^}]*\}|\\[A-Za-z]+|\\.|[#|>]|\$+")
 _MD_MARKS = re.compile(r"[*_`^~]")
-_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _CITE = re.compile(r"\[(\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*)\]")
 _SPACE = re.compile(r"\s+")
 _AUTHOR_YEAR = re.compile(
@@ -79,7 +78,7 @@ _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|reru
 def words(text: str) -> list[str]:
     """Normalised words: NFKC, lower case, letters and digits only; each CJK character a word."""
     text = unicodedata.normalize("NFKC", text).lower()
-    text = _CJK.sub(lambda m: f" {m[0]} ", text)
+    text = CJK.sub(lambda m: f" {m[0]} ", text)
     tokens = ("".join(c for c in raw if c.isalnum()) for raw in text.split())
     return [t for t in tokens if t]
 

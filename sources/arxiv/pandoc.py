@@ -30,6 +30,7 @@ from vlpipe.sources.arxiv.macros import (
 )
 from vlpipe.sources.arxiv.mainfile import flatten, tex_texts
 from vlpipe.sources.arxiv.printed import (
+    BIBLIOGRAPHY_STYLE,
     cite_style,
     number_headings,
     replace_acronyms,
@@ -47,7 +48,6 @@ _BIBLIOGRAPHY = re.compile(r"\\bibliography\s*\{[^}]*\}|\\printbibliography\b(\[
 # biber's .bbl for biblatex: entry data (\entry … \endentry) that biblatex's styles typeset, not
 # LaTeX to print; inlined, pandoc failed on the whole paper (christodoulou-yau)
 _BIBLATEX_DATA = re.compile(r"\\entry\s*\{|biblatex auxiliary file")
-_BIBSTYLE = re.compile(r"\\bibliographystyle\s*\{[^}]*\}")
 _THEBIB = re.compile(
     r"\\begin\s*\{thebibliography\}\s*\{[^}]*\}(.*?)\\end\s*\{thebibliography\}", re.DOTALL
 )
@@ -264,7 +264,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     cleveref = _CLEVEREF.search(sources)
     tex = replace_refs(_LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "")
     tex = number_headings(replace_citations(tex, compiled, sources), compiled)
-    tex = _single_paragraph_captions(normalize_tables(_BIBSTYLE.sub("", tex)))
+    tex = _single_paragraph_captions(normalize_tables(BIBLIOGRAPHY_STYLE.sub("", tex)))
     tex = contents_lists(normalize_figures(chemical_formulas(tex)), compiled, sources)
     if compiled.bbl is not None and not _BIBLATEX_DATA.search(compiled.bbl):
         tex = _BIBLIOGRAPHY.sub(lambda _: compiled.bbl or "", tex, count=1)

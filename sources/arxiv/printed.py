@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from vlpipe.sources.arxiv.compiled import Citation, Compiled
-from vlpipe.sources.arxiv.macros import balanced_group
+from vlpipe.sources.arxiv.macros import balanced_group, replace_commands
 
 _CITE = re.compile(
     r"\\(cite|citep|citet|citealp|citealt|citeauthor|citeyear|citeyearpar|citenum|Citet|Citep"
@@ -30,7 +30,7 @@ _NUMERIC_CLASS = re.compile(r"\\documentclass\s*(?:\[([^\]]*)\])?\s*\{(?:elsarti
 _BIBPUNCT = re.compile(
     r"\\bibpunct\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}\s*\{([^}]*)\}(?:\s*\{([^}]*)\}\s*\{([^}]*)\})?"
 )
-_BIBLIOGRAPHYSTYLE = re.compile(r"\\bibliographystyle\s*\{([^}]*)\}")
+BIBLIOGRAPHY_STYLE = re.compile(r"\\bibliographystyle\s*\{([^}]*)\}")
 # natbib's own \bibstyle@NAME punctuation (open, close, separator between citations, mode: n and
 # s numeric, a author-year), applied by ``\bibliographystyle{NAME}`` unless an option that sets
 # punctuation was given (natbib.sty 8.31)
@@ -116,7 +116,7 @@ def cite_style(sources: str, citations: dict[str, Citation]) -> CiteStyle:
         m for m in punct if m[4] is None or (m[4].strip() in ("n", "s")) != author_year
     ] or punct
     separator = ";" if "semicolon" in words or "colon" in words or "comma" not in words else ","
-    bibstyle = _BIBLIOGRAPHYSTYLE.findall(sources)
+    bibstyle = BIBLIOGRAPHY_STYLE.findall(sources)
     if punct:
         opening, closing = punct[-1][1], punct[-1][2]
         separator = punct[-1][3] if punct[-1][3] is not None else separator
@@ -145,14 +145,12 @@ def natbib_options(sources: str) -> tuple[str, dict[str, str]]:
     the paper's load options do not choose among several ``\\citestyle``s, the first is in
     force: the paper's own (its text comes before its styles'), else a style's default."""
     definitions: dict[str, str] = {}
-    outside, position = [], 0
-    for match in _BIBSTYLE_DEF.finditer(sources):
-        group = balanced_group(sources, match.end()) if match.start() >= position else None
-        if group is not None:
-            definitions[match[1]] = group[0]
-            outside.append(sources[position : match.start()])
-            position = group[1]
-    text = "".join(outside) + sources[position:]
+
+    def take_definition(match: re.Match[str], body: str) -> str:
+        definitions[match[1]] = body
+        return ""
+
+    text = replace_commands(sources, _BIBSTYLE_DEF, take_definition)
     bodies, named = [], []
     for match in _CITESTYLE.finditer(text):
         group = balanced_group(text, match.end())
