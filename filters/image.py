@@ -242,8 +242,9 @@ _SPNG_MODES = {"L": "L", "RGB": "RGB", "RGBA": "RGB", "P": "RGB"}
 
 
 def _spng_pixels(data: bytes, mode: str) -> Any:
-    """libspng's decode of a PNG: the same pixels as Pillow's, in about half the time (the one
-    full decode of each distinct image in a Jupyter build). Errors as Pillow's (``OSError``)."""
+    """libspng's decode of a PNG: the same pixels as Pillow's, 1.27× faster on real notebook
+    plots (the one full decode of each distinct image in a Jupyter build). Errors as Pillow's
+    (``OSError``)."""
     try:
         return pyspng.load(data, format=mode)
     except RuntimeError as exc:
