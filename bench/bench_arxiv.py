@@ -97,8 +97,10 @@ def _printed_math(match: re.Match[str]) -> str:
 
 
 def page_text(page: pymupdf.Page) -> str:
-    """The page's text layer, hyphenated line ends joined."""
-    return str(page.get_text("text", flags=pymupdf.TEXT_DEHYPHENATE))
+    """The page's text layer as the page shows it (text a cropped figure hides is left out),
+    hyphenated line ends joined."""
+    flags = pymupdf.TEXT_DEHYPHENATE | pymupdf.TEXT_MEDIABOX_CLIP | pymupdf.TEXT_CLIP
+    return str(page.get_text("text", flags=flags))
 
 
 def word_f1(a: list[str], b: list[str]) -> float:

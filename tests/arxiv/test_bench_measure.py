@@ -7,6 +7,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pymupdf
+
 _PATH = Path(__file__).resolve().parents[2] / "bench" / "bench_arxiv.py"
 _SPEC = importlib.util.spec_from_file_location("bench_arxiv", _PATH)
 assert _SPEC is not None and _SPEC.loader is not None
@@ -57,3 +59,28 @@ def test_author_year_citations_mismatch_when_their_brackets_differ() -> None:
     assert not bench_arxiv.citation_mismatch(markdown, page, None)
     # a year in brackets that is no citation, and a textual citation, are not compared
     assert not bench_arxiv.citation_mismatch("Magnus (1985) wrote", "Magnus [1985] wrote", None)
+
+
+def test_page_text_leaves_out_what_a_cropped_figure_hides(tmp_path: Path) -> None:
+    """An included PDF cropped with ``trim``/``clip`` keeps its whole text layer in the file
+    (flamingo-zh crops figures out of the original paper's pages): the reference is only the
+    text the page shows."""
+    from vlpipe.renderers import compile_latex_dir
+
+    figure, paper = tmp_path / "figure", tmp_path / "paper"
+    figure.mkdir()
+    paper.mkdir()
+    (figure / "main.tex").write_text(
+        "\\documentclass{article}\\pagestyle{empty}\\begin{document}"
+        "Hidden words above.\\vspace{5cm}\n\nShown words.\\end{document}"
+    )
+    (paper / "fig.pdf").write_bytes(compile_latex_dir(figure).pdf)
+    (paper / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{graphicx}\\pagestyle{empty}\\begin{document}"
+        "Body text.\\vspace*{8cm}\n\n"
+        "\\includegraphics[trim=0 500 0 150,clip,width=\\linewidth]{fig.pdf}\\end{document}"
+    )
+    with pymupdf.open(stream=compile_latex_dir(paper).pdf) as doc:
+        assert "Hidden" in doc[0].get_text(flags=0)
+        shown = bench_arxiv.words(bench_arxiv.page_text(doc[0]))
+    assert shown == ["body", "text", "shown", "words"]
