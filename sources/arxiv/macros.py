@@ -132,11 +132,11 @@ def _definition(tex: str, match: re.Match[str]) -> tuple[str, Macro, int] | None
         return name[0].strip(), Macro(0, None, f"\\operatorname{star}{{{body[0]}}}"), body[1]
     if match[1] is not None:  # \def\name{…}
         name = match[1]
-        params = re.match(r"((?:#\d)*)\s*\{", tex[end:])
+        params = re.match(r"\s*((?:#\d)*)\s*(?=\{)", tex[end:])  # ``\def \x #1{…}`` too
         if params is None:
             return None
         count = len(params[1]) // 2
-        body = balanced_group(tex, end + len(params[1]))
+        body = balanced_group(tex, end + params.end())
         if body is None:
             return None
         if ONEDOT in body[0]:  # CVPR/ECCV's \onedot: a full stop unless one follows
@@ -188,6 +188,53 @@ TEXT_COMMANDS = frozenset(
         "xspace",
     ]
 )
+
+
+# Text that standard packages print and pandoc drops: IEEEtran's drop-cap first word, PMLR/JMLR's
+# acknowledgements
+PACKAGE_TEXT: dict[str, Macro] = {
+    "\\IEEEPARstart": Macro(2, None, "#1#2"),
+    "\\acks": Macro(1, None, "\\section*{Acknowledgments}\n\n#1"),
+}
+# textcomp's and amssymb's text symbols that pandoc drops
+TEXT_SYMBOLS = {
+    "textpm": "±",
+    "textdegree": "°",
+    "textcelsius": "℃",
+    "textmu": "µ",
+    "texttimes": "×",
+    "textdiv": "÷",
+    "textminus": "−",
+    "textrightarrow": "→",
+    "textleftarrow": "←",
+    "textbullet": "•",
+    "texteuro": "€",
+    "textperthousand": "‰",
+    "checkmark": "✓",
+}
+_TEXT_SYMBOL = re.compile(rf"\\({'|'.join(TEXT_SYMBOLS)})(?![A-Za-z@])(?:\{{\}}|[ \t]*)")
+
+
+def text_symbols(tex: str) -> str:
+    """textcomp's symbols as the characters they print; the spaces after the command are not
+    printed (``20\\textdegree C`` is 20°C)."""
+    return _TEXT_SYMBOL.sub(lambda match: TEXT_SYMBOLS[match[1]], tex)
+
+
+# LaTeX kernel helpers the bibliography styles' own definitions use (apsrev's ``\bibinfo`` is
+# ``\@secondoftwo``), and the commands whose definitions are TeX primitives, as they print
+BIBLIOGRAPHY_TEXT: dict[str, Macro] = {
+    "\\@firstoftwo": Macro(2, None, "#1"),
+    "\\@secondoftwo": Macro(2, None, "#2"),
+    "\\@gobble": Macro(1, None, ""),
+    "\\BibitemShut": Macro(1, None, "\\bibitem#1"),  # revtex: an entry's end, ``NoStop``
+    "\\bibitemNoStop": Macro(0, None, "."),  # (the entry ends without one) prints the "."
+    "\\bibitemStop": Macro(0, None, ""),
+    "\\EOS": Macro(0, None, ""),  # an end-of-sentence space factor
+    "\\xfnm": Macro(1, "", ",#1"),  # elsarticle-harv: ``Abadi\xfnm[ M.]`` → ``Abadi, M.``
+    "\\Url": Macro(1, None, "\\nolinkurl{#1}"),
+    "\\urlstyle": Macro(1, None, ""),
+}
 
 
 def style_abbreviations(style: str) -> dict[str, Macro]:

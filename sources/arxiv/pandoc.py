@@ -23,10 +23,15 @@ from vlpipe.sources.arxiv.align import CJK, MATH, normalize
 from vlpipe.sources.arxiv.archive import decode_tex
 from vlpipe.sources.arxiv.compiled import Compiled, read_compiled
 from vlpipe.sources.arxiv.macros import (
+    BIBLIOGRAPHY_TEXT,
+    PACKAGE_TEXT,
+    Macro,
     balanced_group,
+    collect_macros,
     expand_macros,
     replace_commands,
     style_abbreviations,
+    text_symbols,
 )
 from vlpipe.sources.arxiv.mainfile import flatten, tex_texts
 from vlpipe.sources.arxiv.printed import (
@@ -97,6 +102,27 @@ def _chemical_token(match: re.Match[str]) -> str:
     return f"_{{{match['count'] or match['sub'] or match['sub1']}}}"
 
 
+_NEW_MINTED = re.compile(r"\\newmint(inline|ed)\s*(?:\[([A-Za-z]+)\])?\s*\{([^}]+)\}")
+
+
+def minted_shortcuts(tex: str, sources: str) -> str:
+    """minted's shortcuts as the commands pandoc reads: ``\\newmintinline{ocaml}{}`` makes
+    ``\\ocamlinline{…}`` (``\\mintinline{ocaml}{…}``), ``\\newminted{ocaml}{}`` the
+    ``ocamlcode`` environment (``minted``); pandoc knows neither and drops the code."""
+    for kind, name, language in _NEW_MINTED.findall(sources):
+        language = language.strip()
+        if kind == "inline":
+            command = re.escape(name or f"{language}inline")
+            inline = f"\\mintinline{{{language}}}"
+            tex = re.sub(rf"\\{command}(?![A-Za-z@])", lambda _, text=inline: text, tex)
+        else:
+            environment = re.escape(name or f"{language}code")
+            begin = f"\\begin{{minted}}{{{language}}}"
+            tex = re.sub(rf"\\begin\s*\{{{environment}\}}", lambda _, text=begin: text, tex)
+            tex = re.sub(rf"\\end\s*\{{{environment}\}}", r"\\end{minted}", tex)
+    return tex
+
+
 def _single_paragraph_captions(tex: str) -> str:
     """Blank lines inside ``\\caption{…}`` joined (LaTeX allows them in a long caption; pandoc's
     reader fails on the whole paper)."""
@@ -149,6 +175,10 @@ def normalize_figures(tex: str) -> str:
 # ``\\c__fdu_name_tl``): pandoc would print their names; a function's arguments are the text
 _EXPL3_INTERNAL = re.compile(r"\\[clg]?__[A-Za-z_@]+(?::[A-Za-z]*)?")
 # \bgroup/\egroup as the braces they stand for (omeganet's \hl macro): pandoc knows neither
+# apsrev's .bbl wraps lines where pandoc fails and TeX does not: after ``and\\`` (a control
+# space) and between a command and its argument (``\\href`` ⏎ ``{…}``)
+_CONTROL_SPACE_AT_LINE_END = re.compile(r"(?<!\\)(\\(?:\\\\)*)\n")
+_ARGUMENT_ON_NEXT_LINE = re.compile(r"(\\[A-Za-z@]+)[ \t]*\n[ \t]*(?=\{)")
 _IMPLICIT_BRACE = re.compile(r"\\([be])group\b")
 _LISTS = re.compile(r"\\(tableofcontents|listoffigures|listoftables)\b\s*")
 _LIST_FILES = {"tableofcontents": "toc", "listoffigures": "lof", "listoftables": "lot"}
@@ -157,6 +187,11 @@ _LIST_NAMES = {  # LaTeX's names, ctex's, and the macros a class renews them wit
     "lof": ("listfigurename", "List of Figures", "插图"),
     "lot": ("listtablename", "List of Tables", "表格"),
 }
+_DOCUMENTCLASS = r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{"
+_BOOK_CLASS = re.compile(
+    _DOCUMENTCLASS + r"(?:book|report|ctexbook|ctexrep|scrbook|scrreprt|memoir)\}"
+)
+_REVTEX = re.compile(_DOCUMENTCLASS + r"revtex")
 # ctex names LaTeX's headings in Chinese (xeCJK only sets the fonts)
 _CTEX = re.compile(r"\\(?:documentclass|usepackage)\s*(?:\[[^\]]*\])?\s*\{ctex\w*\}")
 _CAPTION_NAMES = {  # as _LIST_NAMES, for the caption labels
@@ -265,32 +300,60 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = replace_refs(_LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "")
     tex = number_headings(replace_citations(tex, compiled, sources), compiled)
     tex = _single_paragraph_captions(normalize_tables(BIBLIOGRAPHY_STYLE.sub("", tex)))
-    tex = contents_lists(normalize_figures(chemical_formulas(tex)), compiled, sources)
+    tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)
+    tex = contents_lists(normalize_figures(tex), compiled, sources)
     if compiled.bbl is not None and not _BIBLATEX_DATA.search(compiled.bbl):
-        tex = _BIBLIOGRAPHY.sub(lambda _: compiled.bbl or "", tex, count=1)
+        bbl = strip_comments(compiled.bbl)  # ACM's: ``\\bibitem[Acar(2009)]%`` ends a line
+        tex = _BIBLIOGRAPHY.sub(lambda _: bbl, tex, count=1)
     tex = _BIBLIOGRAPHY.sub("", tex)
     bibliography = _THEBIB.search(tex)
     if bibliography is not None:
         author_year = cite_style(sources, compiled.citations).author_year
         labels = {} if author_year else {k: c.label for k, c in compiled.citations.items()}
-        references = _references(bibliography[1], labels)
+        references = _references(bibliography[1], labels, _references_heading(sources))
         tex = tex[: bibliography.start()] + references + tex[bibliography.end() :]
+    tex = _ARGUMENT_ON_NEXT_LINE.sub(r"\1 ", _CONTROL_SPACE_AT_LINE_END.sub(r"\1 \n", tex))
     return _IMPLICIT_BRACE.sub(lambda m: "{" if m[1] == "b" else "}", _EXPL3_INTERNAL.sub("", tex))
 
 
-def _references(body: str, labels: dict[str, str]) -> str:
-    """The bibliography as paragraphs, each led by its label as printed (``labels``: from the
-    compile's ``\\bibcite``s; author-year entries have none). An unbalanced ``$`` in an entry
-    (TeX recovers from it) is printed as a dollar sign."""
-    entries = _BIBITEM.split(body)[1:]
+def _references_heading(sources: str) -> str:
+    """The bibliography's heading as the class prints it: revtex prints none, book-like classes
+    ``\\bibname``, the others ``\\refname``."""
+    if _REVTEX.search(sources):
+        return ""
+    book = _BOOK_CLASS.search(sources)
+    macro, english = ("bibname", "Bibliography") if book else ("refname", "References")
+    return f"\\section*{{{printed_name(sources, macro, english, '参考文献')}}}"
+
+
+def _references(body: str, labels: dict[str, str], heading: str) -> str:
+    """The bibliography as paragraphs under its ``heading``, each led by its label as printed
+    (``labels``: from the compile's ``\\bibcite``s; author-year entries have none); the entries'
+    formatting macros (the ``.bbl``'s own, and kernel ones) print their text. An unbalanced
+    ``$`` in an entry (TeX recovers from it) is printed as a dollar sign."""
+    preamble, *entries = _BIBITEM.split(body)
+    macros = {**bibliography_macros(preamble), **BIBLIOGRAPHY_TEXT}
     paragraphs = []
     for start in range(0, len(entries), 3):
-        text = _NEWBLOCK.sub("", entries[start + 2]).strip()
+        text = expand_macros(_NEWBLOCK.sub("", entries[start + 2]), known=macros).strip()
         if len(_DOLLAR.findall(text)) % 2:
             text = _DOLLAR.sub(r"\\$", text)
         label = labels.get(entries[start + 1].strip())
         paragraphs.append(f"[{label}] {text}" if label else text)
-    return "\n\\section*{References}\n" + "\n\n".join(paragraphs) + "\n"
+    return f"\n{heading}\n" + "\n\n".join(paragraphs) + "\n"
+
+
+# Commands pandoc reads itself, which a bibliography style's fallback definitions would spoil
+# (apsrev's ``\\url`` is catcode changes)
+_PANDOC_READS = frozenset(["\\url", "\\href"])
+
+
+def bibliography_macros(preamble: str) -> dict[str, Macro]:
+    """The macros a ``.bbl``'s preamble defines for its entries (``\\bibinfo{author}{…}``,
+    ``\\natexlab{a}``, ACM's ``\\showarticletitle``): pandoc knows none of them and drops their
+    text."""
+    defined, _ = collect_macros(preamble)
+    return {name: macro for name, macro in defined.items() if name not in _PANDOC_READS}
 
 
 # vlpipe's markdown conventions as a pandoc Lua filter: a package data file next to this module.
@@ -473,7 +536,8 @@ def paper_markdown(
     tex = flatten(main, texts)
     styles = loaded_styles(tex, files)
     sources = tex + "\n" + styles  # what sets the citation style
-    tex = expand_macros(replace_acronyms(tex), known=style_abbreviations(styles))
+    known = {**PACKAGE_TEXT, **style_abbreviations(styles)}
+    tex = expand_macros(replace_acronyms(tex), known=known)
     markdown, conversion = _convert(prepare_for_pandoc(tex, compiled, sources), timeout_s)
     text, fallbacks = render_table_fallbacks(markdown)
     text = printed_caption_labels(text, compiled, sources)
@@ -485,8 +549,12 @@ _LOADS = re.compile(r"\\(documentclass|usepackage|RequirePackage)\s*(?:\[[^\]]*\
 
 def loaded_styles(tex: str, files: dict[str, bytes]) -> str:
     """The text (comments removed) of the paper's own classes and packages that ``tex`` loads:
-    a folder often also holds the styles of other venues, which the paper does not use."""
-    by_name = {PurePosixPath(name).name: name for name in sorted(files)}
+    a folder often also holds the styles of other venues, which the paper does not use. Of two
+    styles with one name, TeX finds the one next to the main file first (parabs-pldi's
+    ``macros.sty``, not ``prophecy/macros.sty``)."""
+    by_name: dict[str, str] = {}
+    for name in sorted(files, key=lambda path: (path.count("/"), path)):
+        by_name.setdefault(PurePosixPath(name).name, name)
     wanted = []
     for kind, names in _LOADS.findall(tex):
         suffix = ".cls" if kind == "documentclass" else ".sty"

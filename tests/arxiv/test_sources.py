@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
+from collections import Counter
 
+import pymupdf
 import pytest
 
 from tests.arxiv.helpers import BULK, HOSTILE, PAPERS, SOURCES, tar_gz
@@ -401,6 +404,60 @@ def test_bibers_entry_data_is_not_printed_as_the_reference_list() -> None:
     assert "A. Author. Title." in pandoc.prepare_for_pandoc(tex, compiled.Compiled(bbl=bibtex))
 
 
+REFERENCES_BIB = """
+@article{moon1969,
+  author = {Moon, R. M. and Riste, T. and Koehler, W. C.},
+  title = {Polarization analysis of thermal-neutron scattering},
+  journal = {Physical Review}, volume = {181}, pages = {920--931}, year = {1969},
+  doi = {10.1103/PhysRev.181.920}
+}
+@inproceedings{acar2009,
+  author = {Acar, Umut A.},
+  title = {Self-adjusting computation: an overview},
+  booktitle = {Proceedings of the Workshop on Partial Evaluation},
+  publisher = {Association for Computing Machinery}, year = {2009}, pages = {1--6},
+  note = {AAI3166271}
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("preamble", "style"),
+    [
+        ("\\documentclass{revtex4-2}", "apsrev4-2"),
+        ("\\documentclass{elsarticle}", "elsarticle-num-names"),
+        ("\\documentclass[acmsmall,nonacm]{acmart}", "ACM-Reference-Format"),
+        ("\\documentclass{article}\\usepackage{natbib}", "plainnat"),
+    ],
+)
+def test_reference_lists_print_what_each_bibliography_style_typesets(
+    tmp_path, preamble: str, style: str
+) -> None:
+    """Each style's ``.bbl`` wraps the entry text in its own macros (apsrev's ``\\bibinfo``,
+    ``\\bibnamefont``; ACM's ``\\showarticletitle``; elsarticle's ``\\xfnm``), and wraps lines
+    where pandoc fails: the reference list has the words of the page the compile made (save
+    its page number, and ACM's address footer). revtex prints no heading."""
+    (tmp_path / "refs.bib").write_text(REFERENCES_BIB)
+    title = "\\title{T}\\maketitle " if "acmart" in preamble else ""
+    (tmp_path / "main.tex").write_text(
+        f"{preamble}\\begin{{document}}{title}See \\cite{{moon1969,acar2009}}.\n"
+        f"\\bibliographystyle{{{style}}}\\bibliography{{refs}}\\end{{document}}\n"
+    )
+    result = compile_latex_dir(tmp_path)
+    files = {name: (tmp_path / name).read_bytes() for name in ("main.tex", "refs.bib")}
+    markdown = pandoc.paper_markdown(files, "main.tex", result.outputs).text
+    with pymupdf.open(stream=result.pdf) as doc:
+        page = doc[-1].get_text(flags=pymupdf.TEXT_DEHYPHENATE)
+
+    def words(text: str) -> Counter[str]:
+        return Counter(re.findall(r"[a-z0-9]+", re.sub(r"[*`]", "", text.lower())))
+
+    furniture = Counter({"1": 1, "author": 1, "s": 1, "address": 1})
+    assert words(markdown) - words(page) == Counter()
+    assert words(page) - words(markdown) <= furniture
+    assert ("References" in markdown) == (style != "apsrev4-2")
+
+
 def test_chemical_formulas_print_as_mhchem_typesets_them() -> None:
     formulas = pandoc.chemical_formulas(
         "\\ce{Cu2MnAl}, \\ce{SO4^2-}, \\ce{Fe^{3+}}, \\ce{Ca(OH)2}, "
@@ -681,6 +738,24 @@ def test_a_papers_own_style_abbreviations_are_expanded() -> None:
     )
 
 
+def test_package_text_pandoc_drops_is_printed() -> None:
+    """minted's shortcuts, textcomp's symbols, IEEEtran's drop cap and PMLR's
+    acknowledgements: pandoc drops each, with its text."""
+    files = {
+        "main.tex": (
+            b"\\documentclass{article}\\usepackage{code}\\begin{document}"
+            b"\\IEEEPARstart{T}{his} scheduler runs \\ocamlinline{val run : t -> unit} "
+            b"at 20\\textdegree C, 3.1\\textpm 0.2 s.\n\\begin{ocamlcode}\nlet x = 1\n"
+            b"\\end{ocamlcode}\n\\acks{We thank the reviewers.}\\end{document}"
+        ),
+        "code.sty": b"\\RequirePackage{minted}\\newminted{ocaml}{}\\newmintinline{ocaml}{}",
+    }
+    markdown = pandoc.paper_markdown(files, "main.tex", {}).text
+    assert "This scheduler runs `val run : t -> unit` at 20°C, 3.1±0.2 s." in markdown
+    assert "```" in markdown and "let x = 1" in markdown
+    assert "# Acknowledgments\n\nWe thank the reviewers." in markdown
+
+
 def test_a_styles_text_macros_with_arguments_print_their_text() -> None:
     style = (
         "\\newcommand{\\answerYes}[1][]{\\textcolor{blue}{[Yes] #1}}"
@@ -708,3 +783,10 @@ def test_only_the_styles_the_paper_loads_set_its_citations() -> None:
     assert pandoc.loaded_styles("\\usepackage[authoryear]{Style/artratex}", thesis) == (
         "\\citestyle{authoryear}"
     )
+    # a style of the same name in a subfolder (another paper's) does not shadow the paper's own
+    shadowed = {
+        "main.tex": b"",
+        "macros.sty": b"\\def\\a{A}",
+        "prophecy/macros.sty": b"\\def\\b{B}",
+    }
+    assert pandoc.loaded_styles("\\usepackage{macros}", shadowed) == "\\def\\a{A}"
