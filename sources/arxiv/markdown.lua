@@ -74,9 +74,20 @@ function Div(d)
   return d.content
 end
 function RawInline(_) return {} end
+
+-- The LaTeX of an environment pandoc does not know, read as blocks with this filter's rules.
+local function read_latex(text)
+  local blocks = pandoc.read(text, "latex+raw_tex").blocks
+  local rules = {RawBlock = RawBlock, RawInline = RawInline, Link = Link, Span = Span,
+    SmallCaps = SmallCaps, Underline = Underline}
+  return pandoc.walk_block(pandoc.Div(blocks), rules).content
+end
+
 -- A table pandoc could not read arrives raw (the reader runs with +raw_tex): it becomes a marker
 -- holding its number (0: no caption) and its LaTeX in hex, which vlpipe.sources.arxiv.pandoc
--- renders as its caption and plain-text cells.
+-- renders as its caption and plain-text cells. Any other environment pandoc does not know
+-- (acmart's acks, revtex's widetext, elsarticle's frontmatter, a class's theorem) prints its
+-- content: only its begin and end are dropped.
 function RawBlock(raw)
   local env = raw.text:match("\\begin%s*{(%a+%*?)}")
   if env == "tabular" or env == "tabular*" or env == "longtable" or env == "tabularx"
@@ -88,6 +99,18 @@ function RawBlock(raw)
     end
     local hex = raw.text:gsub(".", function(c) return string.format("%02x", c:byte()) end)
     return pandoc.RawBlock("markdown", "<!--vlpipe:table:" .. number .. ":" .. hex .. "-->")
+  end
+  local name, rest = raw.text:match("^%s*\\begin%s*{([%a%*]+)}(.*)$")
+  if name then
+    local body = rest:match("^(.-)\\end%s*{" .. name:gsub("%*", "%%*") .. "}%s*$")
+    if body then
+      -- a theorem's title prints in parentheses; key=value options (a box's colours) do not
+      local option, text = body:match("^%s*(%b[])(.*)$")
+      if option then
+        body = option:find("=") and text or "(" .. option:sub(2, -2) .. ") " .. text
+      end
+      return read_latex(body)
+    end
   end
   return {}
 end

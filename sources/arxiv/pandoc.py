@@ -132,7 +132,13 @@ def _single_paragraph_captions(tex: str) -> str:
 
 
 _FIGURE = re.compile(r"\\begin\s*\{(figure\*?)\}(.*?)\\end\s*\{\1\}", re.DOTALL)
-_SUBFIGURE = re.compile(r"\\begin\s*\{subfigure\}(.*?)\\end\s*\{subfigure\}", re.DOTALL)
+# a subfigure environment (its caption is the last inside), or a subcaption command:
+# subcaption's ``\\subcaption{…}``/``\\subcaptionbox[…]{…}``, subfig's ``\\subfloat[…][…]``
+_SUBFIGURE = re.compile(
+    r"\\begin\s*\{subfigure\}(?P<body>.*?)\\end\s*\{subfigure\}"
+    r"|\\(?P<command>subcaptionbox|subcaption|subfloat|subfigure)\b\*?",
+    re.DOTALL,
+)
 _CAPTION = re.compile(r"\\caption\*?\s*(?:\[[^\]]*\])?\s*(?=\{)")
 
 
@@ -145,6 +151,58 @@ def _last_caption(tex: str) -> str | None:
     return found
 
 
+# Environments pandoc does not know, as the standard ones they are: paralist's lists, the
+# floats of rotating, wrapfig and sidecap (their placement arguments dropped)
+_ENVIRONMENT_ALIASES = {
+    "compactitem": ("itemize", 0),
+    "asparaitem": ("itemize", 0),
+    "inparaitem": ("itemize", 0),
+    "compactenum": ("enumerate", 0),
+    "asparaenum": ("enumerate", 0),
+    "inparaenum": ("enumerate", 0),
+    "sidewaystable": ("table", 0),
+    "sidewaysfigure": ("figure", 0),
+    "SCtable": ("table", 0),
+    "SCfigure": ("figure", 0),
+    "wraptable": ("table", 2),
+    "wrapfigure": ("figure", 2),
+}
+_ALIASED_ENVIRONMENT = re.compile(rf"\\(begin|end)\s*\{{({'|'.join(_ENVIRONMENT_ALIASES)})\}}")
+
+
+def standard_environments(tex: str) -> str:
+    """``tex`` with :data:`_ENVIRONMENT_ALIASES` renamed: pandoc keeps an environment it does not
+    know raw, and the list's or float's text would be lost with it."""
+    out, position = [], 0
+    for match in _ALIASED_ENVIRONMENT.finditer(tex):
+        if match.start() < position:
+            continue
+        name, arguments = _ENVIRONMENT_ALIASES[match[2]]
+        out += [tex[position : match.start()], f"\\{match[1]}{{{name}}}"]
+        position = match.end()
+        if match[1] == "begin":
+            while (option := balanced_group(tex, position, "[", "]")) is not None:
+                position = option[1]
+            for _ in range(arguments):
+                group = balanced_group(tex, position)
+                position = group[1] if group is not None else position
+    return "".join(out) + tex[position:]
+
+
+def _subcaption_argument(tex: str, start: int, command: str) -> str | None:
+    """The caption a subcaption command at ``start`` prints: the braced argument of
+    ``\\subcaption``/``\\subcaptionbox`` (after its optional list entry), the last optional
+    argument of ``\\subfloat``/``\\subfigure`` (none: no caption)."""
+    options: list[str] = []
+    while (option := balanced_group(tex, start, "[", "]")) is not None:
+        options.append(option[0])
+        start = option[1]
+    if command in ("subfloat", "subfigure"):
+        return options[-1] if options and options[-1].strip() else None
+    group = balanced_group(tex, start)
+    return group[0] if group is not None else None
+
+
 def normalize_figures(tex: str) -> str:
     """Figures as pandoc reads them: one picture and the caption. pandoc (2.x) keeps a
     ``figure*`` raw (dropped) and loses the caption of a figure with subfigures, several
@@ -155,10 +213,13 @@ def normalize_figures(tex: str) -> str:
         subcaptions: list[str] = []
 
         def subfigure(sub: re.Match[str]) -> str:
-            caption = _last_caption(sub[1])
+            if sub["command"] is None:
+                caption = _last_caption(sub["body"])
+            else:
+                caption = _subcaption_argument(match[2], sub.end(), sub["command"])
             if caption is not None:
                 subcaptions.append(f"({chr(ord('a') + len(subcaptions) % 26)}) {caption}")
-            return ""
+            return "" if sub["command"] is None else sub[0]
 
         body = _SUBFIGURE.sub(subfigure, match[2])
         caption = _last_caption(body)
@@ -299,7 +360,8 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     cleveref = _CLEVEREF.search(sources)
     tex = replace_refs(_LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "")
     tex = number_headings(replace_citations(tex, compiled, sources), compiled)
-    tex = _single_paragraph_captions(normalize_tables(BIBLIOGRAPHY_STYLE.sub("", tex)))
+    tex = normalize_tables(standard_environments(BIBLIOGRAPHY_STYLE.sub("", tex)))
+    tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)
     tex = contents_lists(normalize_figures(tex), compiled, sources)
     if compiled.bbl is not None and not _BIBLATEX_DATA.search(compiled.bbl):

@@ -1,5 +1,5 @@
-"""The arXiv benchmark's citation check (bench/bench_arxiv.py): citations only, not the other
-bracketed numbers a page prints."""
+"""The arXiv benchmark (bench/bench_arxiv.py): the page text it measures against, and its
+citation check (citations only, not the other bracketed numbers a page prints)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,9 @@ def test_author_year_citations_mismatch_when_their_brackets_differ() -> None:
     assert not bench_arxiv.citation_mismatch("Magnus (1985) wrote", "Magnus [1985] wrote", None)
 
 
-def test_page_text_leaves_out_what_a_cropped_figure_hides(tmp_path: Path) -> None:
+def test_page_text_leaves_out_what_a_cropped_figure_hides_and_then_the_figure(
+    tmp_path: Path,
+) -> None:
     """An included PDF cropped with ``trim``/``clip`` keeps its whole text layer in the file
     (flamingo-zh crops figures out of the original paper's pages): the reference is only the
     text the page shows."""
@@ -80,7 +82,11 @@ def test_page_text_leaves_out_what_a_cropped_figure_hides(tmp_path: Path) -> Non
         "Body text.\\vspace*{8cm}\n\n"
         "\\includegraphics[trim=0 500 0 150,clip,width=\\linewidth]{fig.pdf}\\end{document}"
     )
-    with pymupdf.open(stream=compile_latex_dir(paper).pdf) as doc:
+    pdf = compile_latex_dir(paper).pdf
+    with pymupdf.open(stream=pdf) as doc:
         assert "Hidden" in doc[0].get_text(flags=0)
         shown = bench_arxiv.words(bench_arxiv.page_text(doc[0]))
     assert shown == ["body", "text", "shown", "words"]
+    # the second reference: the page's own text, without what the included graphic draws
+    with bench_arxiv.without_graphics(pdf) as doc:
+        assert bench_arxiv.words(bench_arxiv.page_text(doc[0])) == ["body", "text"]

@@ -595,6 +595,16 @@ def test_figures_keep_their_captions_and_subcaptions() -> None:
     markdown = pandoc.latex_to_markdown(pandoc.normalize_figures(tex))
     assert "(a\\) VGG16 [31] (b) ResNet50 [14]" in markdown
     assert "Figure 1: **DET curves**. For VGG2 [6] models." in markdown
+    # offline-rl: subcaption's \\subcaption in minipages; subfig's \\subfloat (one without a
+    # caption prints none), \\subcaptionbox with a list entry
+    tex = (
+        "\\begin{figure}[H]\\begin{minipage}[b]{0.32\\linewidth}\\includegraphics{a.png}"
+        "\\subcaption{Random Init. vs GPT2}\\end{minipage}\\subfloat[][GPT2 {vs} iGPT]{x}"
+        "\\subfloat{y}\\subcaptionbox[list]{Return}{z}\\caption{CKA between models.}\\end{figure}"
+    )
+    markdown = pandoc.latex_to_markdown(pandoc.normalize_figures(tex))
+    assert "(a\\) Random Init. vs GPT2 (b) GPT2 vs iGPT (c) Return" in markdown
+    assert "Figure 1: CKA between models." in markdown
     table = "\\begin{figure}\\begin{tabular}{c}x\\end{tabular}\\caption{T}\\end{figure}"
     assert pandoc.normalize_figures(table) == table
 
@@ -754,6 +764,27 @@ def test_package_text_pandoc_drops_is_printed() -> None:
     assert "This scheduler runs `val run : t -> unit` at 20°C, 3.1±0.2 s." in markdown
     assert "```" in markdown and "let x = 1" in markdown
     assert "# Acknowledgments\n\nWe thank the reviewers." in markdown
+
+
+def test_environments_pandoc_does_not_know_keep_their_text() -> None:
+    """pandoc keeps an unknown environment raw, and its text was lost with it: paralist's lists
+    and wrapfig's floats become the standard ones, any other prints its content (megatron's
+    acknowledgements, 2dpsd's widetext, a theorem a class defines, its title in parentheses)."""
+    tex = (
+        "\\begin{compactenum}\\item First.\\item Second.\\end{compactenum}\n\n"
+        "\\begin{wraptable}[8]{r}{0.4\\textwidth}\\begin{tabular}{c}cell\\end{tabular}"
+        "\\caption{Wrapped.}\\end{wraptable}\n\n"
+        "\\begin{acks}We thank \\textbf{Ian} for \\href{http://x}{talks}.\\end{acks}\n\n"
+        "\\begin{widetext}Wide \\begin{framed}framed\\end{framed} text.\\end{widetext}\n\n"
+        "\\begin{lemma}[Bound]Every $x^2 \\ge 0$.\\end{lemma}\n\n"
+        "\\begin{tcolorbox}[colback=red]Boxed.\\end{tcolorbox}\n"
+    )
+    markdown = pandoc.latex_to_markdown(pandoc.prepare_for_pandoc(tex, compiled.Compiled()))
+    assert "1.  First.\n\n2.  Second." in markdown
+    assert "Table 1: Wrapped." in markdown and "cell" in markdown and "0.4" not in markdown
+    assert "We thank **Ian** for talks." in markdown
+    assert "Wide\n\nframed\n\ntext." in markdown and "Boxed." in markdown
+    assert "(Bound) Every $x^2 \\ge 0$." in markdown
 
 
 def test_a_styles_text_macros_with_arguments_print_their_text() -> None:
