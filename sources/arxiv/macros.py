@@ -212,12 +212,16 @@ TEXT_SYMBOLS = {
     "textperthousand": "‰",
     "checkmark": "✓",
 }
+# pifont's ``\\ding{51}``: the marks papers put in tables (ZapfDingbats codes)
+DINGBATS = {"51": "✓", "52": "✔", "55": "✗", "56": "✘", "72": "★", "108": "●", "110": "■"}
+_DING = re.compile(r"\\ding\s*\{\s*(\d+)\s*\}")
 _TEXT_SYMBOL = re.compile(rf"\\({'|'.join(TEXT_SYMBOLS)})(?![A-Za-z@])(?:\{{\}}|[ \t]*)")
 
 
 def text_symbols(tex: str) -> str:
-    """textcomp's symbols as the characters they print; the spaces after the command are not
-    printed (``20\\textdegree C`` is 20°C)."""
+    """textcomp's symbols and pifont's marks as the characters they print; the spaces after a
+    symbol's command are not printed (``20\\textdegree C`` is 20°C)."""
+    tex = _DING.sub(lambda match: DINGBATS.get(match[1], ""), tex)
     return _TEXT_SYMBOL.sub(lambda match: TEXT_SYMBOLS[match[1]], tex)
 
 

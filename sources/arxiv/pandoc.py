@@ -151,8 +151,8 @@ def _last_caption(tex: str) -> str | None:
     return found
 
 
-# Environments pandoc does not know, as the standard ones they are: paralist's lists, the
-# floats of rotating, wrapfig and sidecap (their placement arguments dropped)
+# Environments pandoc does not know, as the standard ones they are: paralist's lists and
+# LaTeX's list, the floats of rotating, wrapfig and sidecap (their other arguments dropped)
 _ENVIRONMENT_ALIASES = {
     "compactitem": ("itemize", 0),
     "asparaitem": ("itemize", 0),
@@ -166,8 +166,65 @@ _ENVIRONMENT_ALIASES = {
     "SCfigure": ("figure", 0),
     "wraptable": ("table", 2),
     "wrapfigure": ("figure", 2),
+    "list": ("itemize", 2),  # its label and its spacing settings
 }
 _ALIASED_ENVIRONMENT = re.compile(rf"\\(begin|end)\s*\{{({'|'.join(_ENVIRONMENT_ALIASES)})\}}")
+
+
+# Commands that print nothing (spacing, alignment, colour, counters, page styles) and how many
+# braced arguments they take: pandoc reads an unknown command with every braced group after it,
+# so ``\\noindent{\\bf Analysis.}`` and ``\\color{red}{text}`` lost their text.
+_LAYOUT_ARGUMENTS = {
+    **dict.fromkeys(
+        [
+            "noindent",
+            "centering",
+            "raggedright",
+            "raggedleft",
+            "hfill",
+            "vfill",
+            "protect",
+            "medskip",
+            "smallskip",
+            "bigskip",
+            "FloatBarrier",
+            "balance",
+            "ignorespaces",
+            "unskip",
+            "null",
+            "clearpage",
+            "newpage",
+            "cleardoublepage",
+        ],
+        0,
+    ),
+    **dict.fromkeys(["vspace", "hspace", "addvspace", "color", "thispagestyle", "pagestyle"], 1),
+    **dict.fromkeys(["setlength", "addtolength", "setcounter", "addtocounter"], 2),
+}
+_LAYOUT = re.compile(rf"\\({'|'.join(_LAYOUT_ARGUMENTS)})(?![A-Za-z@])\*?")
+# TeX's own skips and kerns with their glue (``\\hskip0pt``, ``\\vskip 2em plus 1fil``)
+_SKIP = re.compile(
+    r"\\(?:[hv]skip|kern)\s*(?:-?\s*[\d.]+\s*[a-z]{2}|\\[A-Za-z@]+)"
+    r"(?:\s*(?:plus|minus)\s*-?[\d.]+\s*(?:fil+|[a-z]{2}))*"
+)
+
+
+def without_layout_commands(tex: str) -> str:
+    """``tex`` without :data:`_LAYOUT_ARGUMENTS`' commands and their arguments (options too);
+    a horizontal space stays a space between words."""
+    out, position = [], 0
+    for match in _LAYOUT.finditer(tex):
+        if match.start() < position:
+            continue
+        end = match.end()
+        while (option := balanced_group(tex, end, "[", "]")) is not None:
+            end = option[1]
+        for _ in range(_LAYOUT_ARGUMENTS[match[1]]):
+            group = balanced_group(tex, end)
+            end = group[1] if group is not None else end
+        out += [tex[position : match.start()], " " if match[1] in ("hspace", "hfill") else ""]
+        position = end
+    return _SKIP.sub("", "".join(out) + tex[position:])
 
 
 def standard_environments(tex: str) -> str:
@@ -360,7 +417,8 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     cleveref = _CLEVEREF.search(sources)
     tex = replace_refs(_LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "")
     tex = number_headings(replace_citations(tex, compiled, sources), compiled)
-    tex = normalize_tables(standard_environments(BIBLIOGRAPHY_STYLE.sub("", tex)))
+    tex = standard_environments(without_layout_commands(BIBLIOGRAPHY_STYLE.sub("", tex)))
+    tex = normalize_tables(tex)
     tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)
     tex = contents_lists(normalize_figures(tex), compiled, sources)

@@ -749,19 +749,20 @@ def test_a_papers_own_style_abbreviations_are_expanded() -> None:
 
 
 def test_package_text_pandoc_drops_is_printed() -> None:
-    """minted's shortcuts, textcomp's symbols, IEEEtran's drop cap and PMLR's
-    acknowledgements: pandoc drops each, with its text."""
+    """minted's shortcuts, textcomp's symbols, pifont's marks, IEEEtran's drop cap and PMLR's
+    acknowledgements: pandoc drops each, with its text (and a mark the group after it)."""
     files = {
         "main.tex": (
             b"\\documentclass{article}\\usepackage{code}\\begin{document}"
             b"\\IEEEPARstart{T}{his} scheduler runs \\ocamlinline{val run : t -> unit} "
-            b"at 20\\textdegree C, 3.1\\textpm 0.2 s.\n\\begin{ocamlcode}\nlet x = 1\n"
-            b"\\end{ocamlcode}\n\\acks{We thank the reviewers.}\\end{document}"
+            b"at 20\\textdegree C, 3.1\\textpm 0.2 s \\ding{51}{ok}.\n"
+            b"\\begin{ocamlcode}\nlet x = 1\n\\end{ocamlcode}\n"
+            b"\\acks{We thank the reviewers.}\\end{document}"
         ),
         "code.sty": b"\\RequirePackage{minted}\\newminted{ocaml}{}\\newmintinline{ocaml}{}",
     }
     markdown = pandoc.paper_markdown(files, "main.tex", {}).text
-    assert "This scheduler runs `val run : t -> unit` at 20°C, 3.1±0.2 s." in markdown
+    assert "This scheduler runs `val run : t -> unit` at 20°C, 3.1±0.2 s ✓ok." in markdown
     assert "```" in markdown and "let x = 1" in markdown
     assert "# Acknowledgments\n\nWe thank the reviewers." in markdown
 
@@ -785,6 +786,23 @@ def test_environments_pandoc_does_not_know_keep_their_text() -> None:
     assert "We thank **Ian** for talks." in markdown
     assert "Wide\n\nframed\n\ntext." in markdown and "Boxed." in markdown
     assert "(Bound) Every $x^2 \\ge 0$." in markdown
+
+
+def test_layout_commands_do_not_take_the_text_after_them() -> None:
+    """pandoc reads an unknown command with every braced group after it: 1pipe's
+    ``\\parab{…}`` (``\\noindent{\\bf …}``) lost its run-in heading, a ``\\color{red}{…}`` its
+    text; its ``list`` environment (label and spacing arguments) is a list."""
+    tex = (
+        "\\vspace*{0.05in}\\noindent{\\bf Correctness Analysis.} In reliable 1Pipe,"
+        "\\hspace{1em}a \\color[rgb]{1,0,0}{scattering} from \\hskip0pt plus 1fil sender.\n\n"
+        "\\begin{list}{$\\bullet$}{\\parsep 1pt plus 1pt \\leftmargin 0.15in}"
+        "\\item Packet loss.\\end{list}\n"
+    )
+    markdown = pandoc.latex_to_markdown(pandoc.prepare_for_pandoc(tex, compiled.Compiled()))
+    assert markdown == (
+        "**Correctness Analysis.** In reliable 1Pipe, a scattering from sender.\n\n"
+        "-   Packet loss.\n"
+    )
 
 
 def test_a_styles_text_macros_with_arguments_print_their_text() -> None:
