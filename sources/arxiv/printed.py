@@ -51,6 +51,7 @@ _LOAD_OPTIONS = re.compile(r"\\(?:usepackage|documentclass)\s*\[([^\]]*)\]")
 _NUMERIC = {"numbers", "super", "acmnumeric"}
 _REF = re.compile(
     r"\\(ref|eqref|autoref|Autoref|cref|Cref|vref|pageref|nameref|subref)\*?\s*\{([^}]+)\}"
+    r"|\\(crefrange|Crefrange)\*?\s*\{([^}]+)\}\s*\{([^}]+)\}"
 )
 _HEADING = re.compile(r"\\(part|chapter|section|subsection|subsubsection)(\*?)\s*(?=[\[{])")
 _GROUP = r"\{((?:[^{}]|\{[^{}]*\})*)\}"  # a braced argument, braces one deep inside
@@ -167,16 +168,17 @@ def natbib_options(sources: str) -> tuple[str, dict[str, str]]:
     return words.replace("acmauthoryear", "authoryear"), settings
 
 
-def _compressed(labels: list[str]) -> list[str]:
-    """Numeric labels sorted with runs of three or more as ``a–b``, as ``cite``/natbib do."""
+def _compressed(labels: list[str], run: str = "{}–{}") -> list[str]:
+    """Numeric labels sorted with runs of three or more as ``a–b`` (``run``), as ``cite``/natbib
+    (and cleveref: ``1 to 3``) do."""
     if not all(label.isdigit() for label in labels):
         return labels
     numbers = sorted({int(label) for label in labels})
     out, start = [], 0
     for index in range(1, len(numbers) + 1):
         if index == len(numbers) or numbers[index] != numbers[index - 1] + 1:
-            run = numbers[start:index]
-            out += [f"{run[0]}–{run[-1]}"] if len(run) >= 3 else [str(n) for n in run]
+            found = numbers[start:index]
+            out += [run.format(found[0], found[-1])] if len(found) >= 3 else map(str, found)
             start = index
     return out
 
@@ -263,6 +265,14 @@ def replace_refs(tex: str, compiled: Compiled, cleveref_options: str = "") -> st
     noabbrev = "noabbrev" in cleveref_options
 
     def replace(match: re.Match[str]) -> str:
+        if match[3] is not None:  # \crefrange{first}{last}
+            ends = [compiled.labels.get(match[4].strip()), compiled.labels.get(match[5].strip())]
+            if None in ends:
+                return "??"
+            kind = _label_kind(compiled, match[4].strip())
+            name = _cref_name(kind, match[3], capitalize, noabbrev, plural=True)
+            shown = [f"({n})" if kind == "equation" else str(n) for n in ends]
+            return escape(f"{name} {shown[0]} to {shown[1]}".strip())
         command, keys = match[1], [k.strip() for k in match[2].split(",")]
         table = {"pageref": compiled.pages, "nameref": compiled.titles}.get(command)
         found = [(table or compiled.labels).get(key) for key in keys]
@@ -271,27 +281,65 @@ def replace_refs(tex: str, compiled: Compiled, cleveref_options: str = "") -> st
             return "??"
         if table is not None:
             return escape(", ".join(numbers))
+        if command in ("cref", "Cref", "vref"):
+            labels = [(_label_kind(compiled, key), n) for key, n in zip(keys, numbers, strict=True)]
+            return escape(_cleveref_list(labels, command, capitalize, noabbrev))
         kind = _label_kind(compiled, keys[0])
-        shown = [
-            f"({n})"
-            if command == "eqref" or (kind == "equation" and command in ("cref", "Cref"))
-            else n
-            for n in numbers
-        ]
+        shown = [f"({n})" if command == "eqref" else n for n in numbers]
         text = ", ".join(shown)
         names = _NAMES.get(kind)
         if command in ("autoref", "Autoref") and names:
             return escape(f"{names[0]} {text}")
-        if command in ("cref", "Cref", "vref") and names:
-            name = (
-                names[3] if noabbrev else names[2] if capitalize or command == "Cref" else names[1]
-            )
-            if noabbrev and (capitalize or command == "Cref"):
-                name = name.capitalize()
-            return escape(f"{name} {text}")
         return escape(text)
 
     return _REF.sub(replace, tex)
+
+
+def _cref_name(kind: str, command: str, capitalize: bool, noabbrev: bool, plural: bool) -> str:
+    """cleveref's name for a label's counter: ``\\Cref`` prints the full capitalised one
+    (``Figure``), ``\\cref`` ``fig.`` (``Fig.`` with the ``capitalise`` option, ``figure`` with
+    ``noabbrev``); ``plural``: ``figs.``, ``Figures``, ``appendices``. None for an unknown
+    counter."""
+    names = _NAMES.get(kind)
+    if names is None:
+        return ""
+    if command.startswith("C"):
+        name = names[0]
+    else:
+        name = names[3] if noabbrev else names[2] if capitalize else names[1]
+        name = name.capitalize() if noabbrev and capitalize else name
+    if not plural:
+        return name
+    if name.endswith("."):
+        return f"{name[:-1]}s."
+    return f"{name[:-1]}ces" if name.endswith("ix") else f"{name}s"
+
+
+def _cleveref_list(
+    labels: list[tuple[str, str]], command: str, capitalize: bool, noabbrev: bool
+) -> str:
+    """What ``\\cref{a,b,…}`` prints for its labels' (counter, number)s: grouped by counter in
+    order of first appearance, each group sorted and named (plural for several), runs of three
+    or more consecutive numbers compressed (``sections 1 to 3``), the groups and the numbers
+    joined with commas and a final "and"."""
+    groups: dict[str, list[str]] = {}
+    for kind, number in labels:
+        groups.setdefault(kind, []).append(number)
+    parts = []
+    for kind, numbers in groups.items():
+        ordered = sorted(dict.fromkeys(numbers), key=_number_order)
+        shown = [f"({n})" if kind == "equation" else n for n in _compressed(ordered, "{} to {}")]
+        name = _cref_name(kind, command, capitalize, noabbrev, plural=len(ordered) > 1)
+        parts.append(f"{name} {_and_list(shown)}".strip())
+    return _and_list(parts)
+
+
+def _number_order(number: str) -> tuple[tuple[int, int | str], ...]:
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[.\-]", number))
+
+
+def _and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def number_headings(tex: str, compiled: Compiled) -> str:

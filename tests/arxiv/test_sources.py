@@ -609,12 +609,39 @@ def test_figures_keep_their_captions_and_subcaptions() -> None:
     assert pandoc.normalize_figures(table) == table
 
 
+CLEVEREF_REFS = (
+    "X \\cref{a,b} Y \\cref{a,b,c} Z \\cref{a,c} W \\cref{d,a,b} V \\cref{a,f1} "
+    "U \\crefrange{a}{c} T \\Crefrange{f1}{f2} S \\cref{e1,e2} R \\Cref{e1} Q \\cref{f1,f2} P"
+)
+
+
+@pytest.mark.parametrize("options", ["", "capitalise", "noabbrev"])
+def test_cleveref_lists_print_as_cleveref_prints_them(tmp_path, options: str) -> None:
+    """Names by counter, singular or plural (``\\Cref``: the full capitalised one), numbers
+    sorted, three in a row as a range, joined with "and": the same text as the compiled page."""
+    (tmp_path / "main.tex").write_text(
+        f"\\documentclass{{article}}\\usepackage[{options}]{{cleveref}}\\begin{{document}}"
+        "\\section{A}\\label{a}\\section{B}\\label{b}\\section{C}\\label{c}\\section{D}\\label{d}"
+        "\\begin{figure}\\caption{x}\\label{f1}\\end{figure}"
+        "\\begin{figure}\\caption{y}\\label{f2}\\end{figure}"
+        "\\begin{equation}x\\label{e1}\\end{equation}\\begin{equation}y\\label{e2}\\end{equation}"
+        f"\\clearpage {CLEVEREF_REFS}\\end{{document}}"
+    )
+    result = compile_latex_dir(tmp_path)
+    with pymupdf.open(stream=result.pdf) as doc:
+        page = " ".join(doc[-1].get_text().split()[:-1])  # the page number left out
+    found = compiled.read_compiled(result.outputs, "main.tex")
+    assert printed.replace_refs(CLEVEREF_REFS, found, options) == page
+
+
 def test_refs_and_headings_print_the_compiles_numbers() -> None:
     found = compiled.read_compiled(
         {"main.aux": AUX.encode(), "chapter.aux": CHAPTER_AUX.encode()}, "main.tex"
     )
     tex = "\\cref{fig:plot}, \\Cref{eq:loss}, \\autoref{sec:intro}, \\eqref{eq:loss}, \\ref{x}"
-    assert printed.replace_refs(tex, found, "capitalize") == ("Fig. 2, Eq. (3), Section 1, (3), ??")
+    assert printed.replace_refs(tex, found, "capitalize") == (
+        "Fig. 2, Equation (3), Section 1, (3), ??"
+    )
     assert printed.replace_refs("p. \\pageref{eq:loss}, \\nameref{sec:intro}", found) == (
         "p. 2, Introduction"
     )
