@@ -79,8 +79,23 @@ _MATH_TEXT = LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck Warning")
 
 
+# pdfTeX's OT1 fonts draw an accent as a glyph of its own, which the text layer gives as a
+# spacing accent before the letter (``M¨uhlbauer``, ``Fran¸cois``): the page shows the accented
+# letter
+_COMBINING = dict(
+    zip(
+        "¨ˇ´`ˆ˜¯˘˙˚¸˛",
+        "\u0308\u030c\u0301\u0300\u0302\u0303\u0304\u0306\u0307\u030a\u0327\u0328",
+        strict=True,
+    )
+)
+_SPACING_ACCENT = re.compile(r"([¨ˇ´`ˆ˜¯˘˙˚¸˛])([^\W\d_])")
+
+
 def words(text: str) -> list[str]:
-    """Normalised words: NFKC, lower case, letters and digits only; each CJK character a word."""
+    """Normalised words: spacing accents joined to their letters, NFKC, lower case, letters and
+    digits only; each CJK character a word."""
+    text = _SPACING_ACCENT.sub(lambda m: m[2] + _COMBINING[m[1]], text)
     text = unicodedata.normalize("NFKC", text).lower()
     text = CJK.sub(lambda m: f" {m[0]} ", text)
     tokens = ("".join(c for c in raw if c.isalnum()) for raw in text.split())

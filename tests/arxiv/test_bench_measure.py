@@ -90,3 +90,13 @@ def test_page_text_leaves_out_what_a_cropped_figure_hides_and_then_the_figure(
     # the second reference: the page's own text, without what the included graphic draws
     with bench_arxiv.without_graphics(pdf) as doc:
         assert bench_arxiv.words(bench_arxiv.page_text(doc[0])) == ["body", "text"]
+
+
+def test_words_join_the_spacing_accents_of_ot1_fonts_to_their_letters() -> None:
+    """pdfTeX's OT1 fonts draw an accent as its own glyph, read as a spacing accent before the
+    letter; NFKC alone would split ``M¨uhlbauer`` into two words."""
+    layer = "S. M¨uhlbauer, J. ˇSaroun, Fran¸cois, 2.36 ˚A"
+    assert bench_arxiv.words(layer) == bench_arxiv.words(
+        "S. Mühlbauer, J. Šaroun, François, 2.36 Å"
+    )
+    assert bench_arxiv.words(layer)[1] == "mühlbauer"
