@@ -184,7 +184,9 @@ def _image_of(output: Any, where: str) -> ImageOutput | None:
 
 def python_source(source: str) -> str | None:
     """The cell's source without IPython syntax, or None when a cell magic makes it non-Python."""
-    if "\r" not in source and not _MAYBE_IPYTHON.search(source):
+    # every IPython syntax has a "%", "!" or "?": most cells have none, and skip the regex
+    plain = not ("%" in source or "!" in source or "?" in source)
+    if "\r" not in source and (plain or not _MAYBE_IPYTHON.search(source)):
         return source.strip("\n")  # no line is IPython syntax
     return without_ipython(source)
 
