@@ -38,6 +38,7 @@ from vlpipe.sources.arxiv.printed import (
     BIBLIOGRAPHY_STYLE,
     cite_style,
     number_headings,
+    number_theorems,
     replace_acronyms,
     replace_citations,
     replace_refs,
@@ -416,7 +417,8 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     which fails pandoc on the whole paper)."""
     cleveref = _CLEVEREF.search(sources)
     tex = replace_refs(_LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "")
-    tex = number_headings(replace_citations(tex, compiled, sources), compiled)
+    tex = number_theorems(replace_citations(tex, compiled, sources), compiled, sources)
+    tex = number_headings(tex, compiled)
     tex = standard_environments(without_layout_commands(BIBLIOGRAPHY_STYLE.sub("", tex)))
     tex = normalize_tables(tex)
     tex = _single_paragraph_captions(tex)

@@ -342,17 +342,25 @@ def _and_list(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
+def _numbered_headings(tex: str, compiled: Compiled) -> list[tuple[re.Match[str], str]]:
+    """The source's numbered headings with the numbers the table of contents has for them;
+    none unless the two agree level by level."""
+    found = [m for m in _HEADING.finditer(tex) if not m[2]]
+    if [m[1] for m in found] != [level for level, _ in compiled.headings]:
+        return []
+    return [(match, number) for match, (_, number) in zip(found, compiled.headings, strict=True)]
+
+
 def number_headings(tex: str, compiled: Compiled) -> str:
     """Numbered ``\\section``-like commands made unnumbered with the number the table of
     contents has for them prefixed (``\\section*{A.1 Proofs}``): appendices and chapters come
     out as printed. Used only when the source's numbered headings and the table of contents
     agree level by level."""
-    found = [m for m in _HEADING.finditer(tex) if not m[2]]
-    levels = [m[1] for m in found]
-    if not found or levels != [level for level, _ in compiled.headings]:
+    headings = _numbered_headings(tex, compiled)
+    if not headings:
         return tex
     out, position = [], 0
-    for match, (_, number) in zip(found, compiled.headings, strict=True):
+    for match, number in headings:
         end = match.end()
         if tex[end] == "[":  # \section[short]{long}: the optional title goes
             close = tex.find("]", end)
@@ -363,6 +371,79 @@ def number_headings(tex: str, compiled: Compiled) -> str:
         position = brace + 1
     out.append(tex[position:])
     return "".join(out)
+
+
+_NEWTHEOREM = re.compile(
+    r"\\newtheorem(\*?)\s*\{([^}]+)\}\s*(?:\[([^\]]+)\])?\s*\{([^}]*)\}(?:\s*\[([^\]]+)\])?"
+)
+_THEOREM_EVENT = re.compile(
+    r"\\(part|chapter|section|subsection|subsubsection)\b|\\(begin|end)\s*\{([^}]+)\}"
+)
+
+
+@dataclass(frozen=True)
+class _Theorem:
+    title: str
+    counter: str  # the environment whose counter it steps (``\\newtheorem{lem}[thm]{Lemma}``)
+    within: str | None  # the heading level that resets it and prefixes its number
+    numbered: bool
+
+
+def _theorems(sources: str) -> dict[str, _Theorem]:
+    """The paper's (and its styles') ``\\newtheorem`` declarations."""
+    declared: dict[str, _Theorem] = {}
+    for star, name, shared, title, within in _NEWTHEOREM.findall(sources):
+        owner = declared.get(shared.strip()) if shared else None
+        counter = owner.counter if owner else name.strip()
+        reset = owner.within if owner else (within.strip() or None)
+        declared[name.strip()] = _Theorem(title.strip(), counter, reset, not star)
+    return declared
+
+
+def number_theorems(tex: str, compiled: Compiled, sources: str) -> str:
+    """Theorem-like environments as the page prints their heads: ``\\textbf{Definition 3.8}
+    (note).``, counted as LaTeX counts them (a shared counter steps for every environment that
+    uses it; one declared ``[section]`` restarts at each section and prints its number first).
+    pandoc numbers each environment on its own from 1. Left to pandoc unless the headings'
+    numbers are known (see :func:`number_headings`)."""
+    theorems = _theorems(sources)
+    headings = {match.start(): number for match, number in _numbered_headings(tex, compiled)}
+    if not theorems or not headings:
+        return tex
+    counts: dict[str, int] = {}
+    current: dict[str, str] = {}  # the latest number of each heading level
+    out, position = [], 0
+    for event in _THEOREM_EVENT.finditer(tex):
+        if event[1] is not None:
+            number = headings.get(event.start())
+            if number is not None:
+                current[event[1]] = number
+                counts = {c: n for c, n in counts.items() if _reset_by(theorems, c) != event[1]}
+            continue
+        theorem = theorems.get(event[3].strip())
+        if theorem is None:
+            continue
+        out.append(tex[position : event.start()])
+        position = event.end()
+        if event[2] == "end":
+            out.append("\n\n")
+            continue
+        head = theorem.title
+        if theorem.numbered:
+            counts[theorem.counter] = counts.get(theorem.counter, 0) + 1
+            prefix = f"{current.get(theorem.within, '0')}." if theorem.within else ""
+            head += f" {prefix}{counts[theorem.counter]}"
+        note = balanced_group(tex, position, "[", "]")
+        if note is not None:
+            position = note[1]
+        out.append(f"\n\n\\textbf{{{head}}}{f' ({note[0]})' if note else ''}. ")
+    out.append(tex[position:])
+    return "".join(out)
+
+
+def _reset_by(theorems: dict[str, _Theorem], counter: str) -> str | None:
+    owner = theorems.get(counter)
+    return owner.within if owner else None
 
 
 def replace_acronyms(tex: str) -> str:

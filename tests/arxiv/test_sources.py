@@ -634,6 +634,29 @@ def test_cleveref_lists_print_as_cleveref_prints_them(tmp_path, options: str) ->
     assert printed.replace_refs(CLEVEREF_REFS, found, options) == page
 
 
+def test_theorem_heads_print_the_numbers_latex_counts(tmp_path) -> None:
+    """pandoc numbers each theorem environment from 1 ("Definition 1" where the page says
+    "Definition 3.8"): a shared counter, a counter within sections and an unnumbered one, as
+    the compiled page prints them."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{amsthm}\\newtheorem{thm}{Theorem}[section]"
+        "\\newtheorem{lem}[thm]{Lemma}\\newtheorem{defn}{Definition}\\newtheorem*{rem}{Remark}"
+        "\\begin{document}\\section{One}\\begin{thm}[Main]First.\\end{thm}"
+        "\\begin{lem}Second.\\end{lem}\\begin{defn}Third.\\end{defn}\\section{Two}"
+        "\\subsection{Sub}\\begin{lem}Fourth.\\end{lem}\\begin{rem}Fifth.\\end{rem}"
+        "\\begin{defn}Sixth.\\end{defn}\\end{document}"
+    )
+    result = compile_latex_dir(tmp_path)
+    files = {"main.tex": (tmp_path / "main.tex").read_bytes()}
+    markdown = pandoc.paper_markdown(files, "main.tex", result.outputs).text.replace("**", "")
+    with pymupdf.open(stream=result.pdf) as doc:
+        page = doc[0].get_text()
+    heads = ["Theorem 1.1 (Main). First.", "Lemma 1.2. Second.", "Definition 1. Third."]
+    heads += ["Lemma 2.1. Fourth.", "Remark. Fifth.", "Definition 2. Sixth."]
+    for head in heads:
+        assert head in page and head in markdown, head
+
+
 def test_refs_and_headings_print_the_compiles_numbers() -> None:
     found = compiled.read_compiled(
         {"main.aux": AUX.encode(), "chapter.aux": CHAPTER_AUX.encode()}, "main.tex"
