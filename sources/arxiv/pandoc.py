@@ -36,7 +36,10 @@ from vlpipe.sources.arxiv.macros import (
 from vlpipe.sources.arxiv.mainfile import flatten, tex_texts
 from vlpipe.sources.arxiv.printed import (
     BIBLIOGRAPHY_STYLE,
+    BOOK_CLASS,
+    DOCUMENTCLASS,
     cite_style,
+    number_equations,
     number_headings,
     number_theorems,
     replace_acronyms,
@@ -306,11 +309,7 @@ _LIST_NAMES = {  # LaTeX's names, ctex's, and the macros a class renews them wit
     "lof": ("listfigurename", "List of Figures", "插图"),
     "lot": ("listtablename", "List of Tables", "表格"),
 }
-_DOCUMENTCLASS = r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{"
-_BOOK_CLASS = re.compile(
-    _DOCUMENTCLASS + r"(?:book|report|ctexbook|ctexrep|scrbook|scrreprt|memoir)\}"
-)
-_REVTEX = re.compile(_DOCUMENTCLASS + r"revtex")
+_REVTEX = re.compile(DOCUMENTCLASS + r"revtex")
 # ctex names LaTeX's headings in Chinese (xeCJK only sets the fonts)
 _CTEX = re.compile(r"\\(?:documentclass|usepackage)\s*(?:\[[^\]]*\])?\s*\{ctex\w*\}")
 _CAPTION_NAMES = {  # as _LIST_NAMES, for the caption labels
@@ -416,6 +415,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     (pandoc needs none; one alone on a caption's last line left a blank line in the caption,
     which fails pandoc on the whole paper)."""
     cleveref = _CLEVEREF.search(sources)
+    tex = number_equations(tex, compiled, sources)  # before the labels go: it reads them
     tex = replace_refs(_LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "")
     tex = number_theorems(replace_citations(tex, compiled, sources), compiled, sources)
     tex = number_headings(tex, compiled)
@@ -443,7 +443,7 @@ def _references_heading(sources: str) -> str:
     ``\\bibname``, the others ``\\refname``."""
     if _REVTEX.search(sources):
         return ""
-    book = _BOOK_CLASS.search(sources)
+    book = BOOK_CLASS.search(sources)
     macro, english = ("bibname", "Bibliography") if book else ("refname", "References")
     return f"\\section*{{{printed_name(sources, macro, english, '参考文献')}}}"
 

@@ -446,6 +446,93 @@ def _reset_by(theorems: dict[str, _Theorem], counter: str) -> str | None:
     return owner.within if owner else None
 
 
+DOCUMENTCLASS = r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{"
+BOOK_CLASS = re.compile(
+    DOCUMENTCLASS + r"(?:book|report|ctexbook|ctexrep|scrbook|scrreprt|memoir)\}"
+)
+# amsmath's and LaTeX's numbered displays: one number, or one per row
+_ONE_NUMBER = frozenset(["equation", "multline"])
+_ROW_NUMBERS = frozenset(["align", "gather", "flalign", "alignat", "eqnarray"])
+_DISPLAY = re.compile(
+    r"\\(part|chapter|section|subsection|subsubsection)\b"
+    r"|\\begin\s*\{(equation|multline|align|gather|flalign|alignat|eqnarray|subequations)\}"
+)
+_NUMBER_WITHIN = re.compile(r"\\(?:numberwithin|counterwithin)\s*\{equation\}\s*\{(\w+)\}")
+_NO_NUMBER = re.compile(r"\\(?:nonumber|notag)\b|\\tag\*?\s*\{")
+_ROW_TOKEN = re.compile(r"\\begin\b|\\end\b|\\\\(?:\*|\[[^\]]*\])?|(?<!\\)[{}]")
+
+
+def number_equations(tex: str, compiled: Compiled, sources: str) -> str:
+    """Numbered displays with the number the page prints as a ``\\tag`` (``x = y \\tag{3.2}``),
+    counted as LaTeX counts: one per ``equation``/``multline``, one per row of ``align``-like
+    environments, none where ``\\nonumber``/``\\notag``/``\\tag`` says so; within the section
+    (``\\numberwithin``) or the chapter (book classes); a labelled display takes its number
+    from the ``.aux``, which corrects the count. Left alone unless the headings' numbers are
+    known (see :func:`number_headings`), and inside ``subequations``."""
+    headings = {match.start(): number for match, number in _numbered_headings(tex, compiled)}
+    within_match = _NUMBER_WITHIN.search(sources)
+    within = within_match[1] if within_match else "chapter" if BOOK_CLASS.search(sources) else None
+    if within is not None and not headings:
+        return tex
+    current: dict[str, str] = {}
+    count = 0
+    out, position = [], 0
+    for event in _DISPLAY.finditer(tex):
+        if event.start() < position:
+            continue
+        if event[1] is not None:
+            number = headings.get(event.start())
+            if number is not None:
+                current[event[1]] = number
+                count = 0 if event[1] == within else count
+            continue
+        environment = event[2]
+        end = re.compile(rf"\\end\s*\{{{environment}\}}").search(tex, event.end())
+        if end is None:
+            continue
+        if environment == "subequations":  # numbered 3a, 3b …: one step of the counter
+            count += 1
+            out.append(tex[position : end.end()])
+            position = end.end()
+            continue
+        body = tex[event.end() : end.start()]
+        rows = [(body, "")] if environment in _ONE_NUMBER else _top_level_rows(body)
+        numbered = []
+        for row, row_end in rows:
+            if _NO_NUMBER.search(row) or (environment not in _ONE_NUMBER and not row.strip()):
+                numbered.append(row + row_end)
+                continue
+            count += 1
+            label = re.search(r"\\label\s*\{([^}]+)\}", row)
+            printed = compiled.labels.get(label[1].strip()) if label else None
+            if printed is None:
+                printed = f"{current.get(within, '0')}.{count}" if within else str(count)
+            elif printed.rpartition(".")[2].isdigit():
+                count = int(printed.rpartition(".")[2])  # the compile's count corrects ours
+            numbered.append(f"{row.rstrip()} \\tag{{{printed}}}{row_end}")
+        out += [tex[position : event.end()], "".join(numbered)]
+        position = end.start()
+    out.append(tex[position:])
+    return "".join(out)
+
+
+def _top_level_rows(body: str) -> list[tuple[str, str]]:
+    """An ``align``-like body as (row, the ``\\\\`` ending it) pairs, split only outside braces
+    and inner environments (a ``cases``' rows are not the display's)."""
+    rows, start, depth = [], 0, 0
+    for match in _ROW_TOKEN.finditer(body):
+        token = match[0]
+        if token in ("{", "\\begin"):
+            depth += 1
+        elif token in ("}", "\\end"):
+            depth -= 1
+        elif depth == 0:
+            rows.append((body[start : match.start()], token))
+            start = match.end()
+    rows.append((body[start:], ""))
+    return rows
+
+
 def replace_acronyms(tex: str) -> str:
     """Glossary and acronym commands (``glossaries``, ``acronym``) replaced, in document order,
     by what they print: the long form with the short one in parentheses at first use, the short

@@ -657,6 +657,31 @@ def test_theorem_heads_print_the_numbers_latex_counts(tmp_path) -> None:
         assert head in page and head in markdown, head
 
 
+@pytest.mark.parametrize("within", ["", "\\numberwithin{equation}{section}"])
+def test_equation_numbers_print_as_tags_counted_as_latex_counts(tmp_path, within: str) -> None:
+    """One number per equation, one per align row (not a row with \\nonumber, not the rows of
+    a cases inside), none for a starred display or a \\tag'ed one; within sections or not: the
+    numbers the compiled page prints, in its order."""
+    (tmp_path / "main.tex").write_text(
+        f"\\documentclass{{article}}\\usepackage{{amsmath}}{within}\\begin{{document}}"
+        "\\section{One}\\begin{equation} a = b \\end{equation}"
+        "\\begin{align} c &= d \\\\ e &= f \\nonumber \\\\ g &= \\begin{cases} 1 & x \\\\ 2 & y"
+        "\\end{cases} \\label{eq:g}\\end{align}\\begin{equation*} h \\end{equation*}"
+        "\\begin{equation} i = j \\tag{$\\star$} \\end{equation}\\section{Two}"
+        "\\begin{multline} k = l \\\\ + m \\end{multline}\\begin{gather} n \\\\ o \\end{gather}"
+        "See \\eqref{eq:g}.\\end{document}"
+    )
+    result = compile_latex_dir(tmp_path)
+    files = {"main.tex": (tmp_path / "main.tex").read_bytes()}
+    markdown = pandoc.paper_markdown(files, "main.tex", result.outputs).text
+    with pymupdf.open(stream=result.pdf) as doc:
+        page = doc[0].get_text()
+    printed = re.findall(r"^\(([\d.]+)\)$", page, re.MULTILINE)
+    assert len(printed) == 6
+    assert re.findall(r"\\tag\{([\d.]+)\}", markdown) == printed
+    assert f"See ({printed[2]})." in markdown
+
+
 def test_refs_and_headings_print_the_compiles_numbers() -> None:
     found = compiled.read_compiled(
         {"main.aux": AUX.encode(), "chapter.aux": CHAPTER_AUX.encode()}, "main.tex"
