@@ -13,6 +13,9 @@ _NEWCOMMAND = re.compile(r"\\(?:re)?newcommand\*?|\\providecommand\*?")
 _DEF = re.compile(r"\\[egx]?def\s*(\\[A-Za-z@]+)")
 _MATHOP = re.compile(r"\\DeclareMathOperator(\*?)\s*")
 _MACRO_USE = re.compile(r"\\([A-Za-z@]+)")
+# ``\\let\\c\\texttt``: a copy of a text command (parabs-pldi's ``\\c{yield}``, which pandoc
+# read as a cedilla) or of a macro defined before it
+_LET = re.compile(r"\\let\s*(\\[A-Za-z@]+)\s*=?\s*(\\[A-Za-z@]+)")
 # LaTeX's heading machinery (``\\renewcommand\\paragraph{\\@startsection{paragraph}{4}…}``)
 _SECTIONING_INTERNALS = re.compile(r"\\@(?:startsection|secntformat|sect|ssect)\b")
 # ``\\let\\saved\\paragraph``: a macro named after ``\\let`` is not used there, it is copied
@@ -98,18 +101,19 @@ def collect_macros(tex: str) -> tuple[dict[str, Macro], str]:
 
     ``\\newcommand``/``\\renewcommand``/``\\providecommand`` (with arguments and an optional
     default), parameterless or ``#1…#9`` ``\\def``, and ``\\DeclareMathOperator`` (as
-    ``\\operatorname``). A heading's layout redefined with LaTeX's heading machinery
-    (``\\@startsection``) is removed and not kept. Definitions that are not simple (delimited
-    ``\\def`` parameters, unbalanced bodies) stay in the text untouched.
+    ``\\operatorname``), and ``\\let`` copies of those or of text commands. A heading's layout
+    redefined with LaTeX's heading machinery (``\\@startsection``) is removed and not kept.
+    Definitions that are not simple (delimited ``\\def`` parameters, unbalanced bodies) stay in
+    the text untouched.
     """
     macros: dict[str, Macro] = {}
     out: list[str] = []
     position = 0
-    pattern = re.compile(f"{_NEWCOMMAND.pattern}|{_DEF.pattern}|{_MATHOP.pattern}")
+    pattern = re.compile(f"{_NEWCOMMAND.pattern}|{_DEF.pattern}|{_MATHOP.pattern}|{_LET.pattern}")
     for match in pattern.finditer(tex):
         if match.start() < position:
             continue
-        parsed = _definition(tex, match)
+        parsed = _definition(tex, match) if match[3] is None else _let(match, macros)
         if parsed is None:
             continue
         name, macro, end = parsed
@@ -119,6 +123,16 @@ def collect_macros(tex: str) -> tuple[dict[str, Macro], str]:
         position = end
     out.append(tex[position:])
     return macros, "".join(out)
+
+
+def _let(match: re.Match[str], macros: dict[str, Macro]) -> tuple[str, Macro, int] | None:
+    """A ``\\let`` copying a macro already defined or a text command; any other stays."""
+    target = match[4]
+    if target in macros:
+        return match[3], macros[target], match.end()
+    if target[1:] in TEXT_COMMANDS:
+        return match[3], Macro(0, None, target), match.end()
+    return None
 
 
 def _definition(tex: str, match: re.Match[str]) -> tuple[str, Macro, int] | None:

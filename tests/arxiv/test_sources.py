@@ -164,11 +164,15 @@ def test_expand_macros() -> None:
 
 
 def test_a_let_copies_a_macro_and_a_heading_layout_is_not_expanded() -> None:
-    """midas keeps ``\\let\\realparagraph\\paragraph`` after redefining ``\\paragraph``:
-    expanded there, pandoc failed on the whole paper. datacomp restyles ``\\paragraph`` with
-    ``\\@startsection``: expanded, its lengths printed as text and the heading was lost."""
-    let = "\\renewcommand{\\paragraph}[1]{\\textbf{#1.}}\\let\\real\\paragraph \\paragraph{Hi} x"
+    """midas keeps ``\\let\\realparagraph\\paragraph`` before redefining ``\\paragraph``:
+    expanded there, pandoc failed on the whole paper; a ``\\let`` after the redefinition copies
+    it, as one of a text command does (parabs-pldi's ``\\let\\c\\texttt``, which pandoc read
+    as a cedilla). datacomp restyles ``\\paragraph`` with ``\\@startsection``: expanded, its
+    lengths printed as text and the heading was lost."""
+    let = "\\let\\real\\paragraph\\renewcommand{\\paragraph}[1]{\\textbf{#1.}} \\paragraph{Hi} x"
     assert macros.expand_macros(let) == "\\let\\real\\paragraph \\textbf{Hi.} x"
+    copy = "\\newcommand{\\p}[1]{\\textbf{#1.}}\\let\\real\\p\\let\\c\\texttt \\real{Hi} \\c{yield}"
+    assert macros.expand_macros(copy) == " \\textbf{Hi.} \\texttt{yield}"
     layout = (
         "\\renewcommand\\paragraph{\\@startsection{paragraph}{4}{\\z@}{1.35ex \\@plus1ex}{-.5em}"
         "{\\bfseries}}\\paragraph{Candidate pool lead.} Vaishaal"
