@@ -1,6 +1,7 @@
 """Jupyter build throughput as a user meets it: whole processes, side by side, on real notebooks.
 
     python bench/bench_jupyter.py [--corpus bench/out/jupyter-real] [--copies 8] [--repeats 3]
+                                  [--only WORD …]
 
 The corpus is the Jupyter regression set (``python -m bench.jupyter.fetch_notebooks``) repeated
 ``--copies`` times (hard links under other names: a corpus of forks repeats its notebooks too);
@@ -14,8 +15,10 @@ take turns within each repeat so that they share the machine's noise:
 - floor: ``orjson`` parse + base64 decode + bytes into a tar, no checks at all.
 
 Prints notebooks/s (median over repeats), the ratios, notebooks per CPU-second (the per-core
-figure, steadier than wall time on a busy machine), and the start-up of each vlpipe executor (the
-same command on one notebook).
+figure, steadier than wall time on a busy machine), the start-up of each vlpipe executor (the
+same command on one notebook), and the inline build against the naive script within each repeat
+(the machine's speed drifts between repeats). ``--only`` keeps the contenders naming a word
+(``--only floor``: inline, naive and floor), for more repeats in the same time.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 
 REAL_CORPUS = Path("bench/out/jupyter-real")
 NAIVE, FLOOR = "naive (nbformat + verify + ShardWriter)", "floor (orjson + b64 + tar)"
+INLINE = "vlpipe build --executor inline"
 
 
 def naive(corpus: Path, out: Path) -> int:
@@ -164,7 +168,7 @@ def commands(corpus: Path, out: Path) -> dict[str, list[str]]:
     build += ["--input", str(corpus), "--output", str(out)]
     this = [sys.executable, __file__]
     return {
-        "vlpipe build --executor inline": [*build, "--executor", "inline"],
+        INLINE: [*build, "--executor", "inline"],
         "vlpipe build --executor ray --workers 1": [*build, "--executor", "ray", "--workers", "1"],
         "vlpipe build --executor ray --workers 2": [*build, "--executor", "ray", "--workers", "2"],
         "vlpipe build (default: auto)": build,
@@ -194,6 +198,9 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=8)
     parser.add_argument("--generated", type=int, help="N synthetic notebooks instead")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--only", nargs="+", metavar="WORD", help="contenders naming a WORD (inline, naive: always)"
+    )
     parser.add_argument("--naive", nargs=2, type=Path, metavar=("CORPUS", "OUT"))
     parser.add_argument("--floor", nargs=2, type=Path, metavar=("CORPUS", "OUT"))
     args = parser.parse_args()
@@ -215,8 +222,14 @@ def main() -> None:
         shutil.copy(first, one / first.name)
         megabytes = sum(p.stat().st_size for p in corpus.rglob("*.ipynb")) / 2**20
         print(f"corpus: {notebooks} notebooks, {megabytes:.0f} MiB; median of {args.repeats}")
-        runs = commands(corpus, scratch / "out")
-        starts = {n: c for n, c in commands(one, scratch / "out").items() if "vlpipe" in n}
+        runs = {
+            name: command
+            for name, command in commands(corpus, scratch / "out").items()
+            if not args.only or name in (INLINE, NAIVE) or any(w in name for w in args.only)
+        }
+        starts = {
+            n: c for n, c in commands(one, scratch / "out").items() if n in runs and "vlpipe" in n
+        }
         seconds: dict[str, list[float]] = {name: [] for name in runs}
         cpu: dict[str, list[float]] = {name: [] for name in runs}
         startup: dict[str, list[float]] = {name: [] for name in starts}
@@ -228,16 +241,25 @@ def main() -> None:
             for name, command in starts.items():
                 startup[name].append(timed(command, scratch / "out")[0])
         rates = {name: notebooks / statistics.median(s) for name, s in seconds.items()}
-        inline = rates["vlpipe build --executor inline"]
+        inline = rates[INLINE]
         print(f"{'contender':40s} {'notebooks/s':>11s} {'/ naive':>7s} {'/ inline':>8s} "
               f"{'/ floor':>7s} {'per CPU-s':>9s}  one notebook")  # fmt: skip
         for name, rate in rates.items():
             one_doc = f"{statistics.median(startup[name]):5.2f} s" if name in startup else ""
             own = "ray" not in name and "auto" not in name  # Ray's workers are not its CPU time
             per_cpu = f"{notebooks / statistics.median(cpu[name]):9.1f}" if own else ""
+            floor_ratio = f"{rate / rates[FLOOR]:6.2f}x" if FLOOR in rates else "      -"
             print(f"{name:40s} {rate:11.1f} {rate / rates[NAIVE]:6.2f}x {rate / inline:7.2f}x "
-                  f"{rate / rates[FLOOR]:6.2f}x {per_cpu:>9s}  {one_doc}")  # fmt: skip
+                  f"{floor_ratio} {per_cpu:>9s}  {one_doc}")  # fmt: skip
         print("per CPU-s: notebooks per CPU-second of the process (Ray's workers are not its own)")
+        # the machine's speed drifts between repeats: the ratio within each repeat is steadier
+        walls = [n / i for i, n in zip(seconds[INLINE], seconds[NAIVE], strict=True)]
+        cpus = [n / i for i, n in zip(cpu[INLINE], cpu[NAIVE], strict=True)]
+        print(
+            f"inline / naive within each repeat, median: {statistics.median(walls):.2f}x wall, "
+            f"{statistics.median(cpus):.2f}x CPU (repeats: "
+            f"{', '.join(f'{w:.2f}' for w in walls)})"
+        )
 
 
 if __name__ == "__main__":
