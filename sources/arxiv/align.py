@@ -24,6 +24,7 @@ CJK = re.compile(f"[{_CJK_RANGES}]")
 # a CJK character (a word of its own, at its own offset) or a run of other characters
 _PIECE = re.compile(f"[{_CJK_RANGES}]|[^{_CJK_RANGES}]+")
 _PAGE_NUMBER = re.compile(r"\d+|[ivxlcdm]+")  # a normalised word that numbers a page
+_TABLE_PAGES_AHEAD = 2  # a table's next row is on its page or one of the next two
 RUNNING_REPEATS = 3  # a line on this many pages (page numbers aside) is a running head or foot
 
 
@@ -163,6 +164,54 @@ def _float_page(block: str, page_words: list[set[str]], fallback: int) -> int:
     return best if overlaps[best] >= 0.5 else fallback
 
 
+def _table_pieces(block: str, page_words: list[set[str]], first: int) -> list[tuple[int, str]]:
+    """A float as (page, markdown) pieces: a pipe table most of whose words no single page holds
+    (a ``longtable``) is cut between rows, each piece keeping the header. Its rows go to pages
+    in order, at most ``_TABLE_PAGES_AHEAD`` pages apart, on the path that matches the most row
+    words with the pages' (a datasheet's rows repeat another's questions: its answers decide).
+    Anything else is one piece on ``first``."""
+    lines = block.split("\n")
+    words = set(normalize(block).split())
+    if (
+        len(lines) < 4
+        or not page_words
+        or not all(line.lstrip().startswith("|") for line in lines)
+        or len(words & page_words[first]) >= len(words) / 2
+    ):
+        return [(first, block)]
+    head, rows = lines[:2], lines[2:]
+    pages = _row_pages([set(normalize(row).split()) for row in rows], page_words, first)
+    pieces: list[tuple[int, list[str]]] = []
+    for page, row in zip(pages, rows, strict=True):
+        if not pieces or pieces[-1][0] != page:
+            pieces.append((page, []))
+        pieces[-1][1].append(row)
+    return [(page, "\n".join(head + piece)) for page, piece in pieces]
+
+
+def _row_pages(rows: list[set[str]], page_words: list[set[str]], first: int) -> list[int]:
+    """The pages of a table's rows (their word sets): the non-decreasing path, steps of at most
+    ``_TABLE_PAGES_AHEAD``, with the most words in common; ties start nearest ``first``."""
+    count = len(page_words)
+    score = [
+        len(rows[0] & page) - abs(p - first) / (count + 1) for p, page in enumerate(page_words)
+    ]
+    back: list[list[int]] = []
+    for row in rows[1:]:
+        came = [
+            max(range(max(0, p - _TABLE_PAGES_AHEAD), p + 1), key=score.__getitem__)
+            for p in range(count)
+        ]
+        score = [score[came[p]] + len(row & page_words[p]) for p in range(count)]
+        back.append(came)
+    page = max(range(count), key=score.__getitem__)
+    path = [page]
+    for came in reversed(back):
+        page = came[page]
+        path.append(page)
+    return path[::-1]
+
+
 @dataclass(frozen=True)
 class PageMarkdown:
     index: int
@@ -193,8 +242,9 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
         prose_before = sum(1 for n in range(index) if n not in float_indexes)
         offset = prose.block_starts[prose_before] if prose_before < len(prose_blocks) else None
         home = _page_of_offset(cuts, offset)
-        page = _float_page(block, page_words, home)
-        parts[page].insert(_float_position(parts[page], block, page_texts[page]), block)
+        first = _float_page(block, page_words, home)
+        for page, piece in _table_pieces(block, page_words, first):
+            parts[page].insert(_float_position(parts[page], piece, page_texts[page]), piece)
     return [
         PageMarkdown(p, "\n\n".join(part), char_f1("\n\n".join(part), page_texts[p]))
         for p, part in enumerate(parts)

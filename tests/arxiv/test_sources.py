@@ -318,6 +318,34 @@ def test_split_pages_cuts_a_paragraph_that_crosses_pages_and_moves_floats() -> N
     assert all(part.score > 0.9 for part in parts)
 
 
+def test_a_longtable_over_several_pages_is_cut_between_its_rows(tmp_path) -> None:
+    """flamingo-zh's model card and datasheets are longtables of 3–4 pages each, whose rows
+    repeat one another's questions: as one float on one page, the other pages were left with no
+    markdown (dropped as low_alignment). Each page now gets its own rows, header kept."""
+    rows = "\n".join(
+        f"Question {n} about item{n} & Answer{n} with word{n}x and word{n}y \\\\"
+        for n in range(150)
+    )
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{longtable}\\begin{document}Before.\n\n"
+        f"\\begin{{longtable}}{{ll}}Question & Answer \\\\\\hline\\endhead\n{rows}\n"
+        "\\caption{A datasheet.}\\end{longtable}\n\nAfter.\\end{document}"
+    )
+    result = compile_latex_dir(tmp_path)
+    files = {"main.tex": (tmp_path / "main.tex").read_bytes()}
+    markdown = pandoc.paper_markdown(files, "main.tex", result.outputs).text
+    with pymupdf.open(stream=result.pdf) as doc:
+        texts = [page.get_text() for page in doc]
+    assert len(texts) >= 3
+    parts = align.split_pages(markdown, texts)
+    assert all(part.score > 0.9 for part in parts)
+    for part, text in zip(parts, texts, strict=True):
+        shown = set(re.findall(r"item\d+", text))
+        assert shown == set(re.findall(r"item\d+", part.markdown)), part.index
+        if shown:
+            assert part.markdown.count("|---") + part.markdown.count("|:--") >= 1  # a table
+
+
 def test_page_without_matching_text_gets_a_low_score() -> None:
     parts = align.split_pages("one two three four\n\nfive six", ["one two three four", "", ""])
     assert parts[0].score > 0.9 and parts[2].score == 0.0
