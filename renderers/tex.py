@@ -77,7 +77,7 @@ _CJK_CHARS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u
 # the next line's leading blanks (TeX reads "a%\n  b" as "ab") unless that line is blank: a
 # blank line after a comment still ends the paragraph
 _COMMENT = re.compile(r"(?<!\\)((?:\\\\)*)%.*(?:\n[ \t]*(?=\S))?")
-_URL_ARGUMENT = re.compile(r"\\(?:url|href)\s*\{[^{}\n]*\}")
+_URL_ARGUMENT = re.compile(r"\\(?:url|href)\s*\{[^{}]*\}")  # over line breaks too (a .bbl wraps)
 _FILE_LINE_ERROR = re.compile(r"^(?:\./)?([^\s:][^:]*):(\d+): (.+)$")
 # what asks for another run (rerunfilecheck says "Info" in every run, "Warning" only then)
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck Warning")

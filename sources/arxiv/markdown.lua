@@ -75,9 +75,12 @@ function Div(d)
 end
 function RawInline(_) return {} end
 
--- The LaTeX of an environment pandoc does not know, read as blocks with this filter's rules.
+-- The LaTeX of an environment pandoc does not know, read as blocks with this filter's rules;
+-- nothing when pandoc cannot read it either (mathpar's \and outside a table).
 local function read_latex(text)
-  local blocks = pandoc.read(text, "latex+raw_tex").blocks
+  local ok, doc = pcall(pandoc.read, text, "latex+raw_tex")
+  if not ok then return {} end
+  local blocks = doc.blocks
   local rules = {RawBlock = RawBlock, RawInline = RawInline, Link = Link, Span = Span,
     SmallCaps = SmallCaps, Underline = Underline}
   return pandoc.walk_block(pandoc.Div(blocks), rules).content

@@ -885,7 +885,8 @@ def test_environments_pandoc_does_not_know_keep_their_text() -> None:
         "\\begin{acks}We thank \\textbf{Ian} for \\href{http://x}{talks}.\\end{acks}\n\n"
         "\\begin{widetext}Wide \\begin{framed}framed\\end{framed} text.\\end{widetext}\n\n"
         "\\begin{lemma}[Bound]Every $x^2 \\ge 0$.\\end{lemma}\n\n"
-        "\\begin{tcolorbox}[colback=red]Boxed.\\end{tcolorbox}\n"
+        "\\begin{tcolorbox}[colback=red]Boxed.\\end{tcolorbox}\n\n"
+        "\\begin{mathpar} a \\and b \\end{mathpar}\n"  # pandoc cannot read it either: dropped
     )
     markdown = pandoc.latex_to_markdown(pandoc.prepare_for_pandoc(tex, compiled.Compiled()))
     assert "1.  First.\n\n2.  Second." in markdown

@@ -317,3 +317,6 @@ def test_comments_start_after_an_even_number_of_backslashes() -> None:
     tex = "see \\href{https://x.org/wiki/%E5%B8}{FAQ} % note \\url{a%b}\n% \\url{c%d} old\nend"
     assert strip_comments(tex) == "see \\href{https://x.org/wiki/%E5%B8}{FAQ} end"
     assert strip_comments("one %c\n\ntwo %d\n  joined") == "one \n\ntwo joined"  # a paragraph
+    # omeganet-zh's .bbl wraps a URL over two lines: its second line's %5C is no comment either
+    wrapped = "\\url{http://a.org/x?doi=1\n  http://a.org/y%5Cnhttp://b.org/z}.\n\\doi{10.1}"
+    assert strip_comments(wrapped) == wrapped
