@@ -612,31 +612,38 @@ def test_the_papers_load_option_picks_the_citation_style_among_a_styles_branches
     assert printed.replace_citations(tex, found, numbers) == "[2] and Smith et al. [1]"
 
 
-@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
-def test_figures_keep_their_captions_and_subcaptions() -> None:
+FIGURES = [
     # bfw-face-bias: a figure* of subfigures (pandoc 2 dropped all of it, citations included)
-    tex = (
+    (
         "Before.\n\\begin{figure*}[h!]\\centering\n"
         "\\begin{subfigure}[t]{.3\\linewidth}\\includegraphics{a.pdf}"
         "\\caption{VGG16 [31]}\\end{subfigure}\n"
         "\\begin{subfigure}[t]{.3\\linewidth}\\includegraphics{b.pdf}"
         "\\caption{ResNet50 [14]}\\end{subfigure}\n"
         "\\caption{\\small{\\textbf{DET curves}. For VGG2 [6] models.}}\\vspace{-5mm}\n"
-        "\\end{figure*}\nAfter."
-    )
-    markdown = pandoc.latex_to_markdown(pandoc.normalize_figures(tex))
-    assert "(a\\) VGG16 [31] (b) ResNet50 [14]" in markdown
-    assert "Figure 1: **DET curves**. For VGG2 [6] models." in markdown
+        "\\end{figure*}\nAfter.",
+        "(a\\) VGG16 [31] (b) ResNet50 [14]",
+        "Figure 1: **DET curves**. For VGG2 [6] models.",
+    ),
     # offline-rl: subcaption's \\subcaption in minipages; subfig's \\subfloat (one without a
     # caption prints none), \\subcaptionbox with a list entry
-    tex = (
+    (
         "\\begin{figure}[H]\\begin{minipage}[b]{0.32\\linewidth}\\includegraphics{a.png}"
         "\\subcaption{Random Init. vs GPT2}\\end{minipage}\\subfloat[][GPT2 {vs} iGPT]{x}"
-        "\\subfloat{y}\\subcaptionbox[list]{Return}{z}\\caption{CKA between models.}\\end{figure}"
-    )
+        "\\subfloat{y}\\subcaptionbox[list]{Return}{z}\\caption{CKA between models.}\\end{figure}",
+        "(a\\) Random Init. vs GPT2 (b) GPT2 vs iGPT (c) Return",
+        "Figure 1: CKA between models.",
+    ),
+]
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+@pytest.mark.parametrize(("tex", "subcaptions", "caption"), FIGURES)
+def test_figures_keep_their_captions_and_subcaptions(
+    tex: str, subcaptions: str, caption: str
+) -> None:
     markdown = pandoc.latex_to_markdown(pandoc.normalize_figures(tex))
-    assert "(a\\) Random Init. vs GPT2 (b) GPT2 vs iGPT (c) Return" in markdown
-    assert "Figure 1: CKA between models." in markdown
+    assert subcaptions in markdown and caption in markdown
     table = "\\begin{figure}\\begin{tabular}{c}x\\end{tabular}\\caption{T}\\end{figure}"
     assert pandoc.normalize_figures(table) == table
 
