@@ -6,6 +6,7 @@ import gzip
 import re
 import shutil
 from collections import Counter
+from pathlib import Path
 
 import pymupdf
 import pytest
@@ -318,6 +319,16 @@ def test_split_pages_cuts_a_paragraph_that_crosses_pages_and_moves_floats() -> N
     assert all(part.score > 0.9 for part in parts)
 
 
+def compiled_markdown(folder: Path, flags: int = 0) -> tuple[str, list[str]]:
+    """The folder's ``main.tex`` compiled by TeX (bibtex too) and converted by vlpipe: the
+    paper's markdown and the text of each page the compile made, the expected text."""
+    result = compile_latex_dir(folder)
+    files = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+    markdown = pandoc.paper_markdown(files, "main.tex", result.outputs).text
+    with pymupdf.open(stream=result.pdf) as doc:
+        return markdown, [page.get_text(flags=flags) if flags else page.get_text() for page in doc]
+
+
 def test_a_longtable_over_several_pages_is_cut_between_its_rows(tmp_path) -> None:
     """flamingo-zh's model card and datasheets are longtables of 3–4 pages each, whose rows
     repeat one another's questions: as one float on one page, the other pages were left with no
@@ -331,11 +342,7 @@ def test_a_longtable_over_several_pages_is_cut_between_its_rows(tmp_path) -> Non
         f"\\begin{{longtable}}{{ll}}Question & Answer \\\\\\hline\\endhead\n{rows}\n"
         "\\caption{A datasheet.}\\end{longtable}\n\nAfter.\\end{document}"
     )
-    result = compile_latex_dir(tmp_path)
-    files = {"main.tex": (tmp_path / "main.tex").read_bytes()}
-    markdown = pandoc.paper_markdown(files, "main.tex", result.outputs).text
-    with pymupdf.open(stream=result.pdf) as doc:
-        texts = [page.get_text() for page in doc]
+    markdown, texts = compiled_markdown(tmp_path)
     assert len(texts) >= 3
     parts = align.split_pages(markdown, texts)
     assert all(part.score > 0.9 for part in parts)
@@ -475,11 +482,8 @@ def test_reference_lists_print_what_each_bibliography_style_typesets(
         f"{preamble}\\begin{{document}}{title}See \\cite{{moon1969,acar2009}}.\n"
         f"\\bibliographystyle{{{style}}}\\bibliography{{refs}}\\end{{document}}\n"
     )
-    result = compile_latex_dir(tmp_path)
-    files = {name: (tmp_path / name).read_bytes() for name in ("main.tex", "refs.bib")}
-    markdown = pandoc.paper_markdown(files, "main.tex", result.outputs).text
-    with pymupdf.open(stream=result.pdf) as doc:
-        page = doc[-1].get_text(flags=pymupdf.TEXT_DEHYPHENATE)
+    markdown, texts = compiled_markdown(tmp_path, pymupdf.TEXT_DEHYPHENATE)
+    page = texts[-1]
 
     def words(text: str) -> Counter[str]:
         return Counter(re.findall(r"[a-z0-9]+", re.sub(r"[*`]", "", text.lower())))
@@ -685,11 +689,8 @@ def test_theorem_heads_print_the_numbers_latex_counts(tmp_path) -> None:
         "\\subsection{Sub}\\begin{lem}Fourth.\\end{lem}\\begin{rem}Fifth.\\end{rem}"
         "\\begin{defn}Sixth.\\end{defn}\\end{document}"
     )
-    result = compile_latex_dir(tmp_path)
-    files = {"main.tex": (tmp_path / "main.tex").read_bytes()}
-    markdown = pandoc.paper_markdown(files, "main.tex", result.outputs).text.replace("**", "")
-    with pymupdf.open(stream=result.pdf) as doc:
-        page = doc[0].get_text()
+    markdown, [page] = compiled_markdown(tmp_path)
+    markdown = markdown.replace("**", "")
     heads = ["Theorem 1.1 (Main). First.", "Lemma 1.2. Second.", "Definition 1. Third."]
     heads += ["Lemma 2.1. Fourth.", "Remark. Fifth.", "Definition 2. Sixth."]
     for head in heads:
@@ -710,11 +711,7 @@ def test_equation_numbers_print_as_tags_counted_as_latex_counts(tmp_path, within
         "\\begin{multline} k = l \\\\ + m \\end{multline}\\begin{gather} n \\\\ o \\end{gather}"
         "See \\eqref{eq:g}.\\end{document}"
     )
-    result = compile_latex_dir(tmp_path)
-    files = {"main.tex": (tmp_path / "main.tex").read_bytes()}
-    markdown = pandoc.paper_markdown(files, "main.tex", result.outputs).text
-    with pymupdf.open(stream=result.pdf) as doc:
-        page = doc[0].get_text()
+    markdown, [page] = compiled_markdown(tmp_path)
     printed = re.findall(r"^\(([\d.]+)\)$", page, re.MULTILINE)
     assert len(printed) == 6
     assert re.findall(r"\\tag\{([\d.]+)\}", markdown) == printed
