@@ -75,6 +75,13 @@ function Div(d)
 end
 function RawInline(_) return {} end
 
+-- Environments whose content the page does not show as text: pictures (a TikZ path would
+-- print its coordinates), comments, files written out, acmart's CCS concepts XML.
+local NOT_TEXT = {tikzpicture = true, pgfpicture = true, picture = true, pspicture = true,
+  circuitikz = true, tikzcd = true, forest = true, axis = true, semilogxaxis = true,
+  semilogyaxis = true, loglogaxis = true, polaraxis = true, groupplot = true, scope = true,
+  xy = true, dot2tex = true, comment = true, filecontents = true, CCSXML = true}
+
 -- The LaTeX of an environment pandoc does not know, read as blocks with this filter's rules;
 -- nothing when pandoc cannot read it either (mathpar's \and outside a table).
 local function read_latex(text)
@@ -90,7 +97,7 @@ end
 -- holding its number (0: no caption) and its LaTeX in hex, which vlpipe.sources.arxiv.pandoc
 -- renders as its caption and plain-text cells. Any other environment pandoc does not know
 -- (acmart's acks, revtex's widetext, elsarticle's frontmatter, a class's theorem) prints its
--- content: only its begin and end are dropped.
+-- content: only its begin and end are dropped. Those in NOT_TEXT print nothing.
 function RawBlock(raw)
   local env = raw.text:match("\\begin%s*{(%a+%*?)}")
   if env == "tabular" or env == "tabular*" or env == "longtable" or env == "tabularx"
@@ -104,7 +111,7 @@ function RawBlock(raw)
     return pandoc.RawBlock("markdown", "<!--vlpipe:table:" .. number .. ":" .. hex .. "-->")
   end
   local name, rest = raw.text:match("^%s*\\begin%s*{([%a%*]+)}(.*)$")
-  if name then
+  if name and not NOT_TEXT[name:gsub("%*$", "")] then
     local body = rest:match("^(.-)\\end%s*{" .. name:gsub("%*", "%%*") .. "}%s*$")
     if body then
       -- a theorem's title prints in parentheses; key=value options (a box's colours) do not

@@ -890,7 +890,9 @@ def test_environments_pandoc_does_not_know_keep_their_text() -> None:
         "\\begin{widetext}Wide \\begin{framed}framed\\end{framed} text.\\end{widetext}\n\n"
         "\\begin{lemma}[Bound]Every $x^2 \\ge 0$.\\end{lemma}\n\n"
         "\\begin{tcolorbox}[colback=red]Boxed.\\end{tcolorbox}\n\n"
-        "\\begin{mathpar} a \\and b \\end{mathpar}\n"  # pandoc cannot read it either: dropped
+        "\\begin{mathpar} a \\and b \\end{mathpar}\n\n"  # pandoc cannot read it either: dropped
+        "\\begin{tikzpicture}\\draw (0,0) -- (1,1); \\node at (0,0) {Label};\\end{tikzpicture}\n\n"
+        "\\begin{CCSXML}<ccs2012><concept_id>10011007</concept_id></ccs2012>\\end{CCSXML}\n"
     )
     markdown = pandoc.latex_to_markdown(pandoc.prepare_for_pandoc(tex, compiled.Compiled()))
     assert "1.  First.\n\n2.  Second." in markdown
@@ -898,6 +900,8 @@ def test_environments_pandoc_does_not_know_keep_their_text() -> None:
     assert "We thank **Ian** for talks." in markdown
     assert "Wide\n\nframed\n\ntext." in markdown and "Boxed." in markdown
     assert "(Bound) Every $x^2 \\ge 0$." in markdown
+    assert "(0,0)" not in markdown and "Label" not in markdown  # a picture's commands are no text
+    assert "ccs2012" not in markdown and "10011007" not in markdown  # nor acmart's CCS XML
 
 
 def test_layout_commands_do_not_take_the_text_after_them() -> None:
