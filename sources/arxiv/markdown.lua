@@ -97,7 +97,7 @@ end
 -- holding its number (0: no caption) and its LaTeX in hex, which vlpipe.sources.arxiv.pandoc
 -- renders as its caption and plain-text cells. Any other environment pandoc does not know
 -- (acmart's acks, revtex's widetext, elsarticle's frontmatter, a class's theorem) prints its
--- content: only its begin and end are dropped. Those in NOT_TEXT print nothing.
+-- content: its begin and end and its arguments are dropped. Those in NOT_TEXT print nothing.
 function RawBlock(raw)
   local env = raw.text:match("\\begin%s*{(%a+%*?)}")
   if env == "tabular" or env == "tabular*" or env == "longtable" or env == "tabularx"
@@ -114,12 +114,23 @@ function RawBlock(raw)
   if name and not NOT_TEXT[name:gsub("%*$", "")] then
     local body = rest:match("^(.-)\\end%s*{" .. name:gsub("%*", "%%*") .. "}%s*$")
     if body then
-      -- a theorem's title prints in parentheses; key=value options (a box's colours) do not
-      local option, text = body:match("^%s*(%b[])(.*)$")
-      if option then
-        body = option:find("=") and text or "(" .. option:sub(2, -2) .. ") " .. text
+      -- its arguments are no text: one-word groups ({2}, {UTF8}{gbsn}, {width=\linewidth})
+      -- and key=value options (a box's colours) go; a theorem's title prints in parentheses
+      local note = ""
+      while true do
+        local group, after = body:match("^%s*(%b{})(.*)$")
+        local option, rest = body:match("^%s*(%b[])(.*)$")
+        if group and not group:sub(2, -2):find("%s") then
+          body = after
+        elseif option and option:find("=") then
+          body = rest
+        elseif option and note == "" then
+          note, body = "(" .. option:sub(2, -2) .. ") ", rest
+        else
+          break
+        end
       end
-      return read_latex(body)
+      return read_latex(note .. body)
     end
   end
   return {}

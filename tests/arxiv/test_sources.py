@@ -892,7 +892,9 @@ def test_environments_pandoc_does_not_know_keep_their_text() -> None:
         "\\begin{tcolorbox}[colback=red]Boxed.\\end{tcolorbox}\n\n"
         "\\begin{mathpar} a \\and b \\end{mathpar}\n\n"  # pandoc cannot read it either: dropped
         "\\begin{tikzpicture}\\draw (0,0) -- (1,1); \\node at (0,0) {Label};\\end{tikzpicture}\n\n"
-        "\\begin{CCSXML}<ccs2012><concept_id>10011007</concept_id></ccs2012>\\end{CCSXML}\n"
+        "\\begin{CCSXML}<ccs2012><concept_id>10011007</concept_id></ccs2012>\\end{CCSXML}\n\n"
+        "\\begin{multicols}{2}Two columns.\\end{multicols}\n\n"  # arguments are no text
+        "\\begin{CJK}{UTF8}{gbsn}Chinese.\\end{CJK}\n"
     )
     markdown = pandoc.latex_to_markdown(pandoc.prepare_for_pandoc(tex, compiled.Compiled()))
     assert "1.  First.\n\n2.  Second." in markdown
@@ -902,6 +904,7 @@ def test_environments_pandoc_does_not_know_keep_their_text() -> None:
     assert "(Bound) Every $x^2 \\ge 0$." in markdown
     assert "(0,0)" not in markdown and "Label" not in markdown  # a picture's commands are no text
     assert "ccs2012" not in markdown and "10011007" not in markdown  # nor acmart's CCS XML
+    assert "\n\nTwo columns.\n\nChinese.\n" in markdown
 
 
 def test_layout_commands_do_not_take_the_text_after_them() -> None:
