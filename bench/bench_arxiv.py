@@ -407,9 +407,9 @@ def report(results: list[PaperResult], label: str) -> list[str]:
         f"pages that are not blank (running heads and page numbers only: {blank}) and draw no "
         f"missing-glyph boxes (fonts not installed: {boxes}): "
         f"{kept}/{usable} = {kept / max(usable, 1):.1%}",
-        f"- page word-F1: mean {_mean(f1)}, p10 {_p10(f1)}; sequence similarity: mean "
+        f"- page word-F1: mean {_mean(f1, 4)}, p10 {_p10(f1)}; sequence similarity: mean "
         f"{_mean(seq)}, p10 {_p10(seq)} (over {len(f1)} kept pages); against the text "
-        f"outside included graphics: word-F1 mean {_mean(f1_text)}, p10 {_p10(f1_text)}; "
+        f"outside included graphics: word-F1 mean {_mean(f1_text, 4)}, p10 {_p10(f1_text)}; "
         f"sequence similarity mean {_mean(seq_text)}, p10 {_p10(seq_text)}",
         f"- kept pages whose citations differ from the page: {sum(r.mismatches for r in results)}",
         f"- papers pandoc failed on as a whole (converted with fallbacks): "
@@ -422,8 +422,8 @@ def report(results: list[PaperResult], label: str) -> list[str]:
     return lines
 
 
-def _mean(values: list[float]) -> str:
-    return f"{statistics.mean(values):.3f}" if values else "-"
+def _mean(values: list[float], decimals: int = 3) -> str:
+    return f"{statistics.mean(values):.{decimals}f}" if values else "-"
 
 
 def _p10(values: list[float]) -> str:
