@@ -455,7 +455,7 @@ _ONE_NUMBER = frozenset(["equation", "multline"])
 _ROW_NUMBERS = frozenset(["align", "gather", "flalign", "alignat", "eqnarray"])
 _DISPLAY = re.compile(
     r"\\(part|chapter|section|subsection|subsubsection)\b"
-    r"|\\begin\s*\{(equation|multline|align|gather|flalign|alignat|eqnarray|subequations)\}"
+    rf"|\\begin\s*\{{({'|'.join(sorted(_ONE_NUMBER | _ROW_NUMBERS))}|subequations)\}}"
 )
 _NUMBER_WITHIN = re.compile(r"\\(?:numberwithin|counterwithin)\s*\{equation\}\s*\{(\w+)\}")
 _NO_NUMBER = re.compile(r"\\(?:nonumber|notag)\b|\\tag\*?\s*\{")
