@@ -23,13 +23,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_jupyter import generated_corpus
+from bench_jupyter import committed, generated_corpus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.cluster.local import local_cluster
-from vlpipe.manifests.ledger import DOCUMENTS
-from vlpipe.manifests.store import TMP_MARK
 
 VLPIPE = [sys.executable, "-m", "vlpipe"]
 RECIPE = "source: jupyter\ninput: {files_per_unit: 250}\noutput: {docs_per_chunk: 100}\n"
@@ -42,13 +40,6 @@ class Run:
     total_s: float
     documents: int
     own_rate: float  # documents/s as the build reports it, from its start of work
-
-
-def committed(out: Path) -> bool:
-    folder = out / DOCUMENTS
-    return folder.is_dir() and any(
-        TMP_MARK not in name for name in (p.name for p in folder.iterdir())
-    )
 
 
 # Ray gives a new node 30 s to register; on a loaded 2-core machine it sometimes needs more.

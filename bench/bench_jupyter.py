@@ -15,10 +15,11 @@ take turns within each repeat so that they share the machine's noise:
 - floor: ``orjson`` parse + base64 decode + bytes into a tar, no checks at all.
 
 Prints notebooks/s (median over repeats), the ratios, notebooks per CPU-second (the per-core
-figure, steadier than wall time on a busy machine), the start-up of each vlpipe executor (the
-same command on one notebook), and the inline build against the naive script within each repeat
-(the machine's speed drifts between repeats). ``--only`` keeps the contenders naming a word
-(``--only floor``: inline, naive and floor), for more repeats in the same time.
+figure, steadier than wall time on a busy machine), the seconds from each vlpipe build's start
+to its first committed chunk, its time to the end on one notebook, and the inline build against
+the naive script within each repeat (the machine's speed drifts between repeats). ``--only``
+keeps the contenders naming a word (``--only floor``: inline, naive and floor), for more repeats
+in the same time.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from vlpipe.manifests.ledger import DOCUMENTS
+from vlpipe.manifests.store import TMP_MARK
 
 REAL_CORPUS = Path("bench/out/jupyter-real")
 NAIVE, FLOOR = "naive (nbformat + verify + ShardWriter)", "floor (orjson + b64 + tar)"
@@ -177,19 +181,36 @@ def commands(corpus: Path, out: Path) -> dict[str, list[str]]:
     }
 
 
-def timed(command: list[str], out: Path) -> tuple[float, float]:
-    """Wall seconds and CPU seconds (user + system, of the process and what it waited for)."""
+def committed(out: Path) -> bool:
+    """Whether a build into ``out`` has committed a chunk (the ledger's first document file)."""
+    folder = out / DOCUMENTS
+    return folder.is_dir() and any(
+        TMP_MARK not in name for name in (p.name for p in folder.iterdir())
+    )
+
+
+def timed(command: list[str], out: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, of the process and what it waited for) and
+    seconds to the first committed chunk (vlpipe's builds; the end for the others)."""
     shutil.rmtree(out, ignore_errors=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        first = None
+        while process.poll() is None:
+            if first is None and committed(out):
+                first = time.perf_counter() - started
+            time.sleep(0.02)
+        seconds = time.perf_counter() - started
+        log.seek(0)
+        text = log.read().decode(errors="replace")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{text[-3000:]}")
     shutil.rmtree(out)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return seconds, cpu
+    return seconds, cpu, seconds if first is None else first
 
 
 def main() -> None:
@@ -232,25 +253,28 @@ def main() -> None:
         }
         seconds: dict[str, list[float]] = {name: [] for name in runs}
         cpu: dict[str, list[float]] = {name: [] for name in runs}
+        first: dict[str, list[float]] = {name: [] for name in runs}
         startup: dict[str, list[float]] = {name: [] for name in starts}
         for _ in range(args.repeats):
             for name, command in runs.items():
-                wall, used = timed(command, scratch / "out")
+                wall, used, first_chunk = timed(command, scratch / "out")
                 seconds[name].append(wall)
                 cpu[name].append(used)
+                first[name].append(first_chunk)
             for name, command in starts.items():
                 startup[name].append(timed(command, scratch / "out")[0])
         rates = {name: notebooks / statistics.median(s) for name, s in seconds.items()}
         inline = rates[INLINE]
         print(f"{'contender':40s} {'notebooks/s':>11s} {'/ naive':>7s} {'/ inline':>8s} "
-              f"{'/ floor':>7s} {'per CPU-s':>9s}  one notebook")  # fmt: skip
+              f"{'/ floor':>7s} {'per CPU-s':>9s} first chunk  one notebook")  # fmt: skip
         for name, rate in rates.items():
             one_doc = f"{statistics.median(startup[name]):5.2f} s" if name in startup else ""
+            first_chunk = f"{statistics.median(first[name]):9.2f} s" if name in starts else ""
             own = "ray" not in name and "auto" not in name  # Ray's workers are not its CPU time
             per_cpu = f"{notebooks / statistics.median(cpu[name]):9.1f}" if own else ""
             floor_ratio = f"{rate / rates[FLOOR]:6.2f}x" if FLOOR in rates else "      -"
             print(f"{name:40s} {rate:11.1f} {rate / rates[NAIVE]:6.2f}x {rate / inline:7.2f}x "
-                  f"{floor_ratio} {per_cpu:>9s}  {one_doc}")  # fmt: skip
+                  f"{floor_ratio} {per_cpu:>9s} {first_chunk:>11s}  {one_doc}")  # fmt: skip
         print("per CPU-s: notebooks per CPU-second of the process (Ray's workers are not its own)")
         # the machine's speed drifts between repeats: the ratio within each repeat is steadier
         walls = [n / i for i, n in zip(seconds[INLINE], seconds[NAIVE], strict=True)]

@@ -18,6 +18,9 @@ documents in a row than ``max_failure_rate`` allows.
 from __future__ import annotations
 
 import dataclasses
+import os
+import queue
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
@@ -335,6 +338,10 @@ class UnitWorker:
     def __init__(self) -> None:
         self.failures: FailureWindow | None = None
 
+    def warm(self, source: str) -> None:
+        """Import what the source's step needs, so that a ready worker is one that can work."""
+        source_spec(source).opener()
+
     def run(self, task: bytes) -> list[bytes]:
         work = orjson.loads(task)
         recipe = source_spec(work["source"]).recipe.model_validate(work["recipe"])
@@ -348,6 +355,29 @@ class UnitWorker:
             ]
 
 
+class _WorkerReports:
+    """What the thread feeding the Ray workers hands the driver: chunk reports, the exception
+    that stopped it, and ``None`` once it has finished."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue[ChunkReport | BaseException | None] = queue.SimpleQueue()
+        self.finished = False
+
+    def take(self, wait: bool) -> Iterator[ChunkReport]:
+        """The reports at hand (``wait``: all of them, until the feeder has finished)."""
+        while not self.finished:
+            try:
+                item = self.queue.get(block=wait)
+            except queue.Empty:
+                return
+            if item is None:
+                self.finished = True
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+
+
 def _ray_reports(
     units: list[Unit],
     recipe: Recipe,
@@ -356,33 +386,98 @@ def _ray_reports(
     workers: int | None,
     address: str | None,
 ) -> Iterator[ChunkReport]:
-    """Units spread over a pool of Ray actors, one CPU each. A worker process that dies is
-    replaced and its unit retried (``WORKER_TASK_RETRIES`` times; a document that kills its
-    worker every time must stop the build, not loop); the retry skips what was committed."""
+    """Units spread over a pool of Ray actors, one CPU each, fed by a thread of the driver.
+
+    An embedded Ray takes seconds to start (its own processes, then each worker's imports: 9 on
+    a 2-core machine); meanwhile the driver builds units itself, as the inline executor does,
+    and takes no new one once the workers are ready, so the first chunks commit as soon as an
+    inline build's would. A worker process that dies is replaced and its unit retried
+    (``WORKER_TASK_RETRIES`` times; a document that kills its worker every time must stop the
+    build, not loop); the retry skips what was committed."""
     if not units:
         return
     import ray
-    from ray.util import ActorPool
+
+    todo = deque(units)
+    reports, ready, stop = _WorkerReports(), threading.Event(), threading.Event()
+    embedded = not ray.is_initialized() and not (address or os.environ.get("RAY_ADDRESS"))
+    common = {"source": recipe.source, "recipe": recipe.model_dump(mode="json"), "out": out.url}
+    common["run"] = run
+    feeder = threading.Thread(
+        target=_feed_workers,
+        args=(todo, common, workers, address, ready, stop, reports),
+        name="vlpipe-ray-feeder",
+        daemon=True,
+    )
+    feeder.start()
+    try:
+        if embedded:
+            with source_spec(recipe.source).open_step(recipe, StepContext(out)) as step:
+                failures = FailureWindow(recipe.max_failure_rate, recipe.failure_window)
+                while not ready.is_set() and (unit := _next_unit(todo)) is not None:
+                    for report in process_unit(unit, step, recipe, out, run, failures):
+                        yield report
+                        yield from reports.take(wait=False)
+        yield from reports.take(wait=True)
+    finally:
+        stop.set()
+
+
+def _next_unit(todo: deque[Unit]) -> Unit | None:
+    try:
+        return todo.popleft()  # atomic: the driver and the feeder take from the same queue
+    except IndexError:
+        return None
+
+
+def _feed_workers(
+    todo: deque[Unit],
+    common: dict[str, Any],
+    workers: int | None,
+    address: str | None,
+    ready: threading.Event,
+    stop: threading.Event,
+    reports: _WorkerReports,
+) -> None:
+    """Start (or join) Ray and its workers, then hand each idle worker the next unit until none
+    is left or the driver stops. A thread that started Ray lives as long as the process: Ray's
+    processes are set to die with the thread that started them (``PR_SET_PDEATHSIG``)."""
+    import ray
 
     from vlpipe.runtime import init_ray
 
-    slots = init_ray(address, workers)
-    actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=WORKER_TASK_RETRIES)
-    actors = [actor(UnitWorker).remote() for _ in range(min(slots, len(units)))]
-    common = {"source": recipe.source, "recipe": recipe.model_dump(mode="json"), "out": out.url}
-    common["run"] = run
-    tasks = [orjson.dumps({**common, "unit": dataclasses.asdict(unit)}) for unit in units]
+    starts_ray = not ray.is_initialized()
+    actors: list[Any] = []
     try:
-        for reports in ActorPool(actors).map_unordered(lambda a, t: a.run.remote(t), tasks):
-            for report in reports:
-                yield ChunkReport(**orjson.loads(report))
+        slots = init_ray(address, workers)
+        actor = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=WORKER_TASK_RETRIES)
+        actors = [actor(UnitWorker).remote() for _ in range(min(slots, len(todo)))]
+        ray.get([worker.warm.remote(common["source"]) for worker in actors])
+        ready.set()
+        idle, running = list(actors), {}
+        while not stop.is_set():
+            while idle and (unit := _next_unit(todo)) is not None:
+                task = orjson.dumps({**common, "unit": dataclasses.asdict(unit)})
+                worker = idle.pop()
+                running[worker.run.remote(task)] = worker
+            if not running:
+                break
+            done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+            for ref in done:
+                idle.append(running.pop(ref))
+                for report in ray.get(ref):
+                    reports.queue.put(ChunkReport(**orjson.loads(report)))
     except ray.exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, BuildStopped | TransientError | ConfigError):
-            raise exc.cause from None
-        raise
+        known = isinstance(exc.cause, BuildStopped | TransientError | ConfigError)
+        reports.queue.put(exc.cause if known else exc)
+    except BaseException as exc:  # handed to the driver, which raises it
+        reports.queue.put(exc)
     finally:
-        for running in actors:
-            ray.kill(running)
+        for running_actor in actors:
+            ray.kill(running_actor)
+        reports.queue.put(None)
+    if starts_ray:
+        threading.Event().wait()
 
 
 def _follow(

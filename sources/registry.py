@@ -75,12 +75,16 @@ class SourceSpec:
     def input_layout(self, recipe: Recipe) -> InputLayout:
         return self.layout if self.layout_for is None else self.layout_for(recipe)
 
+    def opener(self) -> StepOpener:
+        """The step's opener, its module imported (what a Ray worker warms up with)."""
+        module, function = self.step.split(":")
+        opener: StepOpener = getattr(import_module(module), function)
+        return opener
+
     def open_step(
         self, recipe: Recipe, context: StepContext
     ) -> AbstractContextManager[DocumentStep]:
-        module, function = self.step.split(":")
-        opener: StepOpener = getattr(import_module(module), function)
-        return opener(recipe, context)
+        return self.opener()(recipe, context)
 
     def samples(self, recipe: Recipe | None = None) -> Path:
         """The bundled sample documents (``samples/`` in the source's package; for a source with

@@ -302,8 +302,11 @@ def test_killing_ray_workers_mid_build_rewrites_no_committed_chunk(tmp_path: Pat
     reference = tmp_path / "reference"
     assert run_cli(*args, "--executor", "inline", "--output", str(reference)).returncode == 0
     out = tmp_path / "out"
+    # Ray started before the build: a build that starts its own builds units in the driver
+    # until Ray's workers are ready, and this corpus could be done before any worker runs.
+    with_ray_started = "import ray, sys; ray.init(num_cpus=2); from vlpipe.cli import app; app()"
     build_process = subprocess.Popen(
-        [*VLPIPE, *args, "--workers", "2", "--output", str(out)],
+        [sys.executable, "-c", with_ray_started, *args, "--workers", "2", "--output", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

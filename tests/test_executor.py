@@ -5,10 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.jupyter.helpers import build, recipe
+from tests.jupyter.test_build import shard_members, write_notebooks
+from vlpipe import runtime
+from vlpipe.manifests import ledger
+from vlpipe.manifests.store import open_store
 from vlpipe.runtime import choose_executor
 from vlpipe.sources.inputs import Unit, local_bytes
 
@@ -78,3 +84,30 @@ def test_the_build_says_which_executor_it_chose(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "executor: inline (1 work unit: one worker's task;" in done.stderr
+
+
+def test_the_driver_builds_while_the_embedded_ray_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_ray: None
+) -> None:
+    """Ray's start is held until a chunk has committed: only the driver can have committed it.
+    Whoever builds which unit, the shards are those of an inline build."""
+    write_notebooks(tmp_path / "in", 12)
+    config = recipe(input={"files_per_unit": 3}, output={"docs_per_chunk": 3})
+    start_ray = runtime.init_ray
+    committed_before_ray: list[bool] = []
+
+    def held_until_a_chunk_commits(address: str | None, workers: int | None) -> int:
+        deadline = time.monotonic() + 60
+        while not ledger.committed_chunks(open_store(tmp_path / "ray")):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        committed_before_ray.append(bool(ledger.committed_chunks(open_store(tmp_path / "ray"))))
+        return start_ray(address, workers)
+
+    monkeypatch.setattr(runtime, "init_ray", held_until_a_chunk_commits)
+    built = build([tmp_path / "in"], tmp_path / "ray", config, executor="ray", workers=2)
+    assert committed_before_ray == [True]
+    assert built["documents"] == 12
+    build([tmp_path / "in"], tmp_path / "inline", config)
+    assert shard_members(tmp_path / "ray") == shard_members(tmp_path / "inline")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from vlpipe.errors import BuildStopped, ConfigError
 
 Executor = Literal["auto", "ray", "inline"]
+_START_NOTICES = ("ray._private.authentication.authentication_token_setup", "ray._private.worker")
 
 
 def choose_executor(
@@ -44,29 +45,33 @@ def init_ray(address: str | None, workers: int | None) -> int:
 
     address = address or os.environ.get("RAY_ADDRESS") or None
     if not ray.is_initialized():
-        options = {
-            "include_dashboard": False,
-            "logging_level": logging.WARNING,
-            "log_to_driver": True,
-        }
-        if address:
-            try:
-                ray.init(address=address, **options)
-            except (ConnectionError, RuntimeError) as exc:
-                raise ConfigError(f"cannot join the Ray cluster at {address}: {exc}") from None
-        else:
-            # Ray turns token authentication on for a new local cluster, and warns that it did.
-            notice = logging.getLogger("ray._private.authentication.authentication_token_setup")
-            level = notice.level
+        # Ray turns token authentication on for a new local cluster, and warns that it did;
+        # started from a thread (the build's feeder), it warns that it set no SIGTERM handler.
+        notices = [logging.getLogger(name) for name in _START_NOTICES]
+        levels = [notice.level for notice in notices]
+        for notice in notices:
             notice.setLevel(logging.ERROR)
-            try:
-                # "local": a new Ray even where `ray start` left a cluster's address in Ray's
-                # temp folder (ray.init() alone would join that cluster).
-                ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **options)
-            except Exception as exc:  # Ray raises a bare Exception when its processes time out
-                message = f"the embedded Ray did not start: {exc}"
-                raise BuildStopped(f"{message} (--executor inline builds without it)") from None
-            finally:
+        try:
+            _start_or_join(ray, address, workers)
+        finally:
+            for notice, level in zip(notices, levels, strict=True):
                 notice.setLevel(level)
     available = int(ray.cluster_resources().get("CPU", 1))
     return max(1, min(workers or available, available))
+
+
+def _start_or_join(ray: Any, address: str | None, workers: int | None) -> None:
+    options = {"include_dashboard": False, "logging_level": logging.WARNING, "log_to_driver": True}
+    if address:
+        try:
+            ray.init(address=address, **options)
+        except (ConnectionError, RuntimeError) as exc:
+            raise ConfigError(f"cannot join the Ray cluster at {address}: {exc}") from None
+        return
+    try:
+        # "local": a new Ray even where `ray start` left a cluster's address in Ray's temp
+        # folder (ray.init() alone would join that cluster).
+        ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **options)
+    except Exception as exc:  # Ray raises a bare Exception when its processes time out
+        message = f"the embedded Ray did not start: {exc}"
+        raise BuildStopped(f"{message} (--executor inline builds without it)") from None
