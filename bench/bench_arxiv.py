@@ -90,20 +90,40 @@ _COMBINING = dict(
     )
 )
 _SPACING_ACCENT = re.compile(r"([¨ˇ´`ˆ˜¯˘˙˚¸˛])([^\W\d_])")
+_TOKEN = re.compile(r"[\u0370-\u03ff]|[^\W\d_\u0370-\u03ff]+|\d+")
 
 
 def words(text: str) -> list[str]:
     """Normalised words: spacing accents joined to their letters, NFKC, lower case, letters and
     digits only; each CJK character a word."""
-    text = _SPACING_ACCENT.sub(lambda m: m[2] + _COMBINING[m[1]], text)
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = CJK.sub(lambda m: f" {m[0]} ", text)
-    tokens = ("".join(c for c in raw if c.isalnum()) for raw in text.split())
+    tokens = ("".join(c for c in raw if c.isalnum()) for raw in _normalised(text).split())
     return [t for t in tokens if t]
 
 
+def tokens(text: str) -> list[str]:
+    """The normalised text as runs of letters and runs of digits, each Greek letter and CJK
+    character a token of its own: what math prints, however the text layer spaces it (``M 3``
+    for ``M^3``, ``dσ`` for ``\\mathrm{d}\\sigma``)."""
+    return _TOKEN.findall(_normalised(text))
+
+
+def _normalised(text: str) -> str:
+    text = _SPACING_ACCENT.sub(lambda m: m[2] + _COMBINING[m[1]], text)
+    text = unicodedata.normalize("NFKC", text).lower()
+    return CJK.sub(lambda m: f" {m[0]} ", text)
+
+
 def markdown_words(markdown: str) -> list[str]:
-    return words(_MD_MARKS.sub("", _MD_MARKUP.sub(" ", MATH.sub(_printed_math, markdown))))
+    return words(_markdown_text(markdown))
+
+
+def markdown_tokens(markdown: str) -> list[str]:
+    return tokens(_markdown_text(markdown))
+
+
+def _markdown_text(markdown: str) -> str:
+    """The markdown as the page prints it: math as its characters, markup dropped."""
+    return _MD_MARKS.sub("", _MD_MARKUP.sub(" ", MATH.sub(_printed_math, markdown)))
 
 
 def _printed_math(match: re.Match[str]) -> str:
@@ -258,6 +278,8 @@ class PaperResult:
     seq: list[float] = field(default_factory=list)
     f1_text: list[float] = field(default_factory=list)  # against the text outside graphics
     seq_text: list[float] = field(default_factory=list)
+    token_f1: list[float] = field(default_factory=list)  # over letter and digit runs
+    token_f1_text: list[float] = field(default_factory=list)
     mismatches: int = 0
     tex_errors: int = 0
     conversion_fallbacks: int = 0  # pandoc failed on the paper: fallbacks taken (paper's json)
@@ -352,9 +374,13 @@ def fidelity(
             result.kept += 1
             result.f1.append(word_f1(ours, reference))
             result.seq.append(sequence_similarity(ours, reference))
-            outside = words(page_text(text_doc[meta["page"] - 1]))
+            outside_text = page_text(text_doc[meta["page"] - 1])
+            outside = words(outside_text)
             result.f1_text.append(word_f1(ours, outside))
             result.seq_text.append(sequence_similarity(ours, outside))
+            our_tokens = markdown_tokens(markdown)
+            result.token_f1.append(word_f1(our_tokens, tokens(text)))
+            result.token_f1_text.append(word_f1(our_tokens, tokens(outside_text)))
             result.mismatches += citation_mismatch(markdown, text, labels)
             if dump is not None:
                 stem = dump / result.name / f"{meta['page']:03d}"
@@ -375,6 +401,8 @@ def report(results: list[PaperResult], label: str) -> list[str]:
     seq = [v for r in results for v in r.seq]
     f1_text = [v for r in results for v in r.f1_text]
     seq_text = [v for r in results for v in r.seq_text]
+    token_f1 = [v for r in results for v in r.token_f1]
+    token_f1_text = [v for r in results for v in r.token_f1_text]
     ratios = [
         statistics.median(r.vlpipe_s) / statistics.median(r.baseline_s)
         for r in results
@@ -384,9 +412,9 @@ def report(results: list[PaperResult], label: str) -> list[str]:
         f"## {label}: {len(results)} papers",
         "",
         "| paper | TeX Live | vlpipe | TeX errors | pandoc fallbacks | pages kept/produced "
-        "| word-F1 | seq sim | F1, seq outside graphics | cite mismatches | drops | vlpipe s "
-        "| baseline s | ratio |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+        "| word-F1 | seq sim | F1, seq outside graphics | token-F1 (outside graphics) "
+        "| cite mismatches | drops | vlpipe s | baseline s | ratio |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in results:
         vs, bs = statistics.median(r.vlpipe_s), statistics.median(r.baseline_s)
@@ -395,7 +423,7 @@ def report(results: list[PaperResult], label: str) -> list[str]:
             f"| {r.name} | {'PDF' if r.texlive_pdf else 'no PDF'} ({r.texlive_pages} p) | {status} "
             f"| {r.tex_errors} | {r.conversion_fallbacks} | {r.kept}/{r.produced} "
             f"| {_mean(r.f1)} | {_mean(r.seq)} | {_mean(r.f1_text)}, {_mean(r.seq_text)} "
-            f"| {r.mismatches} "
+            f"| {_mean(r.token_f1)} ({_mean(r.token_f1_text)}) | {r.mismatches} "
             f"| {', '.join(f'{k} {v}' for k, v in r.drops.most_common())} "
             f"| {vs:.1f} | {bs:.1f} | {vs / bs:.2f} |"
         )
@@ -411,6 +439,9 @@ def report(results: list[PaperResult], label: str) -> list[str]:
         f"{_mean(seq)}, p10 {_p10(seq)} (over {len(f1)} kept pages); against the text "
         f"outside included graphics: word-F1 mean {_mean(f1_text, 4)}, p10 {_p10(f1_text)}; "
         f"sequence similarity mean {_mean(seq_text)}, p10 {_p10(seq_text)}",
+        f"- page token-F1 (letter and digit runs): mean {_mean(token_f1, 4)}, p10 "
+        f"{_p10(token_f1)}; against the text outside included graphics: mean "
+        f"{_mean(token_f1_text, 4)}, p10 {_p10(token_f1_text)}",
         f"- kept pages whose citations differ from the page: {sum(r.mismatches for r in results)}",
         f"- papers pandoc failed on as a whole (converted with fallbacks): "
         f"{sum(r.conversion_fallbacks > 0 for r in results)}",
@@ -458,7 +489,7 @@ def main() -> None:
             f"{result.name:20s} texlive={result.texlive_pdf} vlpipe={result.vlpipe_status} "
             f"{result.kept}/{result.produced} f1={_mean(result.f1)} seq={_mean(result.seq)} "
             f"outside graphics f1={_mean(result.f1_text)} seq={_mean(result.seq_text)} "
-            f"cite={result.mismatches} {dict(result.drops)} {result.vlpipe_error} "
+            f"token-f1={_mean(result.token_f1)} ({_mean(result.token_f1_text)}) cite={result.mismatches} {dict(result.drops)} {result.vlpipe_error} "
             f"vlpipe={statistics.median(result.vlpipe_s):.1f}s "
             f"baseline={statistics.median(result.baseline_s):.1f}s",
             flush=True,

@@ -50,6 +50,27 @@ def test_markdown_math_is_measured_as_the_characters_it_prints() -> None:
     assert bench_arxiv.markdown_words(markdown) == bench_arxiv.words(page) == expected
 
 
+def test_tokens_read_math_however_the_text_layer_spaces_it() -> None:
+    # pdfTeX's text layer of christodoulou-yau's page 2: a superscript after a space, a
+    # differential glued to its variable
+    page = "Let (M 3, g) be a Riemannian 3-manifold ... (RM + |h◦|2) dσ"
+    markdown = (
+        "Let $(M^3,g)$ be a Riemannian 3-manifold ... $(R^M+|h^\\circ|^2) \\ \\mathrm{d} \\sigma$"
+    )
+    expected = ["let", "m", "3", "g", "be", "a", "riemannian", "3", "manifold", "rm", "h", "2"]
+    assert (
+        bench_arxiv.tokens(page)
+        == bench_arxiv.markdown_tokens(markdown)
+        == [
+            *expected,
+            "d",
+            "σ",
+        ]
+    )
+    assert bench_arxiv.words(page) != bench_arxiv.markdown_words(markdown)  # m3g against m, 3, g
+    assert bench_arxiv.tokens("中文 αβ x2") == ["中", "文", "α", "β", "x", "2"]
+
+
 def test_author_year_citations_mismatch_when_their_brackets_differ() -> None:
     page = "is remarkably simple [Magnus, 1985]:\nas in [Jasak et al., 2007, Kochkov et al., 2021]"
     assert bench_arxiv.citation_mismatch("is remarkably simple (Magnus, 1985):", page, None)
