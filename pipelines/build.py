@@ -1,6 +1,7 @@
-"""A build: plan work units, process them (inline or on Ray Data), commit chunk by chunk, resume.
+"""A build: plan work units, process them (inline or on Ray actors), commit chunk by chunk, resume.
 
-Work units run inline (one process) or on a pool of Ray actors (embedded, or an existing cluster).
+Work units run inline (one process) or on a pool of Ray actors (embedded, or an existing cluster;
+while an embedded Ray starts, the driver builds units too).
 Determinism and resume both follow from one rule: a unit's documents are cut into chunks of
 ``docs_per_chunk`` in input order, and each chunk owns its shards
 (``<source>-u<unit>-c<chunk>-<seq>.tar``) and ledger files. Which worker runs a unit, and when,
