@@ -66,6 +66,7 @@ _LABEL = re.compile(r"\\label\s*\{[^}]*\}")
 _CLEVEREF = re.compile(r"\\usepackage\s*\[([^\]]*)\]\s*\{[^}]*\bcleveref\b")
 _DOLLAR = re.compile(r"(?<!\\)\$")
 _BLANK_LINES = re.compile(r"\n\s*\n")
+_COMMAND_BEFORE = re.compile(r"\\([A-Za-z@]+)\*?[ \t]*\n?[ \t]*$")
 _TABLE_MARKER = re.compile(r"<!--vlpipe:table:(\d+):([0-9a-f]*)-->|VLPIPETABLE([0-9a-f]*)")
 
 
@@ -311,7 +312,7 @@ _LIST_NAMES = {  # LaTeX's names, ctex's, and the macros a class renews them wit
 }
 _REVTEX = re.compile(DOCUMENTCLASS + r"revtex")
 # ctex names LaTeX's headings in Chinese (xeCJK only sets the fonts)
-_CTEX = re.compile(r"\\(?:documentclass|usepackage)\s*(?:\[[^\]]*\])?\s*\{ctex\w*\}")
+_CTEX = re.compile(r"\\(?:documentclass|LoadClass|usepackage)\s*(?:\[[^\]]*\])?\s*\{ctex\w*\}")
 _CAPTION_NAMES = {  # as _LIST_NAMES, for the caption labels
     "figure": ("figurename", "Figure", "图"),
     "table": ("tablename", "Table", "表"),
@@ -327,7 +328,10 @@ def printed_name(sources: str, macro: str, english: str, chinese: str) -> str:
     renewed = re.findall(
         rf"\\(?:renewcommand\s*\{{?\\{macro}\}}?|def\\{macro})\s*\{{([^{{}}]*)\}}", sources
     )
-    return renewed[-1] if renewed else chinese if _CTEX.search(sources) else english
+    # a renewal to another class macro (``\\def\\bibname{\\ucas@label@ch@bibname}``) is not
+    # followed: the defaults stand for it
+    text = [name for name in renewed if not name.lstrip().startswith("\\")]
+    return text[-1] if text else chinese if _CTEX.search(sources) else english
 
 
 def printed_caption_labels(markdown: str, compiled: Compiled, sources: str) -> str:
@@ -426,7 +430,10 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = contents_lists(normalize_figures(tex), compiled, sources)
     if compiled.bbl is not None and not _BIBLATEX_DATA.search(compiled.bbl):
         bbl = strip_comments(compiled.bbl)  # ACM's: ``\\bibitem[Acar(2009)]%`` ends a line
-        tex = _BIBLIOGRAPHY.sub(lambda _: bbl, tex, count=1)
+        place = _BIBLIOGRAPHY.search(tex)
+        if place is not None:
+            start, end = _enclosing_call(tex, place.start(), place.end())
+            tex = tex[:start] + bbl + tex[end:]
     tex = _BIBLIOGRAPHY.sub("", tex)
     bibliography = _THEBIB.search(tex)
     if bibliography is not None:
@@ -436,6 +443,64 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
         tex = tex[: bibliography.start()] + references + tex[bibliography.end() :]
     tex = _ARGUMENT_ON_NEXT_LINE.sub(r"\1 ", _CONTROL_SPACE_AT_LINE_END.sub(r"\1 \n", tex))
     return _IMPLICIT_BRACE.sub(lambda m: "{" if m[1] == "b" else "}", _EXPL3_INTERNAL.sub("", tex))
+
+
+def _enclosing_call(tex: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the command call whose braced argument holds ``tex[start:end]`` (the whole
+    ``\\IfFileExists{x.bbl}{\\bibliography{x}}{}`` or a class's own conditional, which pandoc
+    cannot evaluate: the compile made a ``.bbl``, so the branch that prints it was taken), or
+    the span itself at the top level or inside an environment."""
+    depth, opening = 0, -1
+    for index in range(start - 1, -1, -1):
+        char = tex[index]
+        if index > 0 and tex[index - 1] == "\\":
+            continue
+        if char == "}":
+            depth += 1
+        elif char == "{":
+            if depth == 0:
+                opening = index
+                break
+            depth -= 1
+    if opening < 0:
+        return start, end
+    first = opening  # back over the arguments before this one to the command's name
+    while True:
+        name = _COMMAND_BEFORE.search(tex, 0, first)
+        if name is not None:
+            break
+        before = tex[:first].rstrip()
+        if not before.endswith("}"):
+            return start, end
+        group_start = _group_start(tex, len(before) - 1)
+        if group_start < 0:
+            return start, end
+        first = group_start
+    if name[1] in ("begin", "end"):
+        return start, end
+    after = balanced_group(tex, opening)
+    while after is not None:
+        last = after[1]
+        after = balanced_group(tex, last)
+    begin = name.start()  # with the control words chained before it (``\\expandafter\\if…``)
+    while (chained := _COMMAND_BEFORE.search(tex, 0, begin)) is not None:
+        begin = chained.start()
+    return begin, last
+
+
+def _group_start(tex: str, closing: int) -> int:
+    """The index of the ``{`` that the ``}`` at ``closing`` closes, or -1."""
+    depth = 0
+    for index in range(closing, -1, -1):
+        if index > 0 and tex[index - 1] == "\\":
+            continue
+        if tex[index] == "}":
+            depth += 1
+        elif tex[index] == "{":
+            depth -= 1
+            if depth == 0:
+                return index
+    return -1
 
 
 def _references_heading(sources: str) -> str:

@@ -446,7 +446,8 @@ def _reset_by(theorems: dict[str, _Theorem], counter: str) -> str | None:
     return owner.within if owner else None
 
 
-DOCUMENTCLASS = r"\\documentclass\s*(?:\[[^\]]*\])?\s*\{"
+# the paper's class, or the class its own class is built on (``\\LoadClass{ctexbook}``)
+DOCUMENTCLASS = r"\\(?:documentclass|LoadClass)\s*(?:\[[^\]]*\])?\s*\{"
 BOOK_CLASS = re.compile(
     DOCUMENTCLASS + r"(?:book|report|ctexbook|ctexrep|scrbook|scrreprt|memoir)\}"
 )

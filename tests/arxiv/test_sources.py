@@ -494,6 +494,32 @@ def test_reference_lists_print_what_each_bibliography_style_typesets(
     assert ("References" in markdown) == (style != "apsrev4-2")
 
 
+def test_a_bibliography_inside_a_conditional_and_a_class_built_on_a_book_class(tmp_path) -> None:
+    """ucasthesis-zh's class (on ``\\LoadClass{ctexbook}``) holds ``\\bibliography`` in a
+    conditional of its own, which pandoc dropped with the reference list in it, and renames
+    ``\\bibname`` to another class macro: the reference page had no markdown. The list now
+    stands where the conditional did, under the heading the class prints."""
+    (tmp_path / "refs.bib").write_text(REFERENCES_BIB)
+    (tmp_path / "thesis.cls").write_text(
+        "\\NeedsTeXFormat{LaTeX2e}\\ProvidesClass{thesis}\\LoadClass{book}\n"
+        "\\def\\thesis@bibname{Bibliography}\\def\\bibname{\\thesis@bibname}\n"
+        "\\RequirePackage{etoolbox}\\newcommand{\\ifbib}{\\expandafter\\ifstrequal\\expandafter}\n"
+        "\\def\\bibtool{bibtex}\n"
+    )
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{thesis}\\begin{document}\\chapter{One}See \\cite{moon1969}.\n"
+        "\\bibliographystyle{plain}\n"
+        "\\ifbib{\\bibtool}{bibtex}{\\bibliography{refs}}{\\printbibliography}\n"
+        "\\chapter{After}Thanks.\\end{document}\n"
+    )
+    markdown, texts = compiled_markdown(tmp_path)
+    references = next(text for text in texts if "Polarization" in text)
+    assert "Polarization analysis of thermal-neutron scattering" in markdown
+    assert "# Bibliography" in markdown and "Bibliography" in references
+    assert markdown.index("Polarization") < markdown.index("Thanks.")
+    assert "printbibliography" not in markdown and "bibtex" not in markdown
+
+
 def test_chemical_formulas_print_as_mhchem_typesets_them() -> None:
     formulas = pandoc.chemical_formulas(
         "\\ce{Cu2MnAl}, \\ce{SO4^2-}, \\ce{Fe^{3+}}, \\ce{Ca(OH)2}, "
