@@ -21,6 +21,7 @@ from vlpipe.errors import ConfigError, DocumentError
 from vlpipe.renderers.tex import strip_comments
 from vlpipe.sources.arxiv.align import CJK, MATH, normalize
 from vlpipe.sources.arxiv.archive import decode_tex
+from vlpipe.sources.arxiv.biblatex import biblatex_style, bibliography, is_biblatex, read_entries
 from vlpipe.sources.arxiv.compiled import Compiled, read_compiled
 from vlpipe.sources.arxiv.macros import (
     BIBLIOGRAPHY_TEXT,
@@ -38,10 +39,10 @@ from vlpipe.sources.arxiv.printed import (
     BIBLIOGRAPHY_STYLE,
     BOOK_CLASS,
     DOCUMENTCLASS,
-    cite_style,
     number_equations,
     number_headings,
     number_theorems,
+    printed_citations,
     replace_acronyms,
     replace_citations,
     replace_refs,
@@ -54,9 +55,6 @@ from vlpipe.sources.arxiv.tables import (
 )
 
 _BIBLIOGRAPHY = re.compile(r"\\bibliography\s*\{[^}]*\}|\\printbibliography\b(\[[^\]]*\])?")
-# biber's .bbl for biblatex: entry data (\entry … \endentry) that biblatex's styles typeset, not
-# LaTeX to print; inlined, pandoc failed on the whole paper (christodoulou-yau)
-_BIBLATEX_DATA = re.compile(r"\\entry\s*\{|biblatex auxiliary file")
 _THEBIB = re.compile(
     r"\\begin\s*\{thebibliography\}\s*\{[^}]*\}(.*?)\\end\s*\{thebibliography\}", re.DOTALL
 )
@@ -428,19 +426,25 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)
     tex = contents_lists(normalize_figures(tex), compiled, sources)
-    if compiled.bbl is not None and not _BIBLATEX_DATA.search(compiled.bbl):
-        bbl = strip_comments(compiled.bbl)  # ACM's: ``\\bibitem[Acar(2009)]%`` ends a line
+    citations, printed = printed_citations(compiled, sources)
+    if compiled.bbl is not None:
+        # biber's: data for biblatex to print, which it prints here; bibtex's: LaTeX (ACM's
+        # ``\\bibitem[Acar(2009)]%`` ends a line with a comment)
+        bbl = (
+            bibliography(read_entries(compiled.bbl), biblatex_style(sources))
+            if is_biblatex(compiled.bbl)
+            else strip_comments(compiled.bbl)
+        )
         place = _BIBLIOGRAPHY.search(tex)
         if place is not None:
             start, end = _enclosing_call(tex, place.start(), place.end())
             tex = tex[:start] + bbl + tex[end:]
     tex = _BIBLIOGRAPHY.sub("", tex)
-    bibliography = _THEBIB.search(tex)
-    if bibliography is not None:
-        author_year = cite_style(sources, compiled.citations).author_year
-        labels = {} if author_year else {k: c.label for k, c in compiled.citations.items()}
-        references = _references(bibliography[1], labels, _references_heading(sources))
-        tex = tex[: bibliography.start()] + references + tex[bibliography.end() :]
+    listed = _THEBIB.search(tex)
+    if listed is not None:
+        labels = {} if printed.author_year else {k: c.label for k, c in citations.items()}
+        references = _references(listed[1], labels, _references_heading(sources))
+        tex = tex[: listed.start()] + references + tex[listed.end() :]
     tex = _ARGUMENT_ON_NEXT_LINE.sub(r"\1 ", _CONTROL_SPACE_AT_LINE_END.sub(r"\1 \n", tex))
     return _IMPLICIT_BRACE.sub(lambda m: "{" if m[1] == "b" else "}", _EXPL3_INTERNAL.sub("", tex))
 

@@ -6,9 +6,12 @@ their first-use expansion (``convolutional neural networks (CNNs)``) and short f
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
+from vlpipe.sources.arxiv.biblatex import biblatex_style, is_biblatex, read_entries
+from vlpipe.sources.arxiv.biblatex import citations as biblatex_citations
 from vlpipe.sources.arxiv.compiled import Citation, Compiled
 from vlpipe.sources.arxiv.macros import balanced_group, replace_commands
 
@@ -89,6 +92,8 @@ class CiteStyle:
     superscript: bool = False  # natbib's ``super``: numbers raised, no brackets
     aysep: str = ","  # between authors and year (acmart's author-year: none)
     sep: str = ";"  # between author-year citations
+    label_sep: str = ", "  # between labels (biblatex's alphabetic: "; ")
+    biblatex: bool = False  # its commands: \\cite without brackets in authoryear, postnote pages
 
 
 def cite_style(sources: str, citations: dict[str, Citation]) -> CiteStyle:
@@ -210,7 +215,7 @@ def format_citation(
         return style.open + joined + style.close
     labels = [c.label for c in entries]
     labels = _compressed(labels) if style.compress else labels
-    joined = ", ".join(labels)
+    joined = style.label_sep.join(labels)
     if base == "citet" and all(c.authors for c in entries):
         return "; ".join(f"{c.authors} {style.open}{c.label}{style.close}" for c in entries)
     if base in ("citenum", "citealp"):
@@ -220,25 +225,78 @@ def format_citation(
     return f"{style.open}{joined}{style.close}"
 
 
+def printed_citations(compiled: Compiled, sources: str) -> tuple[dict[str, Citation], CiteStyle]:
+    """The compile's citations and how they print: from the ``.aux``'s ``\\bibcite``s and the
+    natbib settings of the sources, or biblatex's, from biber's ``.bbl`` and the package's
+    options."""
+    if not is_biblatex(compiled.bbl):
+        return compiled.citations, cite_style(sources, compiled.citations)
+    style = biblatex_style(sources)
+    cites = biblatex_citations(read_entries(compiled.bbl or ""), style)
+    author_year = style.family == "authoryear"
+    brackets = ("(", ")") if author_year else ("[", "]")
+    label_sep = "; " if style.family == "alphabetic" else ", "
+    printed = CiteStyle(author_year, *brackets, style.compress, aysep="", label_sep=label_sep)
+    return cites, dataclasses.replace(printed, biblatex=True)
+
+
 def replace_citations(tex: str, compiled: Compiled, sources: str) -> str:
-    """Citation commands replaced by their printed form (those the compile did not resolve stay
-    for the fallback: the ``.bbl`` order)."""
-    if not compiled.citations:
+    """Citation commands replaced by their printed form, pre- and postnotes in their brackets
+    (those the compile did not resolve stay for the fallback: the ``.bbl`` order)."""
+    cites, style = printed_citations(compiled, sources)
+    if not cites:
         return tex
-    style = cite_style(sources, compiled.citations)
 
     def replace(match: re.Match[str]) -> str:
         if match[1] == "nocite":
             return ""
         keys = [key.strip() for key in match[3].split(",") if key.strip()]
-        printed = format_citation(match[1], keys, compiled.citations, style)
+        command = match[1]
+        if style.biblatex:
+            command = _BIBLATEX_AS_NATBIB.get((command.lower(), style.author_year), command)
+        printed = format_citation(command, keys, cites, style)
         if printed is None:
             return match[0]
-        if style.superscript and match[1].lower() in ("cite", "citep"):
+        if style.superscript and command.lower() in ("cite", "citep"):
             return f"\\textsuperscript{{{escape(printed)}}}"
-        return escape(printed)
+        return _with_notes(printed, _NOTE.findall(match[2]), style)
 
     return _CITE.sub(replace, tex)
+
+
+# biblatex's commands as the natbib ones that print the same (standard styles)
+_BIBLATEX_AS_NATBIB = {
+    ("cite", True): "citealt",
+    ("parencite", True): "citep",
+    ("parencite", False): "citep",
+    ("autocite", True): "citep",
+    ("autocite", False): "citep",
+    ("textcite", True): "citet",
+    ("textcite", False): "citet",
+}
+_NOTE = re.compile(r"\[([^\]]*)\]")
+_PAGES = re.compile(r"\d+")
+_PAGE_RANGE = re.compile(r"\d+\s*(?:-+|–)\s*\d+")
+
+
+def _with_notes(printed: str, notes: list[str], style: CiteStyle) -> str:
+    """A printed citation as LaTeX, its notes inside its brackets: ``[see 4, p. 5]`` (one note
+    is the postnote; biblatex writes a bare page number with its *p.*/*pp.*). The notes are the
+    paper's LaTeX and stay so."""
+    notes = [note.strip() for note in notes]
+    pre, post = (notes[0], notes[1]) if len(notes) >= 2 else ("", notes[0] if notes else "")
+    bracketed = printed.startswith(style.open) and printed.endswith(style.close)
+    if not (pre or post) or not bracketed:
+        return escape(printed)
+    if style.biblatex and _PAGE_RANGE.fullmatch(post):
+        post = f"pp.~{post}"
+    elif style.biblatex and _PAGES.fullmatch(post):
+        post = f"p.~{post}"
+    inner = escape(printed[len(style.open) : len(printed) - len(style.close)])
+    return (
+        escape(style.open) + (f"{pre} " if pre else "") + inner + (f", {post}" if post else "")
+        + escape(style.close)
+    )  # fmt: skip
 
 
 def _label_kind(compiled: Compiled, key: str) -> str:

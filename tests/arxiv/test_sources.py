@@ -520,6 +520,59 @@ def test_a_bibliography_inside_a_conditional_and_a_class_built_on_a_book_class(t
     assert "printbibliography" not in markdown and "bibtex" not in markdown
 
 
+BIBLATEX_BIB = """
+@article{huisken1996,
+  author = {Huisken, Gerhard and Yau, Shing-Tung},
+  title = {Definition of center of mass for isolated physical systems},
+  journaltitle = {Inventiones mathematicae}, volume = {124}, number = {1}, year = {1996},
+  pages = {281--311}, doi = {10.1007/s002220050054}
+}
+@book{arbarello2011,
+  author = {Arbarello, Enrico and Cornalba, Maurizio and Griffiths, Phillip A.},
+  title = {Geometry of Algebraic Curves}, volume = {268},
+  series = {Grundlehren der mathematischen Wissenschaften},
+  publisher = {Springer}, location = {Heidelberg}, year = {2011}
+}
+@inproceedings{moon2009,
+  author = {Moon, Rita and Riste, Tormod and Koehler, Wally and Acar, Umut},
+  title = {Self-adjusting polarization analysis},
+  booktitle = {Proceedings of the Workshop on Partial Evaluation},
+  publisher = {ACM}, year = {2009}, pages = {17}
+}
+"""
+
+
+@pytest.mark.parametrize("style", ["numeric-comp", "alphabetic", "authoryear"])
+def test_biblatex_citations_and_reference_lists_print_as_the_style_typesets_them(
+    tmp_path, style: str
+) -> None:
+    """biber's ``.bbl`` is data that biblatex's style prints: christodoulou-yau's markdown
+    cited its keys (``[HuiskenYau_CenterMass]`` for the page's ``[HY96]``) and had no reference
+    list. Its citations and list now have the words, labels and brackets of the compiled page,
+    a postnote in the brackets; the fields that ``\\AtEveryBibitem`` clears are left out."""
+    (tmp_path / "refs.bib").write_text(BIBLATEX_BIB)
+    (tmp_path / "main.tex").write_text(
+        f"\\documentclass{{article}}\\usepackage[style={style},backend=biber]{{biblatex}}\n"
+        "\\addbibresource{refs.bib}\\AtEveryBibitem{\\clearfield{doi}}\n"
+        "\\hyphenpenalty=10000\\exhyphenpenalty=10000\n"  # the page's words whole
+        "\\begin{document}First \\cite{huisken1996}, then \\parencite[Chapter~2]{arbarello2011}"
+        " and \\textcite{moon2009}; both \\parencite{huisken1996,arbarello2011}.\n"
+        "\\printbibliography\\end{document}\n"
+    )
+    markdown, texts = compiled_markdown(tmp_path)
+    page = " ".join(texts)
+
+    def words(text: str) -> Counter[str]:
+        return Counter(re.findall(r"[^\W_]+", re.sub(r"[*`]", "", text.lower())))
+
+    assert words(markdown) - words(page) == Counter()
+    assert words(page) - words(markdown) <= Counter({"1": 1})  # the page number
+    cited = re.sub(r"\s+", " ", page.split("First")[1].split("References")[0]).strip()
+    flat = re.sub(r"\s+", " ", markdown.split("First")[1].split("# References")[0])
+    assert flat.replace("\\", "").strip().startswith(cited[:60])
+    assert "doi" not in page.lower() and "doi" not in markdown.lower()
+
+
 def test_chemical_formulas_print_as_mhchem_typesets_them() -> None:
     formulas = pandoc.chemical_formulas(
         "\\ce{Cu2MnAl}, \\ce{SO4^2-}, \\ce{Fe^{3+}}, \\ce{Ca(OH)2}, "
