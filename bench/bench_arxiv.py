@@ -489,7 +489,8 @@ def main() -> None:
             f"{result.name:20s} texlive={result.texlive_pdf} vlpipe={result.vlpipe_status} "
             f"{result.kept}/{result.produced} f1={_mean(result.f1)} seq={_mean(result.seq)} "
             f"outside graphics f1={_mean(result.f1_text)} seq={_mean(result.seq_text)} "
-            f"token-f1={_mean(result.token_f1)} ({_mean(result.token_f1_text)}) cite={result.mismatches} {dict(result.drops)} {result.vlpipe_error} "
+            f"token-f1={_mean(result.token_f1)} ({_mean(result.token_f1_text)}) "
+            f"cite={result.mismatches} {dict(result.drops)} {result.vlpipe_error} "
             f"vlpipe={statistics.median(result.vlpipe_s):.1f}s "
             f"baseline={statistics.median(result.baseline_s):.1f}s",
             flush=True,

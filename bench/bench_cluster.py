@@ -16,14 +16,13 @@ import argparse
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_jupyter import committed, generated_corpus
+from bench_jupyter import generated_corpus, watched_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -63,19 +62,14 @@ class RayDidNotStart(Exception):
 
 def timed_once(command: list[str], out: Path, logs: Path) -> Run:
     shutil.rmtree(out, ignore_errors=True)
-    with open(logs, "w") as log:
+    with open(logs, "wb") as log:
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        first = None
-        while process.poll() is None:
-            if first is None and committed(out):
-                first = time.perf_counter() - started
-            time.sleep(0.02)
+        returncode, first = watched_run(command, out, log)
         total = time.perf_counter() - started
     text = logs.read_text(errors="replace")
-    if process.returncode != 0 and RAY_START_TIMEOUT in text:
+    if returncode != 0 and RAY_START_TIMEOUT in text:
         raise RayDidNotStart
-    if process.returncode != 0:
+    if returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{text[-3000:]}")
     match = OWN_RATE.search(text)
     if match is None:

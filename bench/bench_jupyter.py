@@ -38,6 +38,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 from vlpipe.manifests.ledger import DOCUMENTS
 from vlpipe.manifests.store import TMP_MARK
@@ -189,6 +190,19 @@ def committed(out: Path) -> bool:
     )
 
 
+def watched_run(command: list[str], out: Path, log: IO[bytes]) -> tuple[int, float | None]:
+    """Run ``command`` to its end, output to ``log``, watching ``out``: its exit status and the
+    seconds from its start to the first committed chunk (None: none before it ended)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    first = None
+    while process.poll() is None:
+        if first is None and committed(out):
+            first = time.perf_counter() - started
+        time.sleep(0.02)
+    return process.returncode, first
+
+
 def timed(command: list[str], out: Path) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system, of the process and what it waited for) and
     seconds to the first committed chunk (vlpipe's builds; the end for the others)."""
@@ -196,17 +210,12 @@ def timed(command: list[str], out: Path) -> tuple[float, float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        first = None
-        while process.poll() is None:
-            if first is None and committed(out):
-                first = time.perf_counter() - started
-            time.sleep(0.02)
+        returncode, first = watched_run(command, out, log)
         seconds = time.perf_counter() - started
         log.seek(0)
         text = log.read().decode(errors="replace")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if process.returncode != 0:
+    if returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{text[-3000:]}")
     shutil.rmtree(out)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
