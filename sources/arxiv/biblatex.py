@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from vlpipe.sources.arxiv.compiled import Citation
+from vlpipe.sources.arxiv.compiled import Citation, braced_groups
 from vlpipe.sources.arxiv.macros import balanced_group
 
-BIBLATEX_DATA = re.compile(r"\\entry\s*\{|biblatex auxiliary file")
+_BIBLATEX_DATA = re.compile(r"\\entry\s*\{|biblatex auxiliary file")
 _ENTRY = re.compile(r"\\entry\{([^{}]*)\}\{([^{}]*)\}\{[^{}]*\}(.*?)\\endentry", re.DOTALL)
 _ITEM = re.compile(r"\\(field|name|list|range)\{([^{}]+)\}")
 _VERB = re.compile(r"\\verb\{([^{}]+)\}\s*\\verb\s+(.*?)\s*\\endverb", re.DOTALL)
@@ -77,7 +77,7 @@ class BiblatexStyle:
 
 
 def is_biblatex(bbl: str | None) -> bool:
-    return bbl is not None and BIBLATEX_DATA.search(bbl) is not None
+    return bbl is not None and _BIBLATEX_DATA.search(bbl) is not None
 
 
 def read_entries(bbl: str) -> list[Entry]:
@@ -93,7 +93,7 @@ def read_entries(bbl: str) -> list[Entry]:
 def _entry(key: str, kind: str, body: str) -> Entry:
     entry = Entry(key, kind)
     for item in _ITEM.finditer(body):
-        groups = _groups(body, item.end())
+        groups = braced_groups(body, item.end())
         if not groups:
             continue
         if item[1] == "field":
@@ -101,26 +101,12 @@ def _entry(key: str, kind: str, body: str) -> Entry:
         elif item[1] == "range":
             entry.ranges[item[2]] = groups[0]
         elif item[1] == "name":
-            entry.names[item[2]] = [_name(text) for text in _groups(groups[-1], 0)]
+            entry.names[item[2]] = [_name(text) for text in braced_groups(groups[-1], 0)]
         else:
-            entry.lists[item[2]] = _groups(groups[-1], 0)
+            entry.lists[item[2]] = braced_groups(groups[-1], 0)
     for verb in _VERB.finditer(body):
         entry.fields[verb[1]] = verb[2].strip()
     return entry
-
-
-def _groups(text: str, start: int) -> list[str]:
-    """The ``{…}`` groups one after the other from ``start``, spaces, ``%`` and line ends
-    between them skipped."""
-    found, position = [], start
-    while True:
-        while position < len(text) and text[position] in " \t\r\n%":
-            position += 1
-        group = balanced_group(text, position)
-        if group is None:
-            return found
-        found.append(group[0])
-        position = group[1]
 
 
 def _name(text: str) -> Name:

@@ -45,8 +45,9 @@ class Compiled:
     bbl: str | None = None
 
 
-def _groups(text: str, start: int) -> list[str]:
-    """The balanced ``{…}`` groups one after the other from ``start`` (inside each)."""
+def braced_groups(text: str, start: int) -> list[str]:
+    """The balanced ``{…}`` groups one after the other from ``start`` (inside each); spaces,
+    line ends and ``%`` between them are skipped."""
     found, depth, begin = [], 0, -1
     for index in range(start, len(text)):
         char = text[index]
@@ -60,7 +61,7 @@ def _groups(text: str, start: int) -> list[str]:
                 found.append(text[begin:index])
             if depth < 0:
                 break
-        elif depth == 0 and not char.isspace():
+        elif depth == 0 and not char.isspace() and char != "%":
             break
     return found
 
@@ -76,8 +77,8 @@ def parse_aux(aux: str) -> Compiled:
     """Labels, citations and numbered headings of one ``.aux`` text."""
     compiled = Compiled()
     for match in _NEWLABEL.finditer(aux):
-        groups = _groups(aux, match.end() - 1)
-        inner = _groups(groups[0], 0) if groups else []
+        groups = braced_groups(aux, match.end() - 1)
+        inner = braced_groups(groups[0], 0) if groups else []
         if not inner:
             continue
         key = match[1]
@@ -94,10 +95,10 @@ def parse_aux(aux: str) -> Compiled:
         if len(inner) >= 4 and "." in inner[3]:  # hyperref's anchor: figure.3, section.2 …
             compiled.kinds.setdefault(key, inner[3].split(".", 1)[0].lower())
     for match in _BIBCITE.finditer(aux):
-        groups = _groups(aux, match.end() - 1)
+        groups = braced_groups(aux, match.end() - 1)
         if not groups:
             continue
-        parts = _groups(groups[0], 0)
+        parts = braced_groups(groups[0], 0)
         if len(parts) >= 3:  # natbib: {label}{year}{{short authors}}{{long authors}}
             citation = Citation(tex_text(parts[0]), tex_text(parts[1]), tex_text(parts[2]))
         else:
@@ -105,7 +106,7 @@ def parse_aux(aux: str) -> Compiled:
         compiled.citations[match[1]] = citation
     compiled.headings = [(level, tex_text(number)) for level, number in _TOC.findall(aux)]
     for match in _WRITEFILE.finditer(aux):
-        entry = _groups(aux, match.end())
+        entry = braced_groups(aux, match.end())
         if len(entry) >= 2:
             lines = compiled.contents.setdefault(match[1], [])
             lines.append((match[2], contents_text(entry[0]), tex_text(entry[1])))
@@ -117,7 +118,7 @@ def contents_text(entry: str) -> str:
     found = _NUMBERLINE.search(entry)
     if found is None:
         return entry.replace("\\protect", "").strip()
-    number = _groups(entry, found.end())
+    number = braced_groups(entry, found.end())
     if not number:
         return entry.replace("\\protect", "").strip()
     end = entry.index("{", found.end()) + len(number[0]) + 2

@@ -6,7 +6,6 @@ their first-use expansion (``convolutional neural networks (CNNs)``) and short f
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -236,8 +235,10 @@ def printed_citations(compiled: Compiled, sources: str) -> tuple[dict[str, Citat
     author_year = style.family == "authoryear"
     brackets = ("(", ")") if author_year else ("[", "]")
     label_sep = "; " if style.family == "alphabetic" else ", "
-    printed = CiteStyle(author_year, *brackets, style.compress, aysep="", label_sep=label_sep)
-    return cites, dataclasses.replace(printed, biblatex=True)
+    printed = CiteStyle(
+        author_year, *brackets, style.compress, aysep="", label_sep=label_sep, biblatex=True
+    )
+    return cites, printed
 
 
 def replace_citations(tex: str, compiled: Compiled, sources: str) -> str:
@@ -252,8 +253,10 @@ def replace_citations(tex: str, compiled: Compiled, sources: str) -> str:
             return ""
         keys = [key.strip() for key in match[3].split(",") if key.strip()]
         command = match[1]
-        if style.biblatex:
-            command = _BIBLATEX_AS_NATBIB.get((command.lower(), style.author_year), command)
+        if style.biblatex and command.lower() == "cite" and style.author_year:
+            command = "citealt"  # authoryear's \\cite: names and year, no brackets
+        elif style.biblatex:
+            command = _BIBLATEX_AS_NATBIB.get(command.lower(), command)
         printed = format_citation(command, keys, cites, style)
         if printed is None:
             return match[0]
@@ -265,15 +268,7 @@ def replace_citations(tex: str, compiled: Compiled, sources: str) -> str:
 
 
 # biblatex's commands as the natbib ones that print the same (standard styles)
-_BIBLATEX_AS_NATBIB = {
-    ("cite", True): "citealt",
-    ("parencite", True): "citep",
-    ("parencite", False): "citep",
-    ("autocite", True): "citep",
-    ("autocite", False): "citep",
-    ("textcite", True): "citet",
-    ("textcite", False): "citet",
-}
+_BIBLATEX_AS_NATBIB = {"parencite": "citep", "autocite": "citep", "textcite": "citet"}
 _NOTE = re.compile(r"\[([^\]]*)\]")
 _PAGES = re.compile(r"\d+")
 _PAGE_RANGE = re.compile(r"\d+\s*(?:-+|–)\s*\d+")
