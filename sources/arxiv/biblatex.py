@@ -214,7 +214,8 @@ def printed_entry(entry: Entry, style: BiblatexStyle) -> str:
         blocks.append(f"{'arXiv' if kind.lower() == 'arxiv' else kind}: {fields['eprint']}")
     if "url" in fields:
         blocks.append(f"url: \\url{{{fields['url']}}}")
-    return " ".join(block if block.endswith((".", "?", "!")) else block + "." for block in blocks)
+    ended = (block if block.endswith((".", "?", "!")) else block + "." for block in blocks if block)
+    return " ".join(ended)
 
 
 def _venue(
@@ -286,5 +287,11 @@ def _year(entry: Entry) -> str:
 
 
 def _letter(extra: str) -> str:
-    """biber's ``extradate``/``extraalpha`` number as the letter printed after a year or label."""
-    return chr(ord("a") + int(extra) - 1) if extra.isdigit() and int(extra) > 0 else ""
+    """biber's ``extradate``/``extraalpha`` number as the letters printed after a year or label
+    (biblatex's ``\\mknumalph``: 1 → a, 26 → z, 27 → aa)."""
+    number = int(extra) if extra.isdigit() and len(extra) < 6 else 0
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return letters

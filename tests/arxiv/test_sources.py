@@ -15,7 +15,17 @@ from tests.arxiv.helpers import BULK, HOSTILE, PAPERS, SOURCES, tar_gz
 from vlpipe.recipe import ArchiveLimits, InputConfig
 from vlpipe.renderers import compile_latex_dir
 from vlpipe.schema import Document, Drop
-from vlpipe.sources.arxiv import align, archive, compiled, macros, mainfile, pandoc, printed, tables
+from vlpipe.sources.arxiv import (
+    align,
+    archive,
+    biblatex,
+    compiled,
+    macros,
+    mainfile,
+    pandoc,
+    printed,
+    tables,
+)
 from vlpipe.sources.arxiv.archive import ArchiveError
 from vlpipe.sources.arxiv.mainfile import NoMainFile
 
@@ -441,6 +451,22 @@ def test_bibers_entry_data_is_not_printed_as_the_reference_list() -> None:
     assert "entry" not in prepared and "printbibliography" not in prepared
     bibtex = "\\begin{thebibliography}{1}\\bibitem{a} A. Author. Title.\\end{thebibliography}"
     assert "A. Author. Title." in pandoc.prepare_for_pandoc(tex, compiled.Compiled(bbl=bibtex))
+
+
+def test_malformed_biber_data_prints_what_it_holds_and_never_raises() -> None:
+    whole = (
+        "\\entry{a}{article}{}\\name{author}{1}{}{{{hash=1}{family={Doe},given={Jane}}}}"
+        "\\field{title}{On {T}hings}\\field{year}{2001}\\field{extradate}{28}\\endentry"
+        "\\entry{b}{book}{}\\field{title}{Unclosed {brace}\\endentry"
+    )
+    style = biblatex.biblatex_style("\\usepackage[style=authoryear]{biblatex}")
+    for cut in range(0, len(whole), 7):  # every truncation of the data
+        entries = biblatex.read_entries(whole[:cut])
+        biblatex.bibliography(entries, style)
+        assert set(biblatex.citations(entries, style)) <= {"a", "b"}
+    entries = biblatex.read_entries(whole)
+    assert biblatex.citations(entries, style)["a"].year == "2001ab"
+    assert "{a} Doe, Jane (2001ab). ``On {T}hings''.\n" in biblatex.bibliography(entries, style)
 
 
 REFERENCES_BIB = """
