@@ -39,12 +39,12 @@ from vlpipe.sources.arxiv.printed import (
     BIBLIOGRAPHY_STYLE,
     BOOK_CLASS,
     DOCUMENTCLASS,
+    cite_as_printed,
     number_equations,
     number_headings,
     number_theorems,
     printed_citations,
     replace_acronyms,
-    replace_citations,
     replace_refs,
 )
 from vlpipe.sources.arxiv.tables import (
@@ -419,14 +419,14 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     cleveref = _CLEVEREF.search(sources)
     tex = number_equations(tex, compiled, sources)  # before the labels go: it reads them
     tex = replace_refs(_LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "")
-    tex = number_theorems(replace_citations(tex, compiled, sources), compiled, sources)
+    citations, printed = printed_citations(compiled, sources)
+    tex = number_theorems(cite_as_printed(tex, citations, printed), compiled, sources)
     tex = number_headings(tex, compiled)
     tex = standard_environments(without_layout_commands(BIBLIOGRAPHY_STYLE.sub("", tex)))
     tex = normalize_tables(tex)
     tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)
     tex = contents_lists(normalize_figures(tex), compiled, sources)
-    citations, printed = printed_citations(compiled, sources)
     if compiled.bbl is not None:
         # biber's: data for biblatex to print, which it prints here; bibtex's: LaTeX (ACM's
         # ``\\bibitem[Acar(2009)]%`` ends a line with a comment)

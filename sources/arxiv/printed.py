@@ -244,7 +244,11 @@ def printed_citations(compiled: Compiled, sources: str) -> tuple[dict[str, Citat
 def replace_citations(tex: str, compiled: Compiled, sources: str) -> str:
     """Citation commands replaced by their printed form, pre- and postnotes in their brackets
     (those the compile did not resolve stay for the fallback: the ``.bbl`` order)."""
-    cites, style = printed_citations(compiled, sources)
+    return cite_as_printed(tex, *printed_citations(compiled, sources))
+
+
+def cite_as_printed(tex: str, cites: dict[str, Citation], style: CiteStyle) -> str:
+    """``replace_citations`` with the citations and their style at hand."""
     if not cites:
         return tex
 
