@@ -283,12 +283,24 @@ def _write_table(out: Store, key: str, table: pa.Table) -> None:
     out.write(key, buffer.getvalue())
 
 
+def arrow_owned(data: bytes) -> pa.BufferReader:
+    """``data`` copied into memory that Arrow owns, to read parquet from.
+
+    Arrow reading from a Python object (a file, ``bytes``) keeps slices of it in buffers that
+    its pool threads may release after the read returned; a release needs the GIL, and one
+    that comes while the interpreter shuts down ends the process with SIGABRT
+    ("terminate called without an active exception", apache/arrow#34314). A build aborted
+    that way about once in 300 exits; a copy that Arrow owns never needs the GIL."""
+    buffer = pa.allocate_buffer(len(data))
+    memoryview(buffer).cast("B")[:] = data
+    return pa.BufferReader(buffer)
+
+
 def read_table(out: Store, key: str, columns: list[str] | None = None) -> pa.Table:
     """One parquet file of the ledger (as ``ParquetFile``: ``pq.read_table`` would load
     ``pyarrow.dataset``, and pandas with it)."""
     _skip_pandas_probe()
-    with out.open(key) as handle:
-        return pq.ParquetFile(handle).read(columns=columns)
+    return pq.ParquetFile(arrow_owned(out.read(key))).read(columns=columns)
 
 
 def committed_chunks(out: Store) -> dict[str, bool]:
@@ -296,8 +308,8 @@ def committed_chunks(out: Store) -> dict[str, bool]:
     found: dict[str, bool] = {}
     for name in out.list(DOCUMENTS):
         if name.endswith(".parquet") and TMP_MARK not in name:
-            with out.open(f"{DOCUMENTS}/{name}") as handle:
-                metadata = pq.read_schema(handle).metadata or {}
+            schema = pq.read_schema(arrow_owned(out.read(f"{DOCUMENTS}/{name}")))
+            metadata = schema.metadata or {}
             found[name.removesuffix(".parquet")] = metadata.get(LAST_CHUNK_KEY) == b"1"
     return found
 

@@ -489,7 +489,9 @@ def _parquet_documents(
     path: str, label: str, config: InputConfig, columns: tuple[str, ...]
 ) -> Iterator[Document | Outcome]:
     try:
-        table = pq.ParquetFile(_open(path))
+        # A local file is read by Arrow itself: no Python file for its threads to release late
+        # (see ``ledger.arrow_owned``).
+        table = pq.ParquetFile(_open(path) if is_url(path) else path)
         names = table.schema_arrow.names
         if columns and columns[0] not in names:
             raise MissingColumns(f"{label}: no '{columns[0]}' column; columns: {names}")
