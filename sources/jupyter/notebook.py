@@ -20,6 +20,7 @@ Policy (also in the README):
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from collections.abc import Iterator
@@ -157,8 +158,9 @@ def _text(value: Any, where: str) -> str:
     """nbformat multiline strings: a string or a list of strings."""
     if isinstance(value, str):
         return value
-    if isinstance(value, list) and all(isinstance(part, str) for part in value):
-        return "".join(value)
+    if isinstance(value, list):
+        with contextlib.suppress(TypeError):  # a part that is not a string
+            return "".join(value)
     raise InvalidNotebook(f"{where} is neither a string nor a list of strings")
 
 
