@@ -110,8 +110,11 @@ def _longtable_as_table(match: re.Match[str]) -> str:
     return f"\\begin{{table}}{caption}\\begin{{tabular}}{body}\\end{{tabular}}\\end{{table}}"
 
 
+# rules and colours with their arguments: booktabs' \specialrule{width}{above}{below} and
+# xcolor's \rowcolors[commands]{row}{odd}{even} take three
 _RULES = re.compile(
-    r"\\(?:cmidrule|cline|specialrule|addlinespace|rowcolors|rowcolor|cellcolor)(?![A-Za-z])\s*(?:\([^)]*\))?"
+    r"\\(?:specialrule|rowcolors)(?![A-Za-z])\s*(?:\[[^\]]*\])?(?:\s*\{[^{}]*\}){3}"
+    r"|\\(?:cmidrule|cline|addlinespace|rowcolor|cellcolor)(?![A-Za-z])\s*(?:\([^)]*\))?"
     r"(?:\s*\[[^\]]*\])?(?:\s*\{[^{}]*\})?"
 )
 
@@ -206,7 +209,7 @@ def cells_as_text(table: str) -> list[list[str]]:
     if begin:
         spec = balanced_group(table, begin.end())
         body = table[spec[1] if spec else begin.end() :]
-    body = re.sub(r"\\end\s*\{[^}]*\}\s*$", "", body.strip())
+    body = re.sub(r"(?:\\end\s*\{[^}]*\}\s*)+$", "", body.strip())  # a float's ends too
     body = _MULTI.sub("", _CELL_COMMAND.sub(" ", body))
     rows = []
     for row in re.split(r"\\\\(?:\[[^\]]*\])?|\\tabularnewline", body):

@@ -873,6 +873,16 @@ def test_tables_are_rewritten_for_pandoc() -> None:
     raw = "\\begin{tabular}{lc}\\toprule \\textbf{A} & \\multicolumn{1}{c}{B} \\\\ "
     raw += "\\midrule 1 & 2 \\\\"
     assert tables.cells_as_text(raw + "\\end{tabular}") == [["A", "B"], ["1", "2"]]
+    # a table float's own end is not a row; three-argument rules leave no argument behind
+    assert tables.cells_as_text(raw + "\\bottomrule\n\\end{tabular}\n\\end{table*}") == [
+        ["A", "B"],
+        ["1", "2"],
+    ]
+    ruled = "\\begin{tabular}{ll}a & b\\\\ \\specialrule{.05em}{.05em}{.05em} c & d\\\\"
+    ruled += "\\rowcolors[\\hline]{2}{gray!10}{white} e & f\\\\\\end{tabular}"
+    assert tables.normalize_tables(ruled) == (
+        "\\begin{tabular}{ll}a & b\\\\   c & d\\\\  e & f\\\\\\end{tabular}"
+    )
 
 
 @pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
