@@ -16,8 +16,20 @@ from rapidfuzz.distance import Indel, LCSseq
 # Inline and display math in markdown (``$…$``, ``$$…$$``): kept whole, never read as words.
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.DOTALL)
 _COMMAND = re.compile(r"\\[A-Za-z]+|\\.")
-# a caption as printed (``Figure 3:``, ``Table A.1:``, ctex's ``图2.1:``, a renamed ``Fig. 3:``)
-_FLOAT = re.compile(r"^(?:Figure|Table|Fig\.|Tab\.|图|表) ?[\w.-]*\d[\w.-]*:")
+# a caption as printed (``Figure 3:``, ``Table A.1:``, ctex's ``图2.1:``, a renamed ``Fig. 3:``,
+# acmart's ``Fig. 3.``: see ``printed_caption_labels``)
+_FLOAT = re.compile(r"^(?:Figure|Table|Fig\.|Tab\.|FIGURE|TABLE|图|表) ?[\w.-]*\d[\w.-]*[:.]")
+# a caption's label in the markdown, and a line of a page's text layer that starts like one
+_MARKDOWN_CAPTION = re.compile(
+    r"^(?P<name>Figure|Table|Fig\.|Tab\.|图|表) ?(?P<number>[\w.-]*\d[\w.-]*):(?P<text>.*)$",
+    re.MULTILINE,
+)
+_PAGE_CAPTION = re.compile(
+    r"^\s*(?P<name>[A-Za-z][A-Za-z.]{0,9}|图|表) ?(?P<number>[\w.-]*?\d[\w.-]*?)(?P<sep>[:.])\s",
+    re.MULTILINE,
+)
+_CAPTION_WORDS = 6  # words of a caption's text that must match to take the page's label
+_CAPTION_READ = 300  # characters after a page's label that hold those words, line breaks and all
 _NOT_ALNUM = re.compile(r"[^\w\s]|_")  # \w: what str.isalnum() accepts, and "_"
 _CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 CJK = re.compile(f"[{_CJK_RANGES}]")
@@ -34,6 +46,32 @@ def normalize(text: str) -> str:
     removed). CJK text has no spaces between words: each CJK character is a word."""
     text = CJK.sub(r" \g<0> ", unicodedata.normalize("NFKC", _COMMAND.sub(" ", text)))
     return " ".join(_NOT_ALNUM.sub("", text.lower()).split())
+
+
+def caption_labels_as_on_pages(markdown: str, page_texts: list[str]) -> str:
+    """Caption labels as the pages print them. A class or the caption package may print
+    ``Fig. 3.`` (acmart, llncs) where the markdown's label says ``Figure 3:``: a caption whose
+    number and first words a line of the text layer starts with takes that line's name and
+    separator. The compile's output is the only place the format shows whole (``\\captionsetup``
+    in a class, ``\\fnum@figure``, a hard-coded separator in ``\\@makecaption``)."""
+    printed: dict[tuple[str, str], tuple[str, str]] = {}
+    for text in page_texts:
+        for line in _PAGE_CAPTION.finditer(text):
+            following = normalize(text[line.end() : line.end() + _CAPTION_READ])
+            key = (line["number"], " ".join(following.split()[:_CAPTION_WORDS]))
+            printed.setdefault(key, (line["name"], line["sep"]))
+
+    def relabel(caption: re.Match[str]) -> str:
+        words = normalize(caption["text"]).split()[:_CAPTION_WORDS]
+        found = printed.get((caption["number"], " ".join(words)))
+        # the same kind of float: Fig./FIGURE for Figure, Tab./TABLE for Table, 图 for 图
+        if len(words) < _CAPTION_WORDS or found is None or found[0][0] != caption["name"][0]:
+            return caption[0]
+        name, separator = found
+        space = "" if CJK.match(name[-1]) else " "
+        return f"{name}{space}{caption['number']}{separator}{caption['text']}"
+
+    return _MARKDOWN_CAPTION.sub(relabel, markdown)
 
 
 def blank_pages(page_texts: list[str]) -> list[bool]:

@@ -28,7 +28,13 @@ from vlpipe.schema import (
     sample_key,
 )
 from vlpipe.sources.arxiv import ArxivOptions, ArxivRecipe
-from vlpipe.sources.arxiv.align import PageMarkdown, blank_pages, paper_lang, split_pages
+from vlpipe.sources.arxiv.align import (
+    PageMarkdown,
+    blank_pages,
+    caption_labels_as_on_pages,
+    paper_lang,
+    split_pages,
+)
 from vlpipe.sources.arxiv.archive import (
     SOURCE,
     PaperFiles,
@@ -64,13 +70,14 @@ def paper_outcome(document: Document, recipe: ArxivRecipe) -> Outcome:
         pages = render_pdf(compiled.pdf, pdf_config)
         coverage = figure_coverage(compiled.pdf)
         markdown = converting.result()
-    parts = split_pages(markdown.text, [page.text for page in pages])
+    page_texts = [page.text for page in pages]
+    parts = split_pages(caption_labels_as_on_pages(markdown.text, page_texts), page_texts)
     context = _paper_metadata(document, paper, main, compiled, len(pages))
     context["lang"] = paper_lang(markdown.text) if options.lang == "auto" else options.lang
     context["table_fallbacks"] = markdown.table_fallbacks
     context["conversion_fallbacks"] = list(markdown.conversion_fallbacks)
     samples, dropped = [], []
-    blank = blank_pages([page.text for page in pages])
+    blank = blank_pages(page_texts)
     for page, part, covered, empty in zip(pages, parts, coverage, blank, strict=True):
         key = sample_key(document.doc_id, page.index)
         if sum(page.missing_glyphs.values()) > options.max_missing_glyphs:

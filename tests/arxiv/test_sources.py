@@ -421,6 +421,55 @@ def test_front_matter_prints_its_thanks_once_and_its_abstract_whole() -> None:
 
 
 @pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+@pytest.mark.parametrize(
+    ("preamble", "figure", "table"),
+    [
+        ("\\documentclass[acmsmall,nonacm]{acmart}", "Fig. 1. ", "Table 1. "),
+        ("\\documentclass{llncs}", "Fig. 1. ", "Table 1. "),
+        ("\\documentclass{article}", "Figure 1: ", "Table 1: "),
+    ],
+)
+def test_caption_labels_are_the_ones_the_pages_print(
+    tmp_path, preamble: str, figure: str, table: str
+) -> None:
+    """acmart (through the caption package) and llncs print ``Fig. 1.``, where the markdown's
+    label said ``Figure 1:``; the pages' text layer has the format whole."""
+    title = "\\title{T}\\maketitle " if "acmart" in preamble else ""
+    caption = "Accuracy of the three models on the held out test split"
+    (tmp_path / "main.tex").write_text(
+        f"{preamble}\\begin{{document}}{title}Some words before the floats.\n\n"
+        f"\\begin{{figure}}[h]\\centering\\rule{{2cm}}{{1cm}}\\caption{{{caption}.}}\\end{{figure}}\n"
+        f"\\begin{{table}}[h]\\caption{{Sizes of every corpus we gathered for this work.}}"
+        "\\begin{tabular}{ll}a & b\\\\\\end{tabular}\\end{table}\n\\end{document}\n"
+    )
+    markdown, texts = compiled_markdown(tmp_path)
+    relabelled = align.caption_labels_as_on_pages(markdown, texts)
+    assert f"{figure}{caption}." in relabelled
+    assert f"{table}Sizes of every corpus" in relabelled
+    assert "".join(p.markdown for p in align.split_pages(relabelled, texts)).count(figure) == 1
+
+
+def test_a_caption_label_changes_only_where_a_page_prints_its_number_and_words() -> None:
+    markdown = (
+        "Figure 2: The loss curve of every run we made in this study.\n\n"
+        "Figure 3: Short one.\n\n"
+        "Table 1: The loss curve of every run we made in this study.\n\n"
+        "图4: 模型在测试集上的准确率随训练步数的变化\n"
+    )
+    pages = [
+        "Fig. 2. The loss curve of every run\nwe made in this study.\n"  # words across lines
+        "Fig. 3. Short one.\n"  # too few words to be sure
+        "Tab. 7: The loss curve of every run we made in this study.\n"  # another number
+        "Theorem 4. 模型在测试集上的准确率随训练步数的变化\n"
+    ]
+    assert align.caption_labels_as_on_pages(markdown, pages).split("\n\n") == [
+        "Fig. 2. The loss curve of every run we made in this study.",
+        "Figure 3: Short one.",
+        "Table 1: The loss curve of every run we made in this study.",
+        "图4: 模型在测试集上的准确率随训练步数的变化\n",  # a theorem is not its caption
+    ]
+
+
 def test_a_label_alone_on_a_captions_last_line_leaves_no_paragraph_break() -> None:
     tex = (
         "\\begin{document}\\begin{figure}\\includegraphics{a.pdf}\\caption{\\small The observables"
