@@ -17,15 +17,16 @@ from rapidfuzz.distance import Indel, LCSseq
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.DOTALL)
 _COMMAND = re.compile(r"\\[A-Za-z]+|\\.")
 # a caption as printed (``Figure 3:``, ``Table A.1:``, ctex's ``图2.1:``, a renamed ``Fig. 3:``,
-# acmart's ``Fig. 3.``: see ``printed_caption_labels``)
-_FLOAT = re.compile(r"^(?:Figure|Table|Fig\.|Tab\.|FIGURE|TABLE|图|表) ?[\w.-]*\d[\w.-]*[:.]")
+# acmart's ``Fig. 3.``, REVTeX's ``FIG. 3.``: see ``caption_labels_as_on_pages``)
+_FLOAT = re.compile(r"^(?:(?i:fig(?:ure)?|tab(?:le)?)\.?|图|表) ?(?:[\w.-]*\d[\w.-]*|[IVXLC]+)[:.]")
 # a caption's label in the markdown, and a line of a page's text layer that starts like one
 _MARKDOWN_CAPTION = re.compile(
     r"^(?P<name>Figure|Table|Fig\.|Tab\.|图|表) ?(?P<number>[\w.-]*\d[\w.-]*):(?P<text>.*)$",
     re.MULTILINE,
 )
 _PAGE_CAPTION = re.compile(
-    r"^\s*(?P<name>[A-Za-z][A-Za-z.]{0,9}|图|表) ?(?P<number>[\w.-]*?\d[\w.-]*?)(?P<sep>[:.])\s",
+    r"^\s*(?P<name>[A-Za-z][A-Za-z.]{0,9}|图|表) ?"
+    r"(?P<number>[\w.-]*?\d[\w.-]*?|[IVXLC]+)(?P<sep>[:.])\s",
     re.MULTILINE,
 )
 _CAPTION_WORDS = 6  # words of a caption's text that must match to take the page's label
@@ -50,26 +51,35 @@ def normalize(text: str) -> str:
 
 def caption_labels_as_on_pages(markdown: str, page_texts: list[str]) -> str:
     """Caption labels as the pages print them. A class or the caption package may print
-    ``Fig. 3.`` (acmart, llncs) where the markdown's label says ``Figure 3:``: a caption whose
-    number and first words a line of the text layer starts with takes that line's name and
-    separator. The compile's output is the only place the format shows whole (``\\captionsetup``
-    in a class, ``\\fnum@figure``, a hard-coded separator in ``\\@makecaption``)."""
-    printed: dict[tuple[str, str], tuple[str, str]] = {}
+    ``Fig. 3.`` (acmart, llncs) or ``TABLE II.`` (REVTeX) where the markdown's label says
+    ``Figure 3:``, ``Table 2:``: a caption whose first words follow a label on a line of the text
+    layer takes that label, when the number is the same or the words are unique to one caption
+    on both sides. The compile's output is the only place the format shows whole
+    (``\\captionsetup`` in a class, ``\\fnum@figure``, a separator in ``\\@makecaption``)."""
+    printed: dict[str, list[tuple[str, str, str]]] = {}
     for text in page_texts:
         for line in _PAGE_CAPTION.finditer(text):
             following = normalize(text[line.end() : line.end() + _CAPTION_READ])
-            key = (line["number"], " ".join(following.split()[:_CAPTION_WORDS]))
-            printed.setdefault(key, (line["name"], line["sep"]))
+            opening = " ".join(following.split()[:_CAPTION_WORDS])
+            printed.setdefault(opening, []).append((line["name"], line["number"], line["sep"]))
+    openings = Counter(
+        " ".join(normalize(caption["text"]).split()[:_CAPTION_WORDS])
+        for caption in _MARKDOWN_CAPTION.finditer(markdown)
+    )
 
     def relabel(caption: re.Match[str]) -> str:
         words = normalize(caption["text"]).split()[:_CAPTION_WORDS]
-        found = printed.get((caption["number"], " ".join(words)))
+        labels = printed.get(" ".join(words), []) if len(words) == _CAPTION_WORDS else []
+        same = [label for label in labels if label[1] == caption["number"]]
+        unique = len(labels) == 1 and openings[" ".join(words)] == 1
         # the same kind of float: Fig./FIGURE for Figure, Tab./TABLE for Table, 图 for 图
-        if len(words) < _CAPTION_WORDS or found is None or found[0][0] != caption["name"][0]:
+        found = [x for x in (same or (labels if unique else [])) if x[0][0] == caption["name"][0]]
+        if not found:
             return caption[0]
-        name, separator = found
-        space = "" if CJK.match(name[-1]) else " "
-        return f"{name}{space}{caption['number']}{separator}{caption['text']}"
+        name, number, separator = found[0]
+        label = f"{name}{'' if CJK.match(name[-1]) else ' '}{number}{separator}"
+        # only a label the page split still reads as a float's (REVTeX's ``FIG. 2.``)
+        return label + caption["text"] if _FLOAT.match(label) else caption[0]
 
     return _MARKDOWN_CAPTION.sub(relabel, markdown)
 

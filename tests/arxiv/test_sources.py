@@ -426,6 +426,7 @@ def test_front_matter_prints_its_thanks_once_and_its_abstract_whole() -> None:
     [
         ("\\documentclass[acmsmall,nonacm]{acmart}", "Fig. 1. ", "Table 1. "),
         ("\\documentclass{llncs}", "Fig. 1. ", "Table 1. "),
+        ("\\documentclass{revtex4-2}", "FIG. 1. ", "TABLE I. "),
         ("\\documentclass{article}", "Figure 1: ", "Table 1: "),
     ],
 )
