@@ -308,8 +308,10 @@ def committed_chunks(out: Store) -> dict[str, bool]:
     found: dict[str, bool] = {}
     for name in out.list(DOCUMENTS):
         if name.endswith(".parquet") and TMP_MARK not in name:
-            schema = pq.read_schema(arrow_owned(out.read(f"{DOCUMENTS}/{name}")))
-            metadata = schema.metadata or {}
+            # the footer alone, parsed in this thread: no page reader for a pool thread to
+            # release late (``arrow_owned``), and no need to read the whole file
+            with out.open(f"{DOCUMENTS}/{name}") as handle:
+                metadata = pq.read_schema(handle).metadata or {}
             found[name.removesuffix(".parquet")] = metadata.get(LAST_CHUNK_KEY) == b"1"
     return found
 
