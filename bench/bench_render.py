@@ -3,7 +3,9 @@
 HTML → PNG at 1024×1024 over generated pages (text, tables, inline SVG, CJK, data: images):
 
 * ``vlpipe pool``: :class:`vlpipe.renderers.BrowserPool` (long-lived browsers, network blocked,
-  watchdog), in viewport mode and in paginated mode (which also extracts each page's text);
+  watchdog), in viewport mode and in paginated mode (which also extracts each page's text); then
+  the same with page scripts off (``page_scripts=False``, as the ebook and exam sources run it),
+  where documents replace each other in place instead of being navigated to;
 * ``naive``: launch a browser per page, ``set_content``, screenshot, close;
 * ``floor``: one bare persistent page in a loop, no routes, no limits, no text: the upper bound.
 
@@ -11,12 +13,13 @@ LaTeX → PDF → PNG for a generated multi-page article: vlpipe's sandboxed com
 rendering, against a bare ``pdflatex`` subprocess plus the same PyMuPDF rendering.
 
 Page templates (``--templates``): generated chapters (English and Chinese) paginated at each
-template of the bundled ebook recipe by a one-browser pool, against the floor at the same page
+template of the bundled ebook recipe by a one-browser pool (page scripts off, as the ebook source
+runs it), against the floor at the same page
 size (one bare page: load the chapter, then scroll and screenshot once per page the pool made),
 so a costly template (two columns, a running header and footer) shows up.
 
-Run ``python bench/bench_render.py`` (about 8 minutes on 2 cores; ``--templates``: the templates
-only); ``--help`` for sizes.
+Run ``python bench/bench_render.py`` (about 9 minutes on 2 cores; ``--templates``: the templates
+only; ``--html``: HTML → PNG only); ``--help`` for sizes.
 """
 
 from __future__ import annotations
@@ -107,8 +110,10 @@ def timed(fn: Callable[[], int], repeats: int) -> tuple[float, int]:
     return statistics.median(rates), produced
 
 
-def bench_pool(pages: list[str], browsers: int, mode: str, repeats: int) -> tuple[float, int]:
-    cfg = BrowserConfig(browsers=browsers)
+def bench_pool(
+    pages: list[str], browsers: int, mode: str, repeats: int, page_scripts: bool = True
+) -> tuple[float, int]:
+    cfg = BrowserConfig(browsers=browsers, page_scripts=page_scripts)
     docs = [HtmlDocument(html) for html in pages]
     with BrowserPool(cfg) as pool:
         pool.render_many(docs[: browsers * 2], mode)  # warm-up
@@ -172,7 +177,9 @@ def bench_template(
 ) -> tuple[float, float, int]:
     """(pool pages/s, floor pages/s, pages) for one template over ``chapters``."""
     geometry = template.furnished({"title": "The Lighthouse Almanac", "author": "A. Keeper"})
-    config = BrowserConfig(browsers=1, geometry=geometry, max_pages=500, max_height_px=10**6)
+    config = BrowserConfig(
+        browsers=1, geometry=geometry, page_scripts=False, max_pages=500, max_height_px=10**6
+    )
     docs = [HtmlDocument(html) for html in chapters]
     counts: list[int] = []
     with BrowserPool(config) as pool:
@@ -247,33 +254,21 @@ def bench_tex_floor(tex: str, repeats: int) -> tuple[float, int]:
     return timed(run, repeats)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=200, help="HTML pages per repeat")
-    parser.add_argument("--naive-pages", type=int, default=8, help="pages for the naive baseline")
-    parser.add_argument("--browsers", type=int, default=2, help="browsers in the vlpipe pool")
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--sections", type=int, default=16, help="sections in the LaTeX article")
-    parser.add_argument("--tex-repeats", type=int, default=3)
-    parser.add_argument("--templates", action="store_true", help="only the page templates")
-    parser.add_argument("--chapters", type=int, default=4, help="chapters per template")
-    args = parser.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress in logs
-
-    chapters = make_chapters(args.chapters)
-    print(f"Page templates, {len(chapters)} chapters, 1 browser, median of {args.repeats} repeats")
+def bench_templates(chapter_count: int, repeats: int) -> None:
+    chapters = make_chapters(chapter_count)
+    print(f"Page templates, {len(chapters)} chapters, 1 browser, median of {repeats} repeats")
     print("| template | page | columns | furniture | pages | pages/s | floor | ratio |")
     print("|---|---|---:|---|---:|---:|---:|---:|")
     for template in load_recipe("ebooks").ebooks.templates:  # type: ignore[attr-defined]
-        rate, floor_rate, produced = bench_template(template, chapters, args.repeats)
+        rate, floor_rate, produced = bench_template(template, chapters, repeats)
         furniture = "+".join(r for r in ("header", "footer") if getattr(template, r)) or "–"
         print(
             f"| {template.name} | {template.width}×{template.height} | {template.columns} | "
             f"{furniture} | {produced} | {rate:.2f} | {floor_rate:.2f} | {rate / floor_rate:.2f} |"
         )
-    if args.templates:
-        return
 
+
+def bench_html(args: argparse.Namespace) -> None:
     pages = make_pages(args.pages)
     print(f"HTML → PNG, {SIZE}×{SIZE}, {len(pages)} pages, median of {args.repeats} repeats")
     rows = [
@@ -284,6 +279,14 @@ def main() -> None:
         (
             f"vlpipe pool ×{args.browsers}, paginated+text",
             bench_pool(pages, args.browsers, "paginated", args.repeats),
+        ),
+        (
+            "  same, page scripts off, viewport",
+            bench_pool(pages, args.browsers, "viewport", args.repeats, page_scripts=False),
+        ),
+        (
+            "  same, page scripts off, paginated",
+            bench_pool(pages, args.browsers, "paginated", args.repeats, page_scripts=False),
         ),
         ("naive: browser per page", bench_naive(pages[: args.naive_pages], args.repeats)),
         ("floor: one bare page", bench_floor(pages, args.repeats)),
@@ -296,18 +299,40 @@ def main() -> None:
             f"×{rate / naive:5.1f} naive  ×{rate / floor:4.2f} floor"
         )
 
-    tex = make_article(args.sections)
-    print(
-        f"LaTeX → PDF → PNG, article of {args.sections} sections, "
-        f"median of {args.tex_repeats} repeats"
-    )
-    vl_rate, vl_pages = bench_tex_vlpipe(tex, args.tex_repeats)
-    fl_rate, fl_pages = bench_tex_floor(tex, args.tex_repeats)
+
+def bench_tex(sections: int, repeats: int) -> None:
+    tex = make_article(sections)
+    print(f"LaTeX → PDF → PNG, article of {sections} sections, median of {repeats} repeats")
+    vl_rate, vl_pages = bench_tex_vlpipe(tex, repeats)
+    fl_rate, fl_pages = bench_tex_floor(tex, repeats)
     print(
         f"  {'vlpipe: sandboxed TeX + PyMuPDF':<36} {vl_rate:7.2f} pages/s  ({vl_pages} pages)"
         f"  ×{vl_rate / fl_rate:4.2f} floor"
     )
     print(f"  {'floor: bare pdflatex + PyMuPDF':<36} {fl_rate:7.2f} pages/s  ({fl_pages} pages)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=200, help="HTML pages per repeat")
+    parser.add_argument("--naive-pages", type=int, default=8, help="pages for the naive baseline")
+    parser.add_argument("--browsers", type=int, default=2, help="browsers in the vlpipe pool")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--sections", type=int, default=16, help="sections in the LaTeX article")
+    parser.add_argument("--tex-repeats", type=int, default=3)
+    parser.add_argument("--templates", action="store_true", help="only the page templates")
+    parser.add_argument("--html", action="store_true", help="only HTML → PNG")
+    parser.add_argument("--chapters", type=int, default=4, help="chapters per template")
+    args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress in logs
+
+    if not args.html:
+        bench_templates(args.chapters, args.repeats)
+    if args.templates:
+        return
+    bench_html(args)
+    if not args.html:
+        bench_tex(args.sections, args.tex_repeats)
 
 
 if __name__ == "__main__":

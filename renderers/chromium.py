@@ -10,7 +10,10 @@ Why the pieces look the way they do:
   the CPU of capturing the page, most of it in the browser process; ``RenderDocument`` is off,
   so a same-origin navigation reuses the frame's host (each document still gets a new window
   and JS realm), which saves about a sixth of it. Styling and measuring are one evaluation.
-  Screenshots go through CDP with ``optimizeForSpeed``.
+  Screenshots go through CDP with ``optimizeForSpeed``. With page scripts off
+  (``page_scripts=False``) a document is instead written over the previous one in place, at
+  about half the CPU of a navigation (see ``_Worker._write`` for why that is safe, and when a
+  document is still navigated to).
   Playwright's sync API is bound to the thread that created it, so each worker is a thread that
   owns its own Playwright driver and browser; they run in parallel because the work happens in
   the browsers, not in Python.
@@ -103,6 +106,7 @@ from vlpipe.renderers.policy import (
     Serve,
     decide_request,
     entry_url,
+    served_as_html,
 )
 
 RenderMode = Literal["viewport", "full_page", "paginated"]
@@ -119,6 +123,9 @@ CHROMIUM_ARGS: tuple[str, ...] = (
     "--proxy-bypass-list=<-loopback>",
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
     "--block-new-web-contents",
+    # Chromium ignores history.replaceState past 200 calls in 10 s ("IPC flooding"); each
+    # document written in place makes one (see _WRITE_IN_PLACE_JS), so a pool goes past it.
+    "--disable-ipc-flooding-protection",
     "--disable-dev-shm-usage",
     "--disable-breakpad",
     "--disable-domain-reliability",
@@ -143,6 +150,36 @@ _FRAME_S = 0.05  # one compositor frame and then some, before a screenshot is re
 _FAR = 100_000  # px: "unbounded" in a clip rectangle
 # Run before any script of each new top-level document.
 _CLEAR_WINDOW_NAME_JS = "if (window === window.top) { window.name = ''; }"
+# Served with every file when documents may not run scripts (``page_scripts=False``).
+_NO_SCRIPTS_CSP = "script-src 'none'; object-src 'none'"
+# What of a document can outlive document.open() and change how the next document written in
+# its place renders: a pragma (``<meta http-equiv>``: a CSP adds to the document's policies for
+# good), ``autofocus`` (a document autofocuses once), ``<meta name=color-scheme>``. A document
+# holding any of them, or a ``<meta>`` not known to be inert, is navigated to.
+_STICKY = re.compile("http-equiv|autofocus", re.IGNORECASE)
+_META_TAG = re.compile(r"<meta\b([^>]*)>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r"""([^\s/>="']+)\s*(?:=\s*("[^"]*"|'[^']*'|[^\s>]+))?""")
+_INERT_META_NAMES = frozenset(
+    {"viewport", "description", "keywords", "author", "generator", "robots", "theme-color"}
+)
+# Replace the document in place: a new URL (its own folder under the origin), then the HTML
+# parser over the new markup, as a navigation would run it. Resolves with "loaded" once the new
+# document's load event has fired (its readyState says "complete" before its images have
+# loaded), "loading" if it has not after ``ms``, "elsewhere" if it does not stand at ``url``.
+_WRITE_IN_PLACE_JS = """
+async ([url, html, ms]) => {
+  history.replaceState(null, '', url);
+  document.open();
+  const loaded = new Promise((done) => {
+    window.addEventListener('load', () => done('loaded'), { once: true });
+    setTimeout(() => done('loading'), ms);
+  });
+  document.write(html);
+  document.close();
+  window.scrollTo(0, 0);
+  return location.href === url ? await loaded : 'elsewhere';
+}
+"""
 # STYLE_JS then MEASURE_JS in one evaluation: ``null`` while the document is still loading.
 _STYLE_AND_MEASURE_JS = f"""
 async (args) => {{
@@ -154,7 +191,11 @@ async (args) => {{
 
 class BrowserConfig(BaseModel):
     """How the Chromium pool runs. ``chromium`` defaults to ``$VLPIPE_CHROMIUM`` or
-    /usr/bin/chromium; ``browsers`` is the number of browsers (worker threads) in one pool."""
+    /usr/bin/chromium; ``browsers`` is the number of browsers (worker threads) in one pool.
+    ``javascript`` off stops every script, the renderer's page scripts too; ``page_scripts`` off
+    stops only the documents' own (scripts, event handlers, ``javascript:`` URLs) with a
+    Content-Security-Policy on everything served, and lets documents replace each other in place.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -163,6 +204,7 @@ class BrowserConfig(BaseModel):
     mode: RenderMode = "paginated"
     geometry: PageGeometry = PageGeometry()
     javascript: bool = True
+    page_scripts: bool = True
     load_timeout_s: float = Field(15.0, gt=0)
     render_timeout_s: float = Field(60.0, gt=0)
     max_height_px: int = Field(32768, ge=64)
@@ -262,6 +304,31 @@ def _in_top_frame(request: Request) -> bool:
         return True
 
 
+def _writable_in_place(doc: HtmlDocument) -> bool:
+    """Whether ``doc`` may be written into an HTML document in place: served as HTML (not XHTML,
+    which document.write() cannot parse), holding nothing that outlives it (see ``_STICKY``)."""
+    return (
+        served_as_html(doc)
+        and _STICKY.search(doc.html) is None
+        and all(_inert_meta(tag.group(1)) for tag in _META_TAG.finditer(doc.html))
+    )
+
+
+def _inert_meta(attributes: str) -> bool:
+    """Whether a ``<meta>`` with these attributes changes nothing in how a page renders: a
+    ``charset`` (the document is served as UTF-8), metadata (``property``, ``itemprop``), or a
+    ``name`` known to be inert."""
+    values = {
+        name.lower(): value.strip("\"'").strip().lower()
+        for name, value in _ATTRIBUTE.findall(attributes)
+    }
+    if values.keys() == {"charset"}:
+        return True
+    named = values.get("name")
+    metadata = values.keys() <= {"name", "property", "itemprop", "content"}
+    return metadata and (named is None or named in _INERT_META_NAMES)
+
+
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
@@ -304,6 +371,10 @@ class _Worker(threading.Thread):
         self._page: Page | None = None
         self._cdp: CDPSession | None = None
         self._doc: HtmlDocument | None = None
+        self._served = 0  # documents this worker has served
+        self._prefix = ""  # the folder of the origin the current document is served from
+        # Whether the page's document may be replaced in place by the next one (see _write).
+        self._writable = False
         self._docs_in_context = 0
         self._viewport = (config.geometry.width, config.geometry.height)
         self._canvas: str | None = None  # the page colour behind the document, None: white
@@ -396,6 +467,7 @@ class _Worker(threading.Thread):
         self._page = context.new_page()
         self._cdp = context.new_cdp_session(self._page)
         self._docs_in_context = 0
+        self._writable = False
         self._viewport = (g.width, g.height)
         self._canvas = None
 
@@ -450,15 +522,15 @@ class _Worker(threading.Thread):
             method=request.method,
             navigation=request.is_navigation_request(),
             top_frame=_in_top_frame(request),
+            prefix=self._prefix,
         )
         try:
             match decision:
                 case Serve(body, content_type):
-                    route.fulfill(
-                        status=200,
-                        body=body,
-                        headers={"content-type": content_type, "cache-control": "no-store"},
-                    )
+                    headers = {"content-type": content_type, "cache-control": "no-store"}
+                    if not self.config.page_scripts:
+                        headers["content-security-policy"] = _NO_SCRIPTS_CSP
+                    route.fulfill(status=200, body=body, headers=headers)
                 case CancelNavigation():
                     route.fulfill(status=204, headers={"cache-control": "no-store"})
                 case Block():
@@ -531,6 +603,30 @@ class _Worker(threading.Thread):
             shot = self._cdp.send("Page.captureScreenshot", params)
         return str(shot["data"])
 
+    def _write(self, doc: HtmlDocument, deadline: float) -> bool:
+        """Replace the page's document with ``doc`` in place, under its own folder of the origin
+        (so no URL of a previous document, nor an image cached under it, is ``doc``'s), and
+        wait until it has loaded. False: it did not end at its URL, and must be navigated to.
+
+        Why this is safe only without page scripts: document.open() keeps the window, so
+        whatever a script of the previous document left (globals, timers, listeners) would live
+        on. With every file served under ``script-src 'none'`` and the previous document free of
+        what outlives it (see ``_STICKY``), what it could leave is its DOM, its styles and its
+        loads: document.open() replaces the DOM (styles with it) and stops the loads. (Globals of
+        the renderer's own page scripts stay; each document evaluates its library afresh.) A
+        navigation costs about twice the CPU of writing the same document;
+        ``tests/renderers/test_render_in_place.py`` checks that both give the same pixels and
+        text, after documents that scroll, tint the canvas, fill the top layer, load pictures."""
+        assert self._page is not None
+        url = entry_url(doc, self._prefix)
+        remaining_ms = max(1, round((deadline - time.monotonic()) * 1000))
+        # A navigation's decoder drops a byte order mark; document.write() would parse it as text.
+        html = doc.html.removeprefix("\ufeff")
+        state = self._page.evaluate(_WRITE_IN_PLACE_JS, [url, html, remaining_ms])
+        if state == "loading":
+            raise RenderTimeout(f"page load exceeded {self.config.load_timeout_s:g}s")
+        return state == "loaded"
+
     def _wait_for_load(self, deadline: float) -> None:
         """Wait, until ``deadline``, for the document just committed to finish loading.
 
@@ -571,8 +667,16 @@ class _Worker(threading.Thread):
             self._viewport = (g.width, g.height)
         self._cdp.send("Storage.clearDataForOrigin", {"origin": ORIGIN, "storageTypes": "all"})
         load_deadline = time.monotonic() + cfg.load_timeout_s
-        page.goto(entry_url(doc), wait_until="commit", timeout=cfg.load_timeout_s * 1000)
-        self._wait_for_load(load_deadline)
+        # Without page scripts no document can see its URL, so each gets a folder of the origin
+        # of its own, whether it is written in place or navigated to (the same URLs either way).
+        self._served += 1
+        self._prefix = "" if cfg.page_scripts else f"d{self._served}"
+        writable = not cfg.page_scripts and cfg.javascript and _writable_in_place(doc)
+        if not (self._writable and writable and self._write(doc, load_deadline)):
+            url = entry_url(doc, self._prefix)
+            page.goto(url, wait_until="commit", timeout=cfg.load_timeout_s * 1000)
+            self._wait_for_load(load_deadline)
+        self._writable = writable
         css = STILL_CSS + (paginated_css(g) if mode == "paginated" else "")
         atom = f"data-vlpipe-atom-{uuid.uuid4().hex}"  # a name the document cannot know
         max_height = 0 if mode == "viewport" else cfg.max_height_px

@@ -61,9 +61,17 @@ class Block:
 Decision = Serve | CancelNavigation | Block
 
 
-def entry_url(doc: HtmlDocument) -> str:
-    """The URL the document is loaded from."""
-    return f"{ORIGIN}/{quote(doc.entry)}"
+def entry_url(doc: HtmlDocument, prefix: str = "") -> str:
+    """The URL the document is loaded from: its entry under the origin, or under ``prefix``, a
+    folder of the origin that gives each document written in place its own URLs (see
+    :mod:`vlpipe.renderers.chromium`)."""
+    root = f"{ORIGIN}/{prefix}" if prefix else ORIGIN
+    return f"{root}/{quote(doc.entry)}"
+
+
+def served_as_html(doc: HtmlDocument) -> bool:
+    """Whether the document is served as HTML (not as XHTML or another XML type)."""
+    return _content_type(doc.entry, "text/html").startswith("text/html")
 
 
 def _content_type(name: str, default: str = "application/octet-stream") -> str:
@@ -71,13 +79,16 @@ def _content_type(name: str, default: str = "application/octet-stream") -> str:
     return f"{guessed}; charset=utf-8" if guessed.startswith("text/") else guessed
 
 
-def resolve_request(doc: HtmlDocument, url: str) -> Serve | None:
+def resolve_request(doc: HtmlDocument, url: str, prefix: str = "") -> Serve | None:
     """What the sandboxed origin serves for ``url``: the document itself, or a regular file inside
-    its folder (symlinks resolved, ``..`` refused); ``None`` means there is nothing to serve."""
+    its folder (symlinks resolved, ``..`` refused), under ``prefix`` and nowhere else; ``None``
+    means there is nothing to serve."""
     parts = urlsplit(url)
-    if f"{parts.scheme}://{parts.netloc}" != ORIGIN:
+    path = unquote(parts.path)
+    lead = f"/{prefix}/" if prefix else "/"
+    if f"{parts.scheme}://{parts.netloc}" != ORIGIN or not path.startswith(lead):
         return None
-    rel = unquote(parts.path).lstrip("/")
+    rel = path[len(lead) :].lstrip("/")
     if rel == doc.entry:
         return Serve(doc.html.encode("utf-8"), _content_type(doc.entry, "text/html"))
     if doc.base_dir is None or not rel:
@@ -96,10 +107,16 @@ def resolve_request(doc: HtmlDocument, url: str) -> Serve | None:
 
 
 def decide_request(
-    doc: HtmlDocument | None, url: str, *, method: str, navigation: bool, top_frame: bool
+    doc: HtmlDocument | None,
+    url: str,
+    *,
+    method: str,
+    navigation: bool,
+    top_frame: bool,
+    prefix: str = "",
 ) -> Decision:
     """How to answer one request of the page rendering ``doc`` (``None``: no document is being
-    rendered, so nothing is served).
+    rendered, so nothing is served) from under ``prefix`` (see :func:`entry_url`).
 
     ``navigation`` says whether the request loads a frame's document, ``top_frame`` whether it
     belongs to the top-level frame (callers count a frame they cannot identify as top-level).
@@ -108,8 +125,8 @@ def decide_request(
     navigation that is not served is cancelled, any other request blocked.
     """
     if doc is not None and method == "GET":
-        replaces_document = navigation and top_frame and url != entry_url(doc)
-        served = None if replaces_document else resolve_request(doc, url)
+        replaces_document = navigation and top_frame and url != entry_url(doc, prefix)
+        served = None if replaces_document else resolve_request(doc, url, prefix)
         if served is not None:
             return served
     return CancelNavigation() if navigation else Block()

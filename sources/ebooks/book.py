@@ -52,12 +52,6 @@ _XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
 _NAMED_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _DECL_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([A-Za-z0-9._-]+)[\"']")
-_HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
-_HTML_START = re.compile(r"<html\b[^>]*>", re.IGNORECASE)
-_CSP_META = (
-    '<meta http-equiv="Content-Security-Policy"'
-    " content=\"script-src 'none'; object-src 'none'\"/>"
-)
 _META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9._-]+)", re.IGNORECASE)
 
 
@@ -402,32 +396,11 @@ def html_entities_as_references(text: str) -> str:
     return _NAMED_ENTITY.sub(replace, text)
 
 
-def chapter_markup(data: bytes, chapter: Chapter, scripts: bool) -> ChapterMarkup:
+def chapter_markup(data: bytes, chapter: Chapter) -> ChapterMarkup:
     """The chapter as served to the browser. The text is re-encoded as UTF-8 (the XML
     declaration says so); XHTML that does not parse, or whose root is not XHTML's ``<html>``,
-    is served under an ``.html`` name so Chromium's HTML parser renders it. Without
-    ``scripts``, a Content-Security-Policy forbids the chapter's own scripts."""
-    markup = _chapter_markup(decode_markup(data), chapter)
-    if scripts:
-        return markup
-    return ChapterMarkup(block_scripts(markup.text), markup.entry, markup.fallback)
-
-
-def block_scripts(text: str) -> str:
-    """Add ``<meta http-equiv="Content-Security-Policy" content="script-src 'none'">`` at the top
-    of the head. The page's scripts and event handlers never run; the renderer's own measuring
-    code (run through the DevTools protocol) is not subject to the page's CSP, and needs script
-    execution left on in the browser."""
-    head = _HEAD.search(text)
-    if head is not None:
-        return text[: head.end()] + _CSP_META + text[head.end() :]
-    root = _HTML_START.search(text)
-    if root is not None:
-        return text[: root.end()] + f"<head>{_CSP_META}</head>" + text[root.end() :]
-    return _CSP_META + text
-
-
-def _chapter_markup(text: str, chapter: Chapter) -> ChapterMarkup:
+    is served under an ``.html`` name so Chromium's HTML parser renders it."""
+    text = decode_markup(data)
     html_entry = chapter.path if chapter.path.lower().endswith((".html", ".htm")) else None
     if not chapter.xhtml:
         return ChapterMarkup(text, html_entry or f"{chapter.path}.html", None)

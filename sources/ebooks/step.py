@@ -61,7 +61,7 @@ def browser_config(options: EbookOptions) -> BrowserConfig:
         browsers=options.browsers,
         mode="paginated",
         geometry=options.templates[0].geometry(),
-        javascript=True,  # see block_scripts: the book's own scripts are stopped by CSP
+        page_scripts=options.javascript,  # off: the renderer's CSP stops the book's scripts
         load_timeout_s=options.load_timeout_s,
         render_timeout_s=options.render_timeout_s,
         max_pages=options.max_pages_per_chapter,
@@ -116,7 +116,7 @@ def _render_chapters(
     rendered = []
     first = 0
     for number, chapter in enumerate(book.chapters):
-        markup = chapter_markup(_chapter_bytes(book, chapter), chapter, options.javascript)
+        markup = chapter_markup(_chapter_bytes(book, chapter), chapter)
         key = doc_id if options.template_per == "book" else f"{doc_id}#{number}"
         template = options.draw(key, book.info.language)
         layout = Layout(_furnished(template, book.info), first_page=first + 1)

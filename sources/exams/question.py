@@ -467,7 +467,6 @@ def _stem(stem_html: str, number: str | None) -> str:
 
 PAGE = """<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8"/>
-<meta http-equiv="Content-Security-Policy" content="script-src 'none'; object-src 'none'"/>
 <link rel="stylesheet" href="katex/katex.min.css"/><style>{css}</style></head>
 <body><div class="vq">{body}</div></body></html>"""
 

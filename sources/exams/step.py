@@ -100,7 +100,7 @@ def browser_config(options: ExamOptions) -> BrowserConfig:
         browsers=options.browsers,
         mode="paginated",
         geometry=options.templates[0].geometry(),
-        javascript=True,  # the page's CSP stops the question's scripts; KaTeX runs through CDP
+        page_scripts=False,  # the renderer's CSP stops the question's scripts; KaTeX runs via CDP
         load_timeout_s=options.load_timeout_s,
         render_timeout_s=options.render_timeout_s,
         max_pages=options.max_pages,

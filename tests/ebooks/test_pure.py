@@ -24,7 +24,6 @@ from vlpipe.sources.ebooks.book import (
     InvalidPackage,
     NotAnEpub,
     UnsafeArchive,
-    block_scripts,
     chapter_markup,
     is_book_folder,
     member_path,
@@ -206,32 +205,22 @@ def test_folder_book_natural_order(tmp_path: Path) -> None:
 
 def test_xhtml_is_served_as_xhtml_with_entities_as_references() -> None:
     page = xhtml("t", "<p>a&nbsp;b &amp; c</p>").encode()
-    markup = chapter_markup(page, Chapter("OEBPS/ch.xhtml", True), scripts=True)
+    markup = chapter_markup(page, Chapter("OEBPS/ch.xhtml", True))
     assert markup.entry == "OEBPS/ch.xhtml" and markup.fallback is None
     assert "a&#160;b &amp; c" in markup.text
 
 
 def test_malformed_xhtml_falls_back_to_html() -> None:
     page = XHTML_BODY.format("unclosed<br>").encode()
-    markup = chapter_markup(page, Chapter("OEBPS/ch.xhtml", True), scripts=True)
+    markup = chapter_markup(page, Chapter("OEBPS/ch.xhtml", True))
     assert markup.entry == "OEBPS/ch.xhtml.html"
     assert markup.fallback is not None and "not well-formed" in markup.fallback
 
 
 def test_latin1_declaration_is_decoded_and_rewritten() -> None:
     page = '<?xml version="1.0" encoding="iso-8859-1"?>' + XHTML_BODY.format("café")
-    markup = chapter_markup(page.encode("latin-1"), Chapter("c.xhtml", True), scripts=True)
+    markup = chapter_markup(page.encode("latin-1"), Chapter("c.xhtml", True))
     assert "café" in markup.text and 'encoding="utf-8"' in markup.text
-
-
-def test_scripts_blocked_by_csp() -> None:
-    assert block_scripts("<html><head><title>x</title></head>").startswith(
-        '<html><head><meta http-equiv="Content-Security-Policy"'
-    )
-    assert "<head><meta" in block_scripts('<html xmlns="x"><body/></html>')
-    page = xhtml("t", "<script>while(true){}</script><p>x</p>").encode()
-    markup = chapter_markup(page, Chapter("c.xhtml", True), scripts=False)
-    assert "script-src 'none'" in markup.text and markup.fallback is None
 
 
 def test_cjk_line_break_spaces_are_removed() -> None:

@@ -46,13 +46,17 @@ def doc(site: Path) -> HtmlDocument:
     return HtmlDocument(HTML, site, "index.html")
 
 
-def _get(doc: HtmlDocument | None, url: str) -> Decision:
+def _get(doc: HtmlDocument | None, url: str, *, prefix: str = "") -> Decision:
     """A subresource request (image, script, fetch …) of the top-level document."""
-    return decide_request(doc, url, method="GET", navigation=False, top_frame=True)
+    return decide_request(doc, url, method="GET", navigation=False, top_frame=True, prefix=prefix)
 
 
-def _navigate(doc: HtmlDocument | None, url: str, *, top_frame: bool = True) -> Decision:
-    return decide_request(doc, url, method="GET", navigation=True, top_frame=top_frame)
+def _navigate(
+    doc: HtmlDocument | None, url: str, *, top_frame: bool = True, prefix: str = ""
+) -> Decision:
+    return decide_request(
+        doc, url, method="GET", navigation=True, top_frame=top_frame, prefix=prefix
+    )
 
 
 def test_the_document_itself_is_served(doc: HtmlDocument) -> None:
@@ -251,3 +255,17 @@ def test_resolve_request_is_the_file_lookup(doc: HtmlDocument) -> None:
     assert resolve_request(doc, f"{ORIGIN}/img/a.png") == Serve(b"png", "image/png")
     assert resolve_request(doc, f"{ORIGIN}/../secret.txt") is None
     assert resolve_request(doc, "http://127.0.0.1/img/a.png") is None
+
+
+def test_a_prefixed_document_is_served_from_its_own_folder_only(doc: HtmlDocument) -> None:
+    """A document written in place has a folder of the origin of its own: what it names under
+    that folder is served; a previous document's folder, or the origin's root, serves nothing."""
+    assert entry_url(doc, "d7") == f"{ORIGIN}/d7/index.html"
+    assert _navigate(doc, entry_url(doc, "d7"), prefix="d7") == Serve(HTML.encode(), HTML_TYPE)
+    assert resolve_request(doc, f"{ORIGIN}/d7/img/a.png", "d7") == Serve(b"png", "image/png")
+    for url in (f"{ORIGIN}/d6/img/a.png", f"{ORIGIN}/img/a.png", f"{ORIGIN}/d77/img/a.png"):
+        assert resolve_request(doc, url, "d7") is None
+        assert _get(doc, url, prefix="d7") == Block()
+    assert resolve_request(doc, f"{ORIGIN}/d7/../img/a.png", "d7") is None
+    # The unprefixed entry is another document's URL now: navigating there is cancelled.
+    assert _navigate(doc, entry_url(doc), prefix="d7") == CancelNavigation()
