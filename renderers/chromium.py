@@ -10,10 +10,10 @@ Why the pieces look the way they do:
   the CPU of capturing the page, most of it in the browser process; ``RenderDocument`` is off,
   so a same-origin navigation reuses the frame's host (each document still gets a new window
   and JS realm), which saves about a sixth of it. Styling and measuring are one evaluation.
-  Screenshots go through CDP with ``optimizeForSpeed``. With page scripts off
-  (``page_scripts=False``) a document is instead written over the previous one in place, at
-  about half the CPU of a navigation (see ``_Worker._write`` for why that is safe, and when a
-  document is still navigated to).
+  Screenshots go through CDP with ``optimizeForSpeed``. A document that may not run scripts
+  (``page_scripts=False``) or has none is instead written over the previous such document in
+  place, at about half the CPU of a navigation (see ``_Worker._write`` for why that is safe,
+  and when a document is still navigated to).
   Playwright's sync API is bound to the thread that created it, so each worker is a thread that
   owns its own Playwright driver and browser; they run in parallel because the work happens in
   the browsers, not in Python.
@@ -150,8 +150,15 @@ _FRAME_S = 0.05  # one compositor frame and then some, before a screenshot is re
 _FAR = 100_000  # px: "unbounded" in a clip rectangle
 # Run before any script of each new top-level document.
 _CLEAR_WINDOW_NAME_JS = "if (window === window.top) { window.name = ''; }"
-# Served with every file when documents may not run scripts (``page_scripts=False``).
+# Served with every file of a document that may not run scripts (``page_scripts=False``, or
+# one that has none).
 _NO_SCRIPTS_CSP = "script-src 'none'; object-src 'none'"
+# What may run a script or load a document that may: a document holding none of it renders the
+# same with its scripts blocked, which the Content-Security-Policy then makes sure of (``on…=``
+# also matches plain text such as "once =": such a document is only navigated to).
+_SCRIPTING = re.compile(
+    r"<script|\bon[a-z]+\s*=|javascript:|<i?frame|<object|<embed|<portal|srcdoc", re.IGNORECASE
+)
 # What of a document can outlive document.open() and change how the next document written in
 # its place renders: a pragma (``<meta http-equiv>``: a CSP adds to the document's policies for
 # good), ``autofocus`` (a document autofocuses once), ``<meta name=color-scheme>``. A document
@@ -194,7 +201,8 @@ class BrowserConfig(BaseModel):
     /usr/bin/chromium; ``browsers`` is the number of browsers (worker threads) in one pool.
     ``javascript`` off stops every script, the renderer's page scripts too; ``page_scripts`` off
     stops only the documents' own (scripts, event handlers, ``javascript:`` URLs) with a
-    Content-Security-Policy on everything served, and lets documents replace each other in place.
+    Content-Security-Policy on everything served. A document without scripts is served under
+    that policy either way, and documents under it replace each other in place.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -373,6 +381,7 @@ class _Worker(threading.Thread):
         self._doc: HtmlDocument | None = None
         self._served = 0  # documents this worker has served
         self._prefix = ""  # the folder of the origin the current document is served from
+        self._scriptless = False  # whether the current document's files carry _NO_SCRIPTS_CSP
         # Whether the page's document may be replaced in place by the next one (see _write).
         self._writable = False
         self._docs_in_context = 0
@@ -528,7 +537,7 @@ class _Worker(threading.Thread):
             match decision:
                 case Serve(body, content_type):
                     headers = {"content-type": content_type, "cache-control": "no-store"}
-                    if not self.config.page_scripts:
+                    if self._scriptless:
                         headers["content-security-policy"] = _NO_SCRIPTS_CSP
                     route.fulfill(status=200, body=body, headers=headers)
                 case CancelNavigation():
@@ -667,11 +676,12 @@ class _Worker(threading.Thread):
             self._viewport = (g.width, g.height)
         self._cdp.send("Storage.clearDataForOrigin", {"origin": ORIGIN, "storageTypes": "all"})
         load_deadline = time.monotonic() + cfg.load_timeout_s
-        # Without page scripts no document can see its URL, so each gets a folder of the origin
-        # of its own, whether it is written in place or navigated to (the same URLs either way).
+        # A document without scripts cannot see its URL, so it gets a folder of the origin of its
+        # own, whether it is written in place or navigated to (the same URLs either way).
         self._served += 1
-        self._prefix = "" if cfg.page_scripts else f"d{self._served}"
-        writable = not cfg.page_scripts and cfg.javascript and _writable_in_place(doc)
+        self._scriptless = not cfg.page_scripts or _SCRIPTING.search(doc.html) is None
+        self._prefix = f"d{self._served}" if self._scriptless else ""
+        writable = self._scriptless and cfg.javascript and _writable_in_place(doc)
         if not (self._writable and writable and self._write(doc, load_deadline)):
             url = entry_url(doc, self._prefix)
             page.goto(url, wait_until="commit", timeout=cfg.load_timeout_s * 1000)

@@ -161,6 +161,58 @@ def test_page_scripts_off_stop_every_scripts_of_documents_either_way(
         scriptless.render(doc, "viewport", Layout(script=_FRAME_UNTOUCHED))
 
 
+@pytest.fixture(scope="module")
+def scripted(tools: None) -> Iterator[BrowserPool]:
+    with BrowserPool(BrowserConfig(browsers=1, load_timeout_s=10, render_timeout_s=30)) as pool:
+        yield pool
+
+
+def test_with_page_scripts_on_only_documents_without_scripts_are_written_in_place(
+    scripted: BrowserPool, site: Path
+) -> None:
+    """A document that has no scripts renders the same with them blocked, so it is served under
+    the policy and written in place; one with a script runs it in a window of its own, and the
+    next document is navigated to (the window holds what the script left)."""
+    plain = HtmlDocument(_WRITABLE["image"], site)
+    script = "<p id=t>untouched</p><script>document.getElementById('t').textContent='ran'</script>"
+    scripted.render(plain)
+    assert _how(scripted, plain) == "in place"
+    assert scripted.render(HtmlDocument(script), "viewport")[0].text == "ran"
+    assert _how(scripted, HtmlDocument(script)) == "navigated"
+    assert _how(scripted, plain) == "navigated"
+    assert _how(scripted, plain) == "in place"
+    # "once =" reads like an event handler: such a document is only navigated to.
+    assert _how(scripted, HtmlDocument("<p>once = twice</p>")) == "navigated"
+
+
+def test_storage_left_in_the_window_is_cleared_for_a_document_written_in_place(
+    scripted: BrowserPool,
+) -> None:
+    """A document without scripts cannot write anything; the renderer's own page scripts can, and
+    the origin's storage and cookies are cleared before each document all the same."""
+    write = PageScript(
+        library="",
+        call="""() => {
+  document.cookie = 'left=1; max-age=60; path=/';
+  localStorage.setItem('left', '1');
+  sessionStorage.setItem('left', '1');
+  return null;
+}""",
+    )
+    read = PageScript(
+        library="",
+        call="""() => {
+  const entry = performance.getEntriesByType('navigation')[0];
+  const how = entry && entry.name === location.href ? 'navigated' : 'in place';
+  return how + ' saw ' + [document.cookie, localStorage.length, sessionStorage.length].join('|');
+}""",
+    )
+    doc = HtmlDocument("<p>storage</p>")
+    scripted.render(doc, "viewport", Layout(script=write))
+    with pytest.raises(PageScriptError, match=r"^in place saw \|0\|0$"):
+        scripted.render(doc, "viewport", Layout(script=read))
+
+
 def test_which_documents_may_be_written_in_place() -> None:
     def writable(html: str, entry: str = "index.html") -> bool:
         return _writable_in_place(HtmlDocument(html, None, entry))
