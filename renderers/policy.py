@@ -63,8 +63,8 @@ Decision = Serve | CancelNavigation | Block
 
 def entry_url(doc: HtmlDocument, prefix: str = "") -> str:
     """The URL the document is loaded from: its entry under the origin, or under ``prefix``, a
-    folder of the origin that gives each document written in place its own URLs (see
-    :mod:`vlpipe.renderers.chromium`)."""
+    folder of the origin that gives each document without scripts URLs of its own, so that one
+    written in place of another never meets the other's (see :mod:`vlpipe.renderers.chromium`)."""
     root = f"{ORIGIN}/{prefix}" if prefix else ORIGIN
     return f"{root}/{quote(doc.entry)}"
 
