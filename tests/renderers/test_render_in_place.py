@@ -57,6 +57,7 @@ _WRITABLE = {
     "inert_meta": "<!doctype html><meta charset=utf-8><meta name=viewport content='width=300'>"
     "<meta property=og:title content=x><p>inert meta</p>",
     "links": "<!doctype html><a href='index.html'>self</a> <a href='other.html'>other</a>",
+    "parser_states": "<pre>cr\r\nlf\rnul\0</pre><noscript><p>hidden</p></noscript><plaintext><b>",
 }
 _STICKY = {
     "color_scheme": "<!doctype html><meta name=color-scheme content=dark><p>dark</p>",
