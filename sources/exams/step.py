@@ -3,7 +3,7 @@ cut into pages at its template if it is long, and exactly the text shown, each f
 LaTeX source.
 
 KaTeX (a local copy, ``make assets``; never a CDN) is evaluated in the page by the renderer, as
-a trusted page script, while the question's own scripts stay blocked by the page's CSP; it
+a trusted page script, while the question's own scripts stay blocked by the renderer's CSP; it
 typesets every formula and marks it to read as its source, so the pair is (typeset formula,
 LaTeX). A formula KaTeX cannot typeset, one using a command that needs trust (``\\href``,
 ``\\includegraphics``, ``\\url``, ``\\html…``), one wider than its column or taller than a page
