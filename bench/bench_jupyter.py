@@ -10,7 +10,8 @@ from its start to its exit (imports, Ray start-up and the ledger included), and 
 take turns within each repeat so that they share the machine's noise:
 
 - ``vlpipe build --executor inline``, ``--executor ray --workers 1`` and ``--workers 2`` (embedded
-  Ray), and ``vlpipe build`` with the default executor (``auto`` picks one for the plan);
+  Ray; ``--workers N …`` runs other counts, for a scaling curve on a bigger machine), and
+  ``vlpipe build`` with the default executor (``auto`` picks one for the plan);
 - naive: ``nbformat.read`` + Pillow ``verify`` + ``webdataset.ShardWriter``, one process;
 - floor: ``orjson`` parse + base64 decode + bytes into a tar, no checks at all.
 
@@ -168,14 +169,23 @@ def generated_corpus(folder: Path, notebooks: int) -> int:
     return notebooks
 
 
-def commands(corpus: Path, out: Path) -> dict[str, list[str]]:
+def commands(corpus: Path, out: Path, workers: list[int]) -> dict[str, list[str]]:
     build = [sys.executable, "-m", "vlpipe", "build", "--source", "jupyter"]
     build += ["--input", str(corpus), "--output", str(out)]
     this = [sys.executable, __file__]
+    ray = {
+        f"vlpipe build --executor ray --workers {n}": [
+            *build,
+            "--executor",
+            "ray",
+            "--workers",
+            str(n),
+        ]
+        for n in workers
+    }
     return {
         INLINE: [*build, "--executor", "inline"],
-        "vlpipe build --executor ray --workers 1": [*build, "--executor", "ray", "--workers", "1"],
-        "vlpipe build --executor ray --workers 2": [*build, "--executor", "ray", "--workers", "2"],
+        **ray,
         "vlpipe build (default: auto)": build,
         NAIVE: [*this, "--naive", str(corpus), str(out)],
         FLOOR: [*this, "--floor", str(corpus), str(out)],
@@ -231,6 +241,9 @@ def main() -> None:
     parser.add_argument(
         "--only", nargs="+", metavar="WORD", help="contenders naming a WORD (inline, naive: always)"
     )
+    parser.add_argument(
+        "--workers", nargs="+", type=int, default=[1, 2], help="Ray worker counts to run"
+    )
     parser.add_argument("--naive", nargs=2, type=Path, metavar=("CORPUS", "OUT"))
     parser.add_argument("--floor", nargs=2, type=Path, metavar=("CORPUS", "OUT"))
     args = parser.parse_args()
@@ -254,11 +267,13 @@ def main() -> None:
         print(f"corpus: {notebooks} notebooks, {megabytes:.0f} MiB; median of {args.repeats}")
         runs = {
             name: command
-            for name, command in commands(corpus, scratch / "out").items()
+            for name, command in commands(corpus, scratch / "out", args.workers).items()
             if not args.only or name in (INLINE, NAIVE) or any(w in name for w in args.only)
         }
         starts = {
-            n: c for n, c in commands(one, scratch / "out").items() if n in runs and "vlpipe" in n
+            n: c
+            for n, c in commands(one, scratch / "out", args.workers).items()
+            if n in runs and "vlpipe" in n
         }
         seconds: dict[str, list[float]] = {name: [] for name in runs}
         cpu: dict[str, list[float]] = {name: [] for name in runs}
