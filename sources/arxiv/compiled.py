@@ -15,9 +15,11 @@ _NEWLABEL = re.compile(r"^\\newlabel\{([^{}]+)\}\{", re.MULTILINE)
 _BIBCITE = re.compile(r"^\\bibcite\{([^{}]+)\}\{", re.MULTILINE)
 _WRITEFILE = re.compile(r"\\@writefile\{(toc|lof|lot)\}\{\\contentsline\s*\{([A-Za-z]+)\}")
 _NUMBERLINE = re.compile(r"(?:\\protect\s*)?\\numberline\s*")
+# a heading's contents line: ``\\numberline{2.1}``, or a part's ``\\thepart\\hspace{1em}``
 _TOC = re.compile(
-    r"\\@writefile\{toc\}\{\\contentsline\s*\{(part|chapter|section|subsection|subsubsection)\}"
-    r"\{\\numberline\s*\{((?:[^{}]|\{[^{}]*\})*)\}"
+    r"\\@writefile\{toc\}\{\\contentsline\s*\{(?:(part)\}\{([^{}\\]*)\\hspace\s*\{1em\}"
+    r"|(part|chapter|section|subsection|subsubsection)\}"
+    r"\{\\numberline\s*\{((?:[^{}]|\{[^{}]*\})*)\})"
 )
 
 
@@ -43,6 +45,7 @@ class Compiled:
     # (level, the entry's text as LaTeX, its page as printed), in order
     contents: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
     bbl: str | None = None
+    aux: bool = False  # the compile wrote an ``.aux``: what it does not define printed as "?"
 
 
 def braced_groups(text: str, start: int) -> list[str]:
@@ -104,7 +107,10 @@ def parse_aux(aux: str) -> Compiled:
         else:
             citation = Citation(tex_text(groups[0]))
         compiled.citations[match[1]] = citation
-    compiled.headings = [(level, tex_text(number)) for level, number in _TOC.findall(aux)]
+    compiled.headings = [
+        (part or level, tex_text(part_number or number))
+        for part, part_number, level, number in _TOC.findall(aux)
+    ]
     for match in _WRITEFILE.finditer(aux):
         entry = braced_groups(aux, match.end())
         if len(entry) >= 2:
@@ -131,7 +137,7 @@ def read_compiled(outputs: dict[str, bytes], main: str) -> Compiled:
     ``\\include``d files (in the order the main ``.aux`` reads them), and its ``.bbl``."""
     stem = PurePosixPath(main).stem
     texts = {name: decode_tex(data) for name, data in outputs.items()}
-    compiled = Compiled(bbl=texts.get(f"{stem}.bbl"))
+    compiled = Compiled(bbl=texts.get(f"{stem}.bbl"), aux=f"{stem}.aux" in texts)
     order = [f"{stem}.aux"]
     main_aux = texts.get(order[0], "")
     order += re.findall(r"\\@input\{([^{}]+\.aux)\}", main_aux)

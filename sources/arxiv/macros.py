@@ -18,6 +18,11 @@ _MACRO_USE = re.compile(r"\\([A-Za-z@]+)")
 _LET = re.compile(r"\\let\s*(\\[A-Za-z@]+)\s*=?\s*(\\[A-Za-z@]+)")
 # LaTeX's heading machinery (``\\renewcommand\\paragraph{\\@startsection{paragraph}{4}…}``)
 _SECTIONING_INTERNALS = re.compile(r"\\@(?:startsection|secntformat|sect|ssect)\b")
+# LaTeX's headings: the class defines them before a style's ``\\providecommand`` could
+_HEADINGS = frozenset(
+    f"\\{name}"
+    for name in ("part", "chapter", "section", "subsection", "subsubsection", "paragraph")
+)
 # ``\\let\\saved\\paragraph``: a macro named after ``\\let`` is not used there, it is copied
 _LET_BEFORE = re.compile(r"\\let\s*(?:\\[A-Za-z@]+\s*=?\s*)?$")
 ONEDOT = "\\@let@token."  # ``\ifx\@let@token.\else.\null\fi``: print "." unless "." follows
@@ -117,8 +122,12 @@ def collect_macros(tex: str) -> tuple[dict[str, Macro], str]:
         if parsed is None:
             continue
         name, macro, end = parsed
-        if not _SECTIONING_INTERNALS.search(macro.body):  # a heading's layout: removed, the
-            macros[name] = macro  # heading stays the standard one pandoc reads
+        # ``\\providecommand`` defines only what is not defined yet
+        provided = match[0].startswith("\\providecommand") and (name in macros or name in _HEADINGS)
+        if _SECTIONING_INTERNALS.search(macro.body):  # a heading's layout: removed, the
+            macros.pop(name, None)  # heading stays the standard one pandoc reads
+        elif not provided:
+            macros[name] = macro
         out.append(tex[position : match.start()])
         position = end
     out.append(tex[position:])

@@ -61,6 +61,10 @@ _THEBIB = re.compile(
 _BIBITEM = re.compile(r"\\bibitem\s*(?:\[((?:[^\[\]]|\{[^{}]*\})*)\])?\s*\{([^}]+)\}")
 _NEWBLOCK = re.compile(r"\\newblock\b\s*")
 _LABEL = re.compile(r"\\label\s*\{[^}]*\}")
+# pandoc puts every heading of a document with a ``\\part`` two levels down (the part is level
+# 1, a section level 3): a part becomes an unnumbered section (its number, where the compile
+# printed one, is in its title by then)
+_PART = re.compile(r"\\part\*?\s*(?=[\[{])")
 _CLEVEREF = re.compile(r"\\usepackage\s*\[([^\]]*)\]\s*\{[^}]*\bcleveref\b")
 _DOLLAR = re.compile(r"(?<!\\)\$")
 _BLANK_LINES = re.compile(r"\n\s*\n")
@@ -421,7 +425,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = replace_refs(_LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "")
     citations, printed = printed_citations(compiled, sources)
     tex = number_theorems(cite_as_printed(tex, citations, printed), compiled, sources)
-    tex = number_headings(tex, compiled)
+    tex = _PART.sub(r"\\section*", number_headings(tex, compiled))
     tex = standard_environments(without_layout_commands(BIBLIOGRAPHY_STYLE.sub("", tex)))
     tex = normalize_tables(tex)
     tex = _single_paragraph_captions(tex)
@@ -442,7 +446,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = _BIBLIOGRAPHY.sub("", tex)
     listed = _THEBIB.search(tex)
     if listed is not None:
-        labels = {} if printed.author_year else {k: c.label for k, c in citations.items()}
+        labels = {k: c.label for k, c in (citations or {}).items() if not printed.author_year}
         references = _references(listed[1], labels, _references_heading(sources))
         tex = tex[: listed.start()] + references + tex[listed.end() :]
     tex = _ARGUMENT_ON_NEXT_LINE.sub(r"\1 ", _CONTROL_SPACE_AT_LINE_END.sub(r"\1 \n", tex))

@@ -190,33 +190,20 @@ def _compressed(labels: list[str], run: str = "{}–{}") -> list[str]:
 def format_citation(
     command: str, keys: list[str], cites: dict[str, Citation], style: CiteStyle
 ) -> str | None:
-    """How ``\\<command>{keys}`` prints, or None when a key is not in the compile's citations."""
+    """How ``\\<command>{keys}`` prints. A key the compile did not define prints as a bold
+    ``?`` (LaTeX's and natbib's way); biblatex prints the key itself, which is what None (the
+    command left for pandoc) gives."""
     found = [cites.get(key) for key in keys]
-    if any(c is None for c in found) or not found:
+    if not found or (style.biblatex and None in found):
         return None
-    entries = [c for c in found if c is not None]
     base = command.lower()
     if style.author_year:
-        if base == "citeauthor":
-            return ", ".join(c.authors for c in entries)
-        if base == "citeyear":
-            return ", ".join(c.year for c in entries)
-        if base == "citeyearpar":
-            return style.open + ", ".join(c.year for c in entries) + style.close
-        if base in ("citealp", "parencite", "autocite"):
-            return f"{style.sep} ".join(f"{c.authors}{style.aysep} {c.year}" for c in entries)
-        if base in ("citet", "cite", "textcite", "citealt"):
-            if base == "citealt":
-                return f"{style.sep} ".join(f"{c.authors} {c.year}" for c in entries)
-            cited = (f"{c.authors} {style.open}{c.year}{style.close}" for c in entries)
-            return f"{style.sep} ".join(cited)
-        joined = f"{style.sep} ".join(f"{c.authors}{style.aysep} {c.year}" for c in entries)
-        return style.open + joined + style.close
-    labels = [c.label for c in entries]
+        return _author_year(base, found, style)
+    labels = [c.label if c else UNDEFINED for c in found]
     labels = _compressed(labels) if style.compress else labels
     joined = style.label_sep.join(labels)
-    if base == "citet" and all(c.authors for c in entries):
-        return "; ".join(f"{c.authors} {style.open}{c.label}{style.close}" for c in entries)
+    if base == "citet" and all(c and c.authors for c in found):
+        return "; ".join(f"{c.authors} {style.open}{c.label}{style.close}" for c in found if c)
     if base in ("citenum", "citealp"):
         return joined
     if style.superscript:
@@ -224,12 +211,46 @@ def format_citation(
     return f"{style.open}{joined}{style.close}"
 
 
-def printed_citations(compiled: Compiled, sources: str) -> tuple[dict[str, Citation], CiteStyle]:
+UNDEFINED = "?"  # what LaTeX prints for a citation it has no label for
+
+
+def _author_year(base: str, found: list[Citation | None], style: CiteStyle) -> str:
+    """natbib's author-year forms of ``\\<base>`` (``\\citet``: *Smith (2020)*)."""
+    sep = f"{style.sep} "
+    if base == "citeyearpar":
+        return style.open + ", ".join(c.year if c else UNDEFINED for c in found) + style.close
+    formats = {
+        "citeauthor": "{authors}",
+        "citeyear": "{year}",
+        "citealp": "{authors}{aysep} {year}",
+        "parencite": "{authors}{aysep} {year}",
+        "autocite": "{authors}{aysep} {year}",
+        "citealt": "{authors} {year}",
+        "citet": "{authors} {open}{year}{close}",
+        "cite": "{authors} {open}{year}{close}",
+        "textcite": "{authors} {open}{year}{close}",
+    }
+    form = formats.get(base, "{authors}{aysep} {year}")
+    joined = (", " if base in ("citeauthor", "citeyear") else sep).join(
+        form.format(
+            authors=c.authors, year=c.year, aysep=style.aysep, open=style.open, close=style.close
+        )
+        if c
+        else UNDEFINED
+        for c in found
+    )
+    return joined if base in formats else style.open + joined + style.close
+
+
+def printed_citations(
+    compiled: Compiled, sources: str
+) -> tuple[dict[str, Citation] | None, CiteStyle]:
     """The compile's citations and how they print: from the ``.aux``'s ``\\bibcite``s and the
     natbib settings of the sources, or biblatex's, from biber's ``.bbl`` and the package's
-    options."""
+    options. None: no compile outputs to say (the citations are left to pandoc)."""
     if not is_biblatex(compiled.bbl):
-        return compiled.citations, cite_style(sources, compiled.citations)
+        known = compiled.citations if compiled.aux or compiled.citations else None
+        return known, cite_style(sources, compiled.citations)
     style = biblatex_style(sources)
     cites = biblatex_citations(read_entries(compiled.bbl or ""), style)
     author_year = style.family == "authoryear"
@@ -247,9 +268,9 @@ def replace_citations(tex: str, compiled: Compiled, sources: str) -> str:
     return cite_as_printed(tex, *printed_citations(compiled, sources))
 
 
-def cite_as_printed(tex: str, cites: dict[str, Citation], style: CiteStyle) -> str:
+def cite_as_printed(tex: str, cites: dict[str, Citation] | None, style: CiteStyle) -> str:
     """``replace_citations`` with the citations and their style at hand."""
-    if not cites:
+    if cites is None:
         return tex
 
     def replace(match: re.Match[str]) -> str:
@@ -424,7 +445,7 @@ def number_headings(tex: str, compiled: Compiled) -> str:
             end = close + 1 if close > 0 else end
         brace = tex.find("{", end)
         out.append(tex[position : match.start()])
-        out.append(f"\\{match[1]}*{{{escape(number)} ")
+        out.append(f"\\{match[1]}*{{{escape(number)} " if number else f"\\{match[1]}*{{")
         position = brace + 1
     out.append(tex[position:])
     return "".join(out)

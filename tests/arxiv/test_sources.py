@@ -713,7 +713,11 @@ def test_citations_print_as_the_compile_and_the_style_say() -> None:
         citations={k: compiled.Citation(str(n)) for n, k in enumerate("abcde", start=1)}
     )
     assert printed.replace_citations("\\cite{a,b,c,e}", plain, "\\usepackage{cite}") == "[1–3, 5]"
-    assert printed.replace_citations("\\cite{a,zzz}", plain, "") == "\\cite{a,zzz}"  # unresolved
+    # a key the compile did not define prints as "?", in brackets or in place of author and year
+    assert printed.replace_citations("\\cite{a,zzz}", plain, "") == "[1, ?]"
+    assert printed.replace_citations("\\citep{doe2019,zzz} \\citet{zzz}", found, author_year) == (
+        "(Doe, 2019; ?) ?"
+    )
 
 
 def test_a_natbib_bibliography_style_sets_its_punctuation() -> None:
@@ -894,6 +898,28 @@ def test_refs_and_headings_print_the_compiles_numbers() -> None:
     assert printed.number_headings("\\section{Only one}", found) == "\\section{Only one}"
 
 
+def test_a_part_keeps_the_headings_levels_and_numbers() -> None:
+    """offline-rl: ``\\renewcommand\\thepart{}`` and ``\\part{Appendix}`` before appendix A. A
+    part's contents line has no ``\\numberline`` (LaTeX writes ``\\thepart\\hspace{1em}``);
+    pandoc would put every section of a paper with a part at level 3."""
+    aux = (
+        "\\@writefile{toc}{\\contentsline {section}{\\numberline {1}Intro}{1}{section.1}}\n"
+        "\\@writefile{toc}{\\contentsline {part}{\\hspace {1em}Appendix}{9}{part.1}}\n"
+        "\\@writefile{toc}{\\contentsline {section}{\\numberline {A}Proofs}{9}{appendix.A}}\n"
+    )
+    outputs = {"main.aux": aux.encode()}
+    assert compiled.read_compiled(outputs, "main.tex").headings == [
+        ("section", "1"),
+        ("part", ""),
+        ("section", "A"),
+    ]
+    body = "\\section{Intro}Text.\\appendix\\part{Appendix}\\section{Proofs}More \\cite{x}."
+    document = f"\\documentclass{{article}}\\begin{{document}}{body}\\end{{document}}"
+    markdown = pandoc.paper_markdown({"main.tex": document.encode()}, "main.tex", outputs)
+    # the compile defined no citation: the page prints "[?]"
+    assert markdown.text == "# 1 Intro\n\nText.\n\n# Appendix\n\n# A Proofs\n\nMore [?].\n"
+
+
 def test_acronyms_print_their_first_use_expansion() -> None:
     tex = (
         "\\newacronym{cnn}{CNN}{convolutional neural network}"
@@ -1022,6 +1048,25 @@ def test_a_papers_own_style_abbreviations_are_expanded() -> None:
     assert macros.expand_macros("Smith \\etal. \\maketitle", known=known) == (
         "Smith \\emph{et al}. \\maketitle"
     )
+
+
+def test_a_style_restyling_a_heading_keeps_the_heading() -> None:
+    """NeurIPS's style first ``\\providecommand``s ``\\section`` empty (a no-op: the class has
+    it), then restyles it with ``\\@startsection``: the heading stays, its text and number too."""
+    style = (
+        "\\providecommand{\\section}{}\\renewcommand{\\section}{\\@startsection{section}{1}{\\z@}"
+        "{-2.0ex}{1.5ex}{\\large\\bf}}\\providecommand{\\subsection}{}"
+        "\\providecommand{\\eg}{e.g.}\\providecommand{\\eg}{for example}"
+    )
+    known = macros.style_abbreviations(style)
+    assert known == {"\\eg": macros.Macro(0, None, "e.g.")}
+    tex = "\\section{Introduction}\\subsection{Setup}As \\eg here."
+    assert macros.expand_macros(tex, known=known) == (
+        "\\section{Introduction}\\subsection{Setup}As e.g. here."
+    )
+    document = f"\\documentclass{{article}}\\begin{{document}}{tex}\\end{{document}}"
+    markdown = pandoc.paper_markdown({"main.tex": document.encode()}, "main.tex", {}).text
+    assert markdown.startswith("# 1 Introduction\n\n## 1.1 Setup\n\n")
 
 
 def test_package_text_pandoc_drops_is_printed() -> None:
