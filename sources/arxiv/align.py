@@ -133,7 +133,30 @@ def markdown_blocks(markdown: str) -> list[str]:
 
 
 def _is_float(block: str) -> bool:
-    return bool(_FLOAT.match(block)) or block.lstrip().startswith("|")
+    caption = block.rsplit("\n", 1)[-1]  # a figure's own text goes before its caption's line
+    return bool(_FLOAT.match(block) or _FLOAT.match(caption)) or block.lstrip().startswith("|")
+
+
+FIGURE_TEXT_MARK = "<!--vlpipe:figure-->"  # markdown.lua: a figure's own text follows
+
+
+def with_figure_text_in_floats(blocks: list[str]) -> list[str]:
+    """The blocks after each :data:`FIGURE_TEXT_MARK` joined, line by line, with the caption
+    that ends them (when one does): one float, which goes to the page that prints it."""
+    out: list[str] = []
+    pending: list[str] | None = None
+    for block in blocks:
+        if block == FIGURE_TEXT_MARK:
+            out += pending or []
+            pending = []
+        elif pending is None:
+            out.append(block)
+        elif _FLOAT.match(block):
+            out.append("\n".join([*pending, block]))
+            pending = None
+        else:
+            pending.append(block)
+    return out + (pending or [])
 
 
 def _prose(blocks: list[str]) -> _Prose:
@@ -276,7 +299,7 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
     break when there is one). Figure and table captions and tables are placed separately on the
     page that contains their words, since LaTeX floats them away from their source position.
     """
-    blocks = markdown_blocks(markdown)
+    blocks = with_figure_text_in_floats(markdown_blocks(markdown))
     floats = [(n, block) for n, block in enumerate(blocks) if _is_float(block)]
     float_indexes = {n for n, _ in floats}
     prose_blocks = [block for n, block in enumerate(blocks) if n not in float_indexes]
@@ -291,12 +314,27 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
         offset = prose.block_starts[prose_before] if prose_before < len(prose_blocks) else None
         home = _page_of_offset(cuts, offset)
         first = _float_page(block, page_words, home)
+        if not (_FLOAT.match(block) or block.lstrip().startswith("|")):  # a figure's own text
+            block = _printed_figure_text(block, page_words[first])
         for page, piece in _table_pieces(block, page_words, first):
             parts[page].insert(_float_position(parts[page], piece, page_texts[page]), piece)
     return [
         PageMarkdown(p, "\n\n".join(part), char_f1("\n\n".join(part), page_texts[p]))
         for p, part in enumerate(parts)
     ]
+
+
+def _printed_figure_text(block: str, page_words: set[str]) -> str:
+    """A figure's own text without the lines its page does not print, most of their words
+    missing from the page's text layer (a float taller than the page runs off its foot); its
+    caption, the last line, stays."""
+    *text, caption = block.split("\n")
+    kept = []
+    for line in text:
+        words = normalize(MATH.sub(" ", line)).split()
+        if not words or 2 * sum(word in page_words for word in words) >= len(words):
+            kept.append(line)
+    return "\n".join([*kept, caption])
 
 
 def _page_of_offset(cuts: list[int], offset: int | None) -> int:

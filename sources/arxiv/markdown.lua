@@ -73,8 +73,6 @@ function Div(d)
   end
   return d.content
 end
-function RawInline(_) return {} end
-
 -- Environments whose content the page does not show as text: pictures (a TikZ path would
 -- print its coordinates), comments, files written out, acmart's CCS concepts XML.
 local NOT_TEXT = {tikzpicture = true, pgfpicture = true, picture = true, pspicture = true,
@@ -93,12 +91,34 @@ local function read_latex(text)
   return pandoc.walk_block(pandoc.Div(blocks), rules).content
 end
 
+-- Boxes pandoc keeps raw, text and all (a framed answer, an \mbox against hyphenation): their
+-- last argument is text the page prints; options, widths and a lift before it are not.
+local BOXES = {fbox = true, mbox = true, framebox = true, makebox = true, raisebox = true}
+
+local function box_text(text)
+  local name, rest = text:match("^%s*\\(%a+)%s*(.*)$")
+  if not (name and BOXES[name]) then return nil end
+  local groups = {}
+  for group in rest:gmatch("%b{}") do table.insert(groups, group) end
+  if #groups == 0 or (name == "raisebox" and #groups < 2) then return nil end  -- a lift alone
+  return groups[#groups]:sub(2, -2)
+end
+
+-- Other raw LaTeX inside a paragraph is layout or a command pandoc does not know: dropped.
+function RawInline(raw)
+  local inner = box_text(raw.text)
+  if inner == nil then return {} end
+  return pandoc.utils.blocks_to_inlines(read_latex(inner))
+end
+
 -- A table pandoc could not read arrives raw (the reader runs with +raw_tex): it becomes a marker
 -- holding its number (0: no caption) and its LaTeX in hex, which vlpipe.sources.arxiv.pandoc
 -- renders as its caption and plain-text cells. Any other environment pandoc does not know
 -- (acmart's acks, revtex's widetext, elsarticle's frontmatter, a class's theorem) prints its
 -- content: its begin and end and its arguments are dropped. Those in NOT_TEXT print nothing.
 function RawBlock(raw)
+  local inner = box_text(raw.text)
+  if inner then return read_latex(inner) end
   local env = raw.text:match("\\begin%s*{(%a+%*?)}")
   if env == "tabular" or env == "tabular*" or env == "longtable" or env == "tabularx"
       or env == "table" or env == "table*" then
@@ -129,6 +149,9 @@ function RawBlock(raw)
         else
           break
         end
+      end
+      if name == "vlpipefiguretext" then  -- a figure's own text (vlpipe.sources.arxiv.pandoc)
+        return {pandoc.RawBlock("markdown", "<!--vlpipe:figure-->"), table.unpack(read_latex(body))}
       end
       return read_latex(note .. body)
     end

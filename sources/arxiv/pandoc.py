@@ -291,9 +291,31 @@ def normalize_figures(tex: str) -> str:
             return match[0]
         lead = "\n\n" + " ".join(subcaptions) + "\n\n" if subcaptions else ""
         figure = f"\\includegraphics{{figure}}\n\\caption{{{caption}}}"
-        return f"{lead}\\begin{{figure}}\n{figure}\n\\end{{figure}}"
+        text = "" if subcaptions else figure_text(body)
+        return f"{text}{lead}\\begin{{figure}}\n{figure}\n\\end{{figure}}"
 
     return _FIGURE.sub(rebuild, tex)
+
+
+FIGURE_TEXT = "vlpipefiguretext"  # read by markdown.lua: the figure's text follows a marker
+_PICTURE = re.compile(r"\\includegraphics\*?\s*(?:\[[^\]]*\]\s*)?(?=\{)")
+_WORD = re.compile(r"[^\W\d_]{3,}")
+_FLOAT_PLACEMENT = re.compile(r"^\s*\[[!htbpH]*\]")
+_LINE_BREAK = re.compile(r"\\\\(?:\s*\[[^\]]*\])?")  # between boxes: the text goes on below
+
+
+def figure_text(body: str) -> str:
+    """The text a figure typesets besides its pictures and caption (flamingo's prompts and
+    answers in boxes, an algorithm), in a :data:`FIGURE_TEXT` environment before it: the page
+    prints it, and the page split moves it with the caption. A body with fewer than four words
+    outside commands (``\\centering``, a picture's options) has none."""
+    text = _FLOAT_PLACEMENT.sub("", body)
+    for command in (_CAPTION, _PICTURE):
+        text = replace_commands(text, command, lambda _command, _inside: "")
+    if len(_WORD.findall(_plain_text(text))) < 4:
+        return ""
+    text = _LINE_BREAK.sub("\n\n", text).strip()
+    return f"\n\n\\begin{{{FIGURE_TEXT}}}\n{text}\n\\end{{{FIGURE_TEXT}}}\n\n"
 
 
 # expl3 internals a class offers (fduthesis's ``\\__fdu_chapter:n {引言}``, its variables

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pymupdf
 import pytest
+from PIL import Image
 
 from tests.arxiv.helpers import BULK, HOSTILE, PAPERS, SOURCES, tar_gz
 from vlpipe.recipe import ArchiveLimits, InputConfig
@@ -809,6 +810,59 @@ def test_figures_keep_their_captions_and_subcaptions(
     assert subcaptions in markdown and caption in markdown
     table = "\\begin{figure}\\begin{tabular}{c}x\\end{tabular}\\caption{T}\\end{figure}"
     assert pandoc.normalize_figures(table) == table
+
+
+def test_a_figures_own_text_prints_before_its_caption(tmp_path) -> None:
+    """flamingo's samples: a prompt and the answer typeset in boxes inside the figure are on the
+    page (its text layer says so), so the markdown has them; a figure of pictures only has its
+    caption alone."""
+    Image.new("RGB", (40, 20), "gray").save(tmp_path / "frame.png")
+    picture = "\\fbox{\\includegraphics[width=2cm]{frame.png}}"
+    figure = (
+        "\\begin{figure}[t]\\centering\\fbox{\\begin{minipage}{5cm}Question: What is happening "
+        f"here? Answer:\\end{{minipage}}}}\\\\ {picture} \\textbf{{The puppy is being weighed.}}"
+        "\\caption{Selected samples.}\\end{figure}"
+    )
+    pictures = f"\\begin{{figure}}\\centering{picture}\\caption{{Only pictures.}}\\end{{figure}}"
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{graphicx}\\begin{document}"
+        f"{figure}{pictures}Prose before the figure.\\end{{document}}"
+    )
+    with pymupdf.open(stream=compile_latex_dir(tmp_path).pdf) as doc:
+        page = " ".join(doc[0].get_text().split())
+    assert "Question: What is happening here? Answer:" in page
+    assert "The puppy is being weighed." in page
+    markdown = pandoc.latex_to_markdown(pandoc.normalize_figures(figure + pictures))
+    assert markdown == (
+        "<!--vlpipe:figure-->\n\nQuestion: What is happening here? Answer:\n\n"
+        "**The puppy is being weighed.**\n\nFigure 1: Selected samples.\n\n"
+        "Figure 2: Only pictures.\n"
+    )
+    # the page split moves the figure's text with its caption, as one float, and drops the mark
+    (part,) = align.split_pages("Prose before the figure.\n\n" + markdown, [page])
+    assert part.markdown == (
+        "Question: What is happening here? Answer:\n**The puppy is being weighed.**\n"
+        "Figure 1: Selected samples.\n\nFigure 2: Only pictures.\n\nProse before the figure."
+    )
+    assert align.with_figure_text_in_floats([align.FIGURE_TEXT_MARK, "a", "b"]) == ["a", "b"]
+    # a line of the figure's text the page does not print (a float running off the page) goes
+    overflowing = markdown.replace(
+        "Figure 1:", "Words the page never showed anywhere.\n\nFigure 1:"
+    )
+    (part,) = align.split_pages(overflowing, [page])
+    assert "never showed" not in part.markdown and "The puppy" in part.markdown
+
+
+def test_boxed_text_prints_and_math_keeps_its_boxes() -> None:
+    """pandoc keeps ``\\fbox``, ``\\mbox``, ``\\makebox`` and ``\\raisebox`` raw, their text
+    with them; the page prints that text. In math a box stays LaTeX."""
+    body = (
+        "A \\fbox{framed answer}, \\mbox{GPT-3}, \\makebox[2cm][l]{wide} "
+        "\\raisebox{1pt}{lifted} and $a \\mbox{ if } b$."
+    )
+    document = f"\\documentclass{{article}}\\begin{{document}}{body}\\end{{document}}"
+    markdown = pandoc.paper_markdown({"main.tex": document.encode()}, "main.tex", {}).text
+    assert markdown == "A framed answer, GPT-3, wide lifted and $a \\mbox{ if } b$.\n"
 
 
 CLEVEREF_REFS = (
