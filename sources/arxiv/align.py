@@ -137,26 +137,33 @@ def _is_float(block: str) -> bool:
     return bool(_FLOAT.match(block) or _FLOAT.match(caption)) or block.lstrip().startswith("|")
 
 
-FIGURE_TEXT_MARK = "<!--vlpipe:figure-->"  # markdown.lua: a figure's own text follows
+FIGURE_TEXT_MARKS = ("<!--vlpipe:figure-->", "<!--vlpipe:/figure-->")  # markdown.lua's
+# a mark, which pandoc may write on the line right after another block
+_FIGURE_TEXT_MARK = re.compile(r"[ \t]*(<!--vlpipe:/?figure-->)[ \t]*")
 
 
 def with_figure_text_in_floats(blocks: list[str]) -> list[str]:
-    """The blocks after each :data:`FIGURE_TEXT_MARK` joined, line by line, with the caption
-    that ends them (when one does): one float, which goes to the page that prints it."""
+    """A figure's own text (the blocks between :data:`FIGURE_TEXT_MARKS`) joined, line by line,
+    with the caption right after it: one float, which goes to the page that prints it. Without
+    a caption there, the blocks stay as they are."""
     out: list[str] = []
-    pending: list[str] | None = None
+    reading: list[str] | None = None  # a figure's text, its end mark not met yet
+    read: list[str] = []  # a figure's text, waiting for its caption
     for block in blocks:
-        if block == FIGURE_TEXT_MARK:
-            out += pending or []
-            pending = []
-        elif pending is None:
-            out.append(block)
-        elif _FLOAT.match(block):
-            out.append("\n".join([*pending, block]))
-            pending = None
+        if reading is not None and block != FIGURE_TEXT_MARKS[1]:
+            reading.append(block)
+        elif reading is not None:
+            read, reading = reading, None
+        elif block == FIGURE_TEXT_MARKS[0]:
+            out += read
+            read, reading = [], []
+        elif read and _FLOAT.match(block):
+            out.append("\n".join([*read, block]))
+            read = []
         else:
-            pending.append(block)
-    return out + (pending or [])
+            out += [*read, block]
+            read = []
+    return out + read + (reading or [])
 
 
 def _prose(blocks: list[str]) -> _Prose:
@@ -299,7 +306,9 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
     break when there is one). Figure and table captions and tables are placed separately on the
     page that contains their words, since LaTeX floats them away from their source position.
     """
-    blocks = with_figure_text_in_floats(markdown_blocks(markdown))
+    blocks = with_figure_text_in_floats(
+        markdown_blocks(_FIGURE_TEXT_MARK.sub(r"\n\n\1\n\n", markdown))
+    )
     floats = [(n, block) for n, block in enumerate(blocks) if _is_float(block)]
     float_indexes = {n for n, _ in floats}
     prose_blocks = [block for n, block in enumerate(blocks) if n not in float_indexes]

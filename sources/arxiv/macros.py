@@ -13,6 +13,7 @@ _NEWCOMMAND = re.compile(r"\\(?:re)?newcommand\*?|\\providecommand\*?")
 _DEF = re.compile(r"\\[egx]?def\s*(\\[A-Za-z@]+)")
 _MATHOP = re.compile(r"\\DeclareMathOperator(\*?)\s*")
 _MACRO_USE = re.compile(r"\\([A-Za-z@]+)")
+_ENDS_IN_COMMAND = re.compile(r"\\[A-Za-z@]+\s*$")
 # ``\\let\\c\\texttt``: a copy of a text command (parabs-pldi's ``\\c{yield}``, which pandoc
 # read as a cedilla) or of a macro defined before it
 _LET = re.compile(r"\\let\s*(\\[A-Za-z@]+)\s*=?\s*(\\[A-Za-z@]+)")
@@ -209,6 +210,12 @@ TEXT_COMMANDS = frozenset(
         "ldots",
         "dots",
         "xspace",
+        "upshape",
+        "ensuremath",
+        "mathit",
+        "mathsf",
+        "mathrm",
+        "TextOrMath",
     ]
 )
 
@@ -217,6 +224,8 @@ TEXT_COMMANDS = frozenset(
 # acknowledgements
 PACKAGE_TEXT: dict[str, Macro] = {
     "\\IEEEPARstart": Macro(2, None, "#1#2"),
+    # the kernel's text-or-math choice, as the math form in math mode (``\\ensuremath``)
+    "\\TextOrMath": Macro(2, None, "\\ensuremath{#2}"),
     "\\acks": Macro(1, None, "\\section*{Acknowledgments}\n\n#1"),
 }
 # textcomp's and amssymb's text symbols that pandoc drops
@@ -268,23 +277,32 @@ def style_abbreviations(style: str) -> dict[str, Macro]:
     """The text macros a paper's own ``.sty``/``.cls`` defines: CVPR's ``\\eg``, ``\\etal``,
     ``\\wrt`` (parameterless, lower-case names, short bodies without ``@`` internals), and
     short macros whose bodies only print text (NeurIPS's checklist ``\\answerYes[1][]{…}``:
-    every command in them formats text). A style's other macros (``\\maketitle`` …) are its
-    business, not text."""
+    every command in them formats text, or is such a macro of the style: parabs-pldi's
+    ``\\l{x}`` is ``\\ensureMath{\\textsf{x}}``). A style's other macros (``\\maketitle`` …)
+    are its business, not text."""
     macros, _ = collect_macros(style)
-    return {
+    found = {
         name: macro
         for name, macro in macros.items()
         if "@" not in macro.body
-        and (
-            (macro.params == 0 and re.fullmatch(r"\\[a-z]{1,8}", name) and len(macro.body) <= 40)
-            or (
-                macro.params <= 2
-                and re.fullmatch(r"\\[A-Za-z]{1,20}", name)
-                and len(macro.body) <= 80
-                and set(re.findall(r"\\([A-Za-z]+)", macro.body)) <= TEXT_COMMANDS
-            )
-        )
+        and macro.params == 0
+        and re.fullmatch(r"\\[a-z]{1,8}", name)
+        and len(macro.body) <= 40
     }
+    candidates = {
+        name: (macro, set(re.findall(r"\\([A-Za-z]+)", macro.body)))
+        for name, macro in macros.items()
+        if "@" not in macro.body
+        and macro.params <= 2
+        and re.fullmatch(r"\\[A-Za-z]{1,20}", name)
+        and len(macro.body) <= 80
+    }
+    while True:  # a macro made of text commands and text macros is one
+        text = TEXT_COMMANDS | {name[1:] for name in found}
+        more = {n: m for n, (m, used) in candidates.items() if n not in found and used <= text}
+        if not more:
+            return found
+        found.update(more)
 
 
 def expand_macros(
@@ -338,8 +356,12 @@ def _expand_once(text: str, macros: dict[str, Macro]) -> str:
         body = macro.body
         for number, value in enumerate(args, start=1):
             body = body.replace(f"#{number}", value)
-        if macro.params == 0 and cursor < len(text) and text[cursor : cursor + 2] == "{}":
-            cursor += 2  # ``\model{}``: the empty group only ended the control word
+        if (
+            macro.params == 0
+            and text[cursor : cursor + 2] == "{}"
+            and not _ENDS_IN_COMMAND.search(body)
+        ):  # ``\model{}``: the empty group only ended the control word; after a command
+            cursor += 2  # (``\Appendices`` → ``\True``), it is that command's argument
         if body == "." and text[cursor : cursor + 1] == ".":
             body = ""  # \onedot before a full stop
         separator = " " if body[-1:].isalpha() and text[cursor : cursor + 1].isalpha() else ""

@@ -63,6 +63,11 @@ function Table(t)
 end
 
 function Link(l) return l.content end
+-- math already: a macro's \ensuremath{…} (vlpipe's \TextOrMath) is its group
+function Math(m)
+  m.text = m.text:gsub("\\ensuremath%s*(%b{})", "%1")
+  return m
+end
 function Span(s) return s.content end
 function SmallCaps(s) return s.content end
 function Underline(s) return s.content end
@@ -87,7 +92,8 @@ local function read_latex(text)
   if not ok then return {} end
   local blocks = doc.blocks
   local rules = {RawBlock = RawBlock, RawInline = RawInline, Link = Link, Span = Span,
-    SmallCaps = SmallCaps, Underline = Underline}
+    SmallCaps = SmallCaps, Underline = Underline, Header = Header, Para = Para,
+    Figure = Figure, Table = Table, Math = Math, Cite = Cite}
   return pandoc.walk_block(pandoc.Div(blocks), rules).content
 end
 
@@ -151,7 +157,10 @@ function RawBlock(raw)
         end
       end
       if name == "vlpipefiguretext" then  -- a figure's own text (vlpipe.sources.arxiv.pandoc)
-        return {pandoc.RawBlock("markdown", "<!--vlpipe:figure-->"), table.unpack(read_latex(body))}
+        local blocks = read_latex(body)
+        table.insert(blocks, 1, pandoc.RawBlock("markdown", "<!--vlpipe:figure-->"))
+        table.insert(blocks, pandoc.RawBlock("markdown", "<!--vlpipe:/figure-->"))
+        return blocks
       end
       return read_latex(note .. body)
     end

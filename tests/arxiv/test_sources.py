@@ -835,8 +835,8 @@ def test_a_figures_own_text_prints_before_its_caption(tmp_path) -> None:
     markdown = pandoc.latex_to_markdown(pandoc.normalize_figures(figure + pictures))
     assert markdown == (
         "<!--vlpipe:figure-->\n\nQuestion: What is happening here? Answer:\n\n"
-        "**The puppy is being weighed.**\n\nFigure 1: Selected samples.\n\n"
-        "Figure 2: Only pictures.\n"
+        "**The puppy is being weighed.**\n\n<!--vlpipe:/figure-->\n\n"
+        "Figure 1: Selected samples.\n\nFigure 2: Only pictures.\n"
     )
     # the page split moves the figure's text with its caption, as one float, and drops the mark
     (part,) = align.split_pages("Prose before the figure.\n\n" + markdown, [page])
@@ -844,11 +844,14 @@ def test_a_figures_own_text_prints_before_its_caption(tmp_path) -> None:
         "Question: What is happening here? Answer:\n**The puppy is being weighed.**\n"
         "Figure 1: Selected samples.\n\nFigure 2: Only pictures.\n\nProse before the figure."
     )
-    assert align.with_figure_text_in_floats([align.FIGURE_TEXT_MARK, "a", "b"]) == ["a", "b"]
+    start, end = align.FIGURE_TEXT_MARKS  # a figure's text without its caption right after it
+    assert align.with_figure_text_in_floats([start, "a", end, "b", "Figure 1: c"]) == [
+        "a",
+        "b",
+        "Figure 1: c",
+    ]
     # a line of the figure's text the page does not print (a float running off the page) goes
-    overflowing = markdown.replace(
-        "Figure 1:", "Words the page never showed anywhere.\n\nFigure 1:"
-    )
+    overflowing = markdown.replace(end, f"Words the page never showed anywhere.\n\n{end}")
     (part,) = align.split_pages(overflowing, [page])
     assert "never showed" not in part.markdown and "The puppy" in part.markdown
 
@@ -1102,6 +1105,36 @@ def test_a_papers_own_style_abbreviations_are_expanded() -> None:
     assert macros.expand_macros("Smith \\etal. \\maketitle", known=known) == (
         "Smith \\emph{et al}. \\maketitle"
     )
+
+
+def test_style_macros_made_of_text_macros_print_their_text() -> None:
+    """parabs-pldi's macros.sty redefines the kernel's ``\\l`` (ł) and ``\\v`` (a caron) with its
+    own ``\\ensureMath``, itself the kernel's ``\\TextOrMath``: the page prints the words, in math
+    mode, in the text and in math alike."""
+    style = (
+        "\\newcommand{\\ensureMath}[1]{\\TextOrMath{$#1$\\xspace}{#1}}"
+        "\\def\\v#1{\\ensureMath{\\mathit{#1}}}\\def\\l#1{\\ensureMath{\\textsf{\\upshape #1}}}"
+    )
+    body = "The \\l{stack-model} of \\v{x} and $\\l{inv} \\le \\v{y}$."
+    preamble = "\\documentclass{article}\\usepackage{macros}"
+    document = f"{preamble}\\begin{{document}}{body}\\end{{document}}"
+    files = {"main.tex": document.encode(), "macros.sty": style.encode()}
+    assert pandoc.paper_markdown(files, "main.tex", {}).text == (
+        "The $\\textsf{\\upshape stack-model}$ of $\\mathit{x}$ and "
+        "${\\textsf{\\upshape inv}} \\le {\\mathit{y}}$.\n"
+    )
+
+
+def test_an_empty_group_after_a_macro_is_an_argument_where_the_macro_ends_in_a_command() -> None:
+    """parabs-pldi: ``\\Appendices`` is ``\\True`` (``#1`` of two), used as ``\\Appendices{}{…}``:
+    ``{}`` is the first argument; taken as the end of ``\\Appendices``, the ``\\section`` after
+    the group was the second and the paper lost its introduction's heading."""
+    tex = (
+        "\\providecommand{\\Appendices}{\\True}\\newcommand{\\True}[2]{#1}"
+        "\\newcommand{\\model}{M}\\Appendices{}{No appendix.}\n\n"
+        "\\section{Introduction} \\model{} x"
+    )
+    assert macros.expand_macros(tex) == "\n\n\\section{Introduction} M x"
 
 
 def test_a_style_restyling_a_heading_keeps_the_heading() -> None:
