@@ -130,6 +130,30 @@ def minted_shortcuts(tex: str, sources: str) -> str:
     return tex
 
 
+_BICAPTION = re.compile(r"\\bicaption\*?")
+
+
+def bilingual_captions(tex: str) -> str:
+    """bicaption's ``\\bicaption[…]{主标题}[…]{Main title}`` (Chinese theses) as one ``\\caption``
+    holding both texts, as the page prints both; the second line's own label (``Figure 2.1``)
+    is left out. Without its two arguments it stays."""
+    out, position = [], 0
+    for match in _BICAPTION.finditer(tex):
+        cursor = match.end()
+        groups = []
+        for _ in range(2):
+            if (option := balanced_group(tex, cursor, "[", "]")) is not None:
+                cursor = option[1]
+            if (group := balanced_group(tex, cursor)) is None:
+                break
+            groups.append(group[0])
+            cursor = group[1]
+        if match.start() >= position and len(groups) == 2:
+            out += [tex[position : match.start()], f"\\caption{{{groups[0]} {groups[1]}}}"]
+            position = cursor
+    return "".join(out) + tex[position:]
+
+
 def _single_paragraph_captions(tex: str) -> str:
     """Blank lines inside ``\\caption{…}`` joined (LaTeX allows them in a long caption; pandoc's
     reader fails on the whole paper)."""
@@ -449,7 +473,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = number_theorems(cite_as_printed(tex, citations, printed), compiled, sources)
     tex = _PART.sub(r"\\section*", number_headings(tex, compiled))
     tex = standard_environments(without_layout_commands(BIBLIOGRAPHY_STYLE.sub("", tex)))
-    tex = normalize_tables(tex)
+    tex = normalize_tables(bilingual_captions(tex))
     tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)
     tex = contents_lists(normalize_figures(tex), compiled, sources)

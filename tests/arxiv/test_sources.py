@@ -856,6 +856,21 @@ def test_a_figures_own_text_prints_before_its_caption(tmp_path) -> None:
     assert "never showed" not in part.markdown and "The puppy" in part.markdown
 
 
+def test_bilingual_captions_keep_both_texts() -> None:
+    """ucasthesis' ``\\bicaption{总声压级。}{OASPL.}``: pandoc knows no ``\\bicaption`` and the
+    figure came out as an empty ``Figure 2:``; the page prints both texts."""
+    tex = (
+        "\\begin{figure}\\centering\\includegraphics{a}\\bicaption{总声压级。}{OASPL.}\\end{figure}"
+        "\\bicaption[短]{甲}[S]{Second.} \\bicaption{only one}"
+    )
+    assert pandoc.bilingual_captions(tex) == (
+        "\\begin{figure}\\centering\\includegraphics{a}\\caption{总声压级。 OASPL.}\\end{figure}"
+        "\\caption{甲 Second.} \\bicaption{only one}"
+    )
+    markdown = pandoc.latex_to_markdown(pandoc.normalize_figures(pandoc.bilingual_captions(tex)))
+    assert markdown.startswith("Figure 1: 总声压级。 OASPL.\n")
+
+
 def test_boxed_text_prints_and_math_keeps_its_boxes() -> None:
     """pandoc keeps ``\\fbox``, ``\\mbox``, ``\\makebox`` and ``\\raisebox`` raw, their text
     with them; the page prints that text. In math a box stays LaTeX."""
