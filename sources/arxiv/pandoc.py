@@ -154,6 +154,46 @@ def bilingual_captions(tex: str) -> str:
     return "".join(out) + tex[position:]
 
 
+_ACMART = re.compile(r"\\documentclass\s*(?:\[([^\]]*)\])?\s*\{acmart\}")
+_CCSDESC = re.compile(r"\\ccsdesc\s*(?:\[[^\]]*\])?\s*(?=\{)")
+_KEYWORDS = re.compile(r"\\keywords\s*(?=\{)")
+_ACM_CONFERENCE_FORMATS = {"sigconf", "sigplan", "sigchi", "sigchi-a"}
+_ABSTRACT_END = re.compile(r"\\end\s*\{abstract\}")
+
+
+def acm_concepts_and_keywords(tex: str) -> str:
+    """acmart's ``\\ccsdesc[500]{Networks~Data center networks}`` concepts and ``\\keywords``
+    as the text it prints after the abstract, which pandoc drops: ``CCS Concepts: • Networks →
+    Data center networks.`` and ``Additional Key Words and Phrases: …`` in the journal formats,
+    *CCS Concepts* and *Keywords* headings in the conference ones (``sigconf``)."""
+    found = _ACMART.search(tex)
+    if found is None:
+        return tex
+    concepts: list[str] = []
+    keywords: list[str] = []
+    tex = replace_commands(tex, _CCSDESC, lambda _m, inside: concepts.append(inside) or "")
+    tex = replace_commands(tex, _KEYWORDS, lambda _m, inside: keywords.append(inside) or "")
+    groups: dict[str, list[str]] = {}
+    for concept in concepts:
+        top, *rest = (part.strip() for part in concept.split("~"))
+        groups.setdefault(top, []).append(" → ".join(rest))
+    printed = " ".join(
+        f"• {top} → {'; '.join(filter(None, subs))};" if any(subs) else f"• {top};"
+        for top, subs in groups.items()
+    )
+    options = {option.strip() for option in (found[1] or "").split(",")}
+    if options & _ACM_CONFERENCE_FORMATS:
+        parts = [f"\\section*{{CCS Concepts}}\n\n{printed}"] if printed else []
+        parts += [f"\\section*{{Keywords}}\n\n{', '.join(keywords)}"] if keywords else []
+    else:
+        parts = [f"CCS Concepts: {printed}"] if printed else []
+        parts += [f"Additional Key Words and Phrases: {', '.join(keywords)}"] if keywords else []
+    end = _ABSTRACT_END.search(tex)
+    if not parts or end is None:
+        return tex
+    return tex[: end.end()] + "\n\n" + "\n\n".join(parts) + "\n\n" + tex[end.end() :]
+
+
 def _single_paragraph_captions(tex: str) -> str:
     """Blank lines inside ``\\caption{…}`` joined (LaTeX allows them in a long caption; pandoc's
     reader fails on the whole paper)."""
@@ -473,7 +513,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = number_theorems(cite_as_printed(tex, citations, printed), compiled, sources)
     tex = _PART.sub(r"\\section*", number_headings(tex, compiled))
     tex = standard_environments(without_layout_commands(BIBLIOGRAPHY_STYLE.sub("", tex)))
-    tex = normalize_tables(bilingual_captions(tex))
+    tex = normalize_tables(bilingual_captions(acm_concepts_and_keywords(tex)))
     tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)
     tex = contents_lists(normalize_figures(tex), compiled, sources)
@@ -634,6 +674,9 @@ def latex_to_markdown(tex: str, timeout_s: float = 60) -> str:
         detail = " ".join(message[:2]) if where else (message[-1] if message else done.returncode)
         raise ConversionError(f"pandoc failed: {detail}")
     text = done.stdout.decode("utf-8", "replace").replace("\u00a0", " ")  # ~ ties are spaces
+    # pandoc parts ``$\\sim$`` from a digit after it (``2$\\sim$<!-- -->20x``) with an empty
+    # HTML comment, which is no text of the page's
+    text = text.replace("<!-- -->", "")
     return unescape_brackets(text)
 
 

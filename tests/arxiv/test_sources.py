@@ -871,6 +871,41 @@ def test_bilingual_captions_keep_both_texts() -> None:
     assert markdown.startswith("Figure 1: 总声压级。 OASPL.\n")
 
 
+@pytest.mark.parametrize(
+    ("options", "printed"),
+    [
+        (
+            "acmsmall",
+            "CCS Concepts: • Networks → In-network processing; Data center networks; • Computer "
+            "systems organization → Reliability;\n\nAdditional Key Words and Phrases: Total "
+            "Order, CATOCS\n\n",
+        ),
+        (
+            "sigconf,9pt",
+            "# CCS Concepts\n\n• Networks → In-network processing; Data center networks; • "
+            "Computer systems organization → Reliability;\n\n# Keywords\n\nTotal Order, CATOCS"
+            "\n\n",
+        ),
+    ],
+)
+def test_acmart_prints_its_concepts_and_keywords_after_the_abstract(
+    options: str, printed: str
+) -> None:
+    """1pipe (sigconf) and megatron (acmsmall): pandoc drops ``\\ccsdesc`` and ``\\keywords``,
+    which the first page prints after the abstract, one way per format."""
+    document = (
+        f"\\documentclass[{options}]{{acmart}}\\ccsdesc[500]{{Networks~In-network processing}}"
+        "\\ccsdesc[500]{Networks~Data center networks}"
+        "\\ccsdesc[300]{Computer systems organization~Reliability}"
+        "\\keywords{Total Order, CATOCS}\\begin{document}\\title{T}"
+        "\\begin{abstract}We order 2$\\sim$20x faster.\\end{abstract}\\maketitle"
+        "\\section{Introduction}Text.\\end{document}"
+    )
+    markdown = pandoc.paper_markdown({"main.tex": document.encode()}, "main.tex", {}).text
+    # pandoc's empty comment between ``$\\sim$`` and a digit is not on the page
+    assert "We order 2$\\sim$20x faster.\n\n" + printed + "# 1 Introduction" in markdown
+
+
 def test_boxed_text_prints_and_math_keeps_its_boxes() -> None:
     """pandoc keeps ``\\fbox``, ``\\mbox``, ``\\makebox`` and ``\\raisebox`` raw, their text
     with them; the page prints that text. In math a box stays LaTeX."""
