@@ -132,9 +132,14 @@ def markdown_blocks(markdown: str) -> list[str]:
     return [block.strip("\n").rstrip() for block in re.split(r"\n\s*\n", markdown) if block.strip()]
 
 
+def _starts_as_float(block: str) -> bool:
+    """A caption or a pipe table."""
+    return bool(_FLOAT.match(block)) or block.lstrip().startswith("|")
+
+
 def _is_float(block: str) -> bool:
-    caption = block.rsplit("\n", 1)[-1]  # a figure's own text goes before its caption's line
-    return bool(_FLOAT.match(block) or _FLOAT.match(caption)) or block.lstrip().startswith("|")
+    """A caption, a pipe table, or a figure's own text ending in its caption's line."""
+    return _starts_as_float(block) or bool(_FLOAT.match(block.rsplit("\n", 1)[-1]))
 
 
 FIGURE_TEXT_MARKS = ("<!--vlpipe:figure-->", "<!--vlpipe:/figure-->")  # markdown.lua's
@@ -323,7 +328,7 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
         offset = prose.block_starts[prose_before] if prose_before < len(prose_blocks) else None
         home = _page_of_offset(cuts, offset)
         first = _float_page(block, page_words, home)
-        if not (_FLOAT.match(block) or block.lstrip().startswith("|")):  # a figure's own text
+        if not _starts_as_float(block):  # a figure's own text before its caption
             block = _printed_figure_text(block, page_words[first])
         for page, piece in _table_pieces(block, page_words, first):
             parts[page].insert(_float_position(parts[page], piece, page_texts[page]), piece)

@@ -161,6 +161,17 @@ _ACM_CONFERENCE_FORMATS = {"sigconf", "sigplan", "sigchi", "sigchi-a"}
 _ABSTRACT_END = re.compile(r"\\end\s*\{abstract\}")
 
 
+def _taken_out(tex: str, command: re.Pattern[str]) -> tuple[str, list[str]]:
+    """``tex`` without the calls of ``command``, and their arguments in order."""
+    arguments: list[str] = []
+
+    def take(_command: re.Match[str], inside: str) -> str:
+        arguments.append(inside)
+        return ""
+
+    return replace_commands(tex, command, take), arguments
+
+
 def acm_concepts_and_keywords(tex: str) -> str:
     """acmart's ``\\ccsdesc[500]{Networks~Data center networks}`` concepts and ``\\keywords``
     as the text it prints after the abstract, which pandoc drops: ``CCS Concepts: • Networks →
@@ -169,10 +180,8 @@ def acm_concepts_and_keywords(tex: str) -> str:
     found = _ACMART.search(tex)
     if found is None:
         return tex
-    concepts: list[str] = []
-    keywords: list[str] = []
-    tex = replace_commands(tex, _CCSDESC, lambda _m, inside: concepts.append(inside) or "")
-    tex = replace_commands(tex, _KEYWORDS, lambda _m, inside: keywords.append(inside) or "")
+    tex, concepts = _taken_out(tex, _CCSDESC)
+    tex, keywords = _taken_out(tex, _KEYWORDS)
     groups: dict[str, list[str]] = {}
     for concept in concepts:
         top, *rest = (part.strip() for part in concept.split("~"))
