@@ -341,10 +341,16 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
 def _printed_figure_text(block: str, page_words: set[str]) -> str:
     """A figure's own text without the lines its page does not print, most of their words
     missing from the page's text layer (a float taller than the page runs off its foot); its
-    caption, the last line, stays."""
+    caption, the last line, stays. Display math is one line, however many it spans."""
     *text, caption = block.split("\n")
-    kept = []
+    lines: list[str] = []
     for line in text:
+        if lines and lines[-1].count("$$") % 2:  # inside a display
+            lines[-1] += "\n" + line
+        else:
+            lines.append(line)
+    kept = []
+    for line in lines:
         words = normalize(MATH.sub(" ", line)).split()
         if not words or 2 * sum(word in page_words for word in words) >= len(words):
             kept.append(line)

@@ -14,6 +14,7 @@ from vlpipe.sources.arxiv.archive import decode_tex
 _NEWLABEL = re.compile(r"^\\newlabel\{([^{}]+)\}\{", re.MULTILINE)
 _BIBCITE = re.compile(r"^\\bibcite\{([^{}]+)\}\{", re.MULTILINE)
 _WRITEFILE = re.compile(r"\\@writefile\{(toc|lof|lot)\}\{\\contentsline\s*\{([A-Za-z]+)\}")
+_HSPACE = re.compile(r"\\hspace\s*\*?\s*\{[^{}]*\}")
 _NUMBERLINE = re.compile(r"(?:\\protect\s*)?\\numberline\s*")
 # a heading's contents line: ``\\numberline{2.1}``, or a part's ``\\thepart\\hspace{1em}``
 _TOC = re.compile(
@@ -72,6 +73,8 @@ def braced_groups(text: str, start: int) -> list[str]:
 def tex_text(value: str) -> str:
     """A label or name from the ``.aux`` as printed: ties and braces gone, dashes as printed."""
     value = value.replace("~", " ").replace("\\nobreakspace {}", " ").replace("--", "–")
+    # ctex's ``第1章\hspace {.3em}``: a space, not the length's text
+    value = _HSPACE.sub(" ", value)
     value = re.sub(r"\\[A-Za-z@]+\s*", "", value)
     return " ".join(value.replace("{", "").replace("}", "").split())
 

@@ -375,6 +375,12 @@ _PICTURE = re.compile(r"\\includegraphics\*?\s*(?:\[[^\]]*\]\s*)?(?=\{)")
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _FLOAT_PLACEMENT = re.compile(r"^\s*\[[!htbpH]*\]")
 _LINE_BREAK = re.compile(r"\\\\(?:\s*\[[^\]]*\])?")  # between boxes: the text goes on below
+# display math in a figure (megatron's grammar in an ``align*``): its ``\\`` ends a row, not a box
+_DISPLAY_MATH = re.compile(
+    r"\\begin\s*\{(align|alignat|flalign|gather|multline|equation|eqnarray|array)(\*?)\}"
+    r".*?\\end\s*\{\1\2\}|\\\[.*?\\\]|\$\$.*?\$\$",
+    re.DOTALL,
+)
 
 
 def figure_text(body: str) -> str:
@@ -387,7 +393,11 @@ def figure_text(body: str) -> str:
         text = replace_commands(text, command, lambda _command, _inside: "")
     if len(_WORD.findall(_plain_text(text))) < 4:
         return ""
-    text = _LINE_BREAK.sub("\n\n", text).strip()
+    pieces, end = [], 0
+    for math in _DISPLAY_MATH.finditer(text):
+        pieces += [_LINE_BREAK.sub("\n\n", text[end : math.start()]), math[0]]
+        end = math.end()
+    text = "".join([*pieces, _LINE_BREAK.sub("\n\n", text[end:])]).strip()
     return f"\n\n\\begin{{{FIGURE_TEXT}}}\n{text}\n\\end{{{FIGURE_TEXT}}}\n\n"
 
 

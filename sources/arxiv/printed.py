@@ -420,13 +420,67 @@ def _and_list(items: list[str]) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
+# what TeX prints as typed: ``\\verb+\\chapter{x}+``, verbatim-like environments
+_VERBATIM = re.compile(
+    r"\\verb\*?([^A-Za-z\s*]).*?\1"
+    r"|\\begin\s*\{(verbatim\*?|Verbatim|lstlisting|minted|comment)\}.*?\\end\s*\{\2\}",
+    re.DOTALL,
+)
+_MATTER = re.compile(r"\\(frontmatter|mainmatter|backmatter)\b")
+
+
+def verbatim_spans(tex: str) -> list[tuple[int, int]]:
+    """Where ``tex`` holds text TeX prints as typed (commands there are not commands)."""
+    return [match.span() for match in _VERBATIM.finditer(tex)]
+
+
+def _in_front_or_back_matter(tex: str, offset: int) -> bool:
+    """After a book's ``\\frontmatter`` or ``\\backmatter`` (and no ``\\mainmatter`` since),
+    where ``\\chapter`` prints no number."""
+    switches = _MATTER.findall(tex, 0, offset)
+    return bool(switches) and switches[-1] != "mainmatter"
+
+
 def _numbered_headings(tex: str, compiled: Compiled) -> list[tuple[re.Match[str], str]]:
-    """The source's numbered headings with the numbers the table of contents has for them;
-    none unless the two agree level by level."""
-    found = [m for m in _HEADING.finditer(tex) if not m[2]]
-    if [m[1] for m in found] != [level for level, _ in compiled.headings]:
+    """The source's numbered headings with the numbers the table of contents has for them (a
+    chapter of a book's front or back matter with none); none unless the two agree level by
+    level."""
+    verbatim = verbatim_spans(tex)
+    found = [
+        match
+        for match in _HEADING.finditer(tex)
+        if not match[2] and not any(start <= match.start() < end for start, end in verbatim)
+    ]
+    unnumbered = {
+        match.start()
+        for match in found
+        if match[1] == "chapter" and _in_front_or_back_matter(tex, match.start())
+    }
+    numbered = [match for match in found if match.start() not in unnumbered]
+    if [m[1] for m in numbered] != [level for level, _ in compiled.headings]:
         return []
-    return [(match, number) for match, (_, number) in zip(found, compiled.headings, strict=True)]
+    numbers = iter(number for _, number in compiled.headings)
+    return [(match, "" if match.start() in unnumbered else next(numbers)) for match in found]
+
+
+_COUNTER_VALUE = re.compile(r"[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*")
+_CHINESE_DIGITS = {c: n for n, c in enumerate("零一二三四五六七八九")}
+_CHINESE_NUMBER = re.compile(r"([一二三四五六七八九]?)(十?)([一二三四五六七八九]?)")
+
+
+def counter_value(number: str) -> str:
+    """A heading's counter as the numbers below it print it: ctex's chapter ``第1章`` → ``1``,
+    ``第十二章`` → ``12``, ``附录 A`` → ``A`` (the contents line holds the heading's label,
+    name included)."""
+    values = _COUNTER_VALUE.findall(number)
+    if values:
+        return values[-1]
+    for tens, ten, ones in _CHINESE_NUMBER.findall(number):
+        if ten:  # 十 (10), 十二 (12), 二十三 (23)
+            return str(10 * _CHINESE_DIGITS.get(tens, 1) + _CHINESE_DIGITS.get(ones, 0))
+        if tens:  # one digit: 九
+            return str(_CHINESE_DIGITS[tens])
+    return number
 
 
 def number_headings(tex: str, compiled: Compiled) -> str:
@@ -495,7 +549,7 @@ def number_theorems(tex: str, compiled: Compiled, sources: str) -> str:
         if event[1] is not None:
             number = headings.get(event.start())
             if number is not None:
-                current[event[1]] = number
+                current[event[1]] = counter_value(number)
                 counts = {c: n for c, n in counts.items() if _reset_by(theorems, c) != event[1]}
             continue
         theorem = theorems.get(event[3].strip())
@@ -562,7 +616,7 @@ def number_equations(tex: str, compiled: Compiled, sources: str) -> str:
         if event[1] is not None:
             number = headings.get(event.start())
             if number is not None:
-                current[event[1]] = number
+                current[event[1]] = counter_value(number)
                 count = 0 if event[1] == within else count
             continue
         environment = event[2]

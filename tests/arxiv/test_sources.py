@@ -856,6 +856,28 @@ def test_a_figures_own_text_prints_before_its_caption(tmp_path) -> None:
     assert "never showed" not in part.markdown and "The puppy" in part.markdown
 
 
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_a_figure_of_display_math_keeps_its_rows_in_one_formula() -> None:
+    """megatron's grammar, an ``align*`` as a figure's body: its ``\\\\`` end rows of the
+    formula (they are not breaks between boxes of text), so the markdown holds the whole
+    formula, last row included, as display math."""
+    figure = (
+        "\\begin{figure}\\begin{align*}\\text{Layout} &= \\text{Rule}^+ \\\\\n"
+        "A \\in \\text{Assignment} &= \\text{self}.V \\leftarrow T \\\\[4pt]\n"
+        "F \\in \\text{Function} &= \\text{primitive functions}\\end{align*}"
+        "\\caption{A minimal DSL.}\\end{figure}"
+    )
+    markdown = pandoc.latex_to_markdown(pandoc.normalize_figures(figure))
+    (formula,) = align.MATH.findall(markdown)
+    assert formula.startswith("$$\\begin{aligned}") and formula.count("\\\\") == 2
+    assert "primitive functions" in formula
+    assert markdown.endswith("Figure 1: A minimal DSL.\n")
+    # the page split keeps the formula whole with its caption (its rows have no prose words)
+    page = "Prose. Layout = Rule+ A ∈ Assignment F ∈ Function = primitive functions Figure 1: A "
+    (part,) = align.split_pages(f"Prose.\n\n{markdown}", [page + "minimal DSL."])
+    assert formula in part.markdown
+
+
 def test_bilingual_captions_keep_both_texts() -> None:
     """ucasthesis' ``\\bicaption{总声压级。}{OASPL.}``: pandoc knows no ``\\bicaption`` and the
     figure came out as an empty ``Figure 2:``; the page prints both texts."""
@@ -1003,6 +1025,37 @@ def test_refs_and_headings_print_the_compiles_numbers() -> None:
         "\\subsection*{A.1 Lemmas}"
     )
     assert printed.number_headings("\\section{Only one}", found) == "\\section{Only one}"
+
+
+def test_a_ctex_books_chapters_print_as_on_the_page(tmp_path) -> None:
+    """ucasthesis: ctex writes a chapter's contents line as ``\\numberline {第一章\\hspace
+    {.3em}}`` (``附录 A`` in the appendix, ``第1章`` where a class asks for arabic numbers),
+    chapters of the back matter have no number, and a ``\\verb+\\chapter{…}+`` prints a
+    command, not a chapter: each had put the source's headings out of step with the contents,
+    so pandoc numbered the appendix 3 and 致谢 4."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{ctexbook}\\usepackage{amsmath}\\begin{document}"
+        "\\frontmatter\\chapter{摘要}前言。\\mainmatter\\chapter{引言}\\section{背景}"
+        "写 \\verb+\\chapter{name}+ 即可。\\begin{equation} a = b \\end{equation}"
+        "\\appendix\\chapter{撰写要求}\\section{格式}\\begin{equation} c = d \\end{equation}"
+        "\\backmatter\\chapter{致谢}感谢。\\end{document}",
+        encoding="utf-8",
+    )
+    markdown, pages = compiled_markdown(tmp_path)
+    text = " ".join("".join(pages).split())
+    assert "第一章 引言" in text and "附录A 撰写要求" in text
+    headings = re.findall(r"^#+ .*$", markdown, re.MULTILINE)
+    assert headings == [
+        "# 摘要",
+        "# 第一章引言",  # no space between CJK characters, as everywhere in CJK text
+        "## 1.1 背景",
+        "# 附录 A 撰写要求",
+        "## A.1 格式",
+        "# 致谢",
+    ]
+    # equations count within the chapter, numbered as the page numbers them
+    assert re.findall(r"\\tag\{([^}]*)\}", markdown) == ["1.1", "A.1"]
+    assert "(1.1)" in text and "(A.1)" in text
 
 
 def test_a_part_keeps_the_headings_levels_and_numbers() -> None:
