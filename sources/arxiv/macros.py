@@ -370,3 +370,79 @@ def _expand_once(text: str, macros: dict[str, Macro]) -> str:
         position = cursor
     out.append(text[position:])
     return "".join(out)
+
+
+# TeX's own conditionals (each is closed by a ``\fi``); a paper's ``\newif``s add theirs
+_PRIMITIVE_CONDITIONALS = frozenset(
+    {
+        "if",
+        "ifcat",
+        "ifnum",
+        "ifdim",
+        "ifodd",
+        "ifvmode",
+        "ifhmode",
+        "ifmmode",
+        "ifinner",
+        "ifvoid",
+        "ifhbox",
+        "ifvbox",
+        "ifx",
+        "ifeof",
+        "iftrue",
+        "iffalse",
+        "ifcase",
+        "ifdefined",
+        "ifcsname",
+        "iffontchar",
+        "ifincsname",
+    }
+)
+_NEWIF = re.compile(r"\\newif\s*\\(if[A-Za-z@]+)")
+# ``\iffalse``, and ``\if 0`` ⏎ (``\if`` compares the ``0`` with the space the line end makes:
+# never equal): the idioms for leaving text out
+_FALSE_TEST = re.compile(r"\\iffalse(?![A-Za-z@])|\\if(?![A-Za-z@])\s*[^\s\\{}%]\s")
+_CONDITIONAL_TOKEN = re.compile(r"\\newif\s*\\[A-Za-z@]+|\\([A-Za-z@]+)|\\.|([{}])")
+
+
+def without_false_branches(tex: str, styles: str = "") -> str:
+    """``tex`` without the text of always-false conditionals (``\\iffalse … \\fi``, ``\\if 0 …
+    \\fi``), their ``\\else`` branch kept: TeX prints none of it, and pandoc drops only a plain
+    ``\\iffalse`` (one nested ``\\ifx`` ends it early). Conditionals nest as TeX nests them
+    (its own and the ``\\newif``s of the paper and its ``styles``); a branch that would cross a
+    closing brace (an unbalanced ``\\iffalse`` in a definition) is left alone."""
+    conditionals = set(_PRIMITIVE_CONDITIONALS) | set(_NEWIF.findall(tex + styles))
+    out, position = [], 0
+    for test in _FALSE_TEST.finditer(tex):
+        if test.start() < position:
+            continue
+        branch = _false_branch(tex, test.end(), conditionals)
+        if branch is None:
+            continue
+        end, kept = branch
+        out += [tex[position : test.start()], kept]
+        position = end
+    return "".join(out) + tex[position:]
+
+
+def _false_branch(tex: str, start: int, conditionals: set[str]) -> tuple[int, str] | None:
+    """Where the conditional whose test ends at ``start`` ends (after its ``\\fi``) and the text
+    of its ``\\else`` branch; None when it has no ``\\fi`` inside the braces around it."""
+    depth, braces, other = 0, 0, None
+    for token in _CONDITIONAL_TOKEN.finditer(tex, start):
+        name, brace = token[1], token[2]
+        if brace:
+            braces += 1 if brace == "{" else -1
+            if braces < 0:
+                return None
+        elif name in conditionals:
+            depth += 1
+        elif name == "else" and depth == 0 and braces == 0:
+            other = token.end()
+        elif name == "fi" and depth > 0:
+            depth -= 1
+        elif name == "fi" and braces == 0:
+            return token.end(), "" if other is None else tex[other : token.start()]
+        elif name == "fi":
+            return None
+    return None

@@ -33,6 +33,7 @@ from vlpipe.sources.arxiv.macros import (
     replace_commands,
     style_abbreviations,
     text_symbols,
+    without_false_branches,
 )
 from vlpipe.sources.arxiv.mainfile import flatten, tex_texts
 from vlpipe.sources.arxiv.printed import (
@@ -831,13 +832,14 @@ def paper_markdown(
     outputs: dict[str, bytes],
     timeout_s: float = 60,
 ) -> PaperMarkdown:
-    """The whole paper as markdown: inputs inlined, acronyms and macros expanded, and what the
-    compile printed (its ``outputs``: ``.aux`` and ``.bbl`` files) for citations, references and
-    heading numbers."""
+    """The whole paper as markdown: inputs inlined, text TeX leaves out (``\\iffalse``) gone,
+    acronyms and macros expanded, and what the compile printed (its ``outputs``: ``.aux`` and
+    ``.bbl`` files) for citations, references and heading numbers."""
     texts = tex_texts(files)
     compiled = read_compiled(outputs, main)
     tex = flatten(main, texts)
     styles = loaded_styles(tex, files)
+    tex = without_false_branches(tex, styles)
     sources = tex + "\n" + styles  # what sets the citation style
     known = {**PACKAGE_TEXT, **style_abbreviations(styles)}
     tex = expand_macros(replace_acronyms(tex), known=known)

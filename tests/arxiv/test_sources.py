@@ -1027,6 +1027,25 @@ def test_refs_and_headings_print_the_compiles_numbers() -> None:
     assert printed.number_headings("\\section{Only one}", found) == "\\section{Only one}"
 
 
+def test_text_tex_leaves_out_is_not_in_the_markdown(tmp_path) -> None:
+    """bundler: ``\\if 0`` ⏎ … ``\\fi`` (``\\if`` compares the 0 with a space: false) held a
+    paragraph and a footnote the page never printed, and the markdown's footnotes were numbered
+    one ahead of the page's; pandoc also ends ``\\iffalse`` at a nested ``\\ifx``'s ``\\fi``."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\newif\\ifdraft\\begin{document}\n"
+        "Shown before.\n\\if 0\nHidden paragraph\\footnote{Hidden note.}.\n\\fi\n"
+        "\\iffalse\\ifx a b Hidden nested\\fi\\ifdraft Hidden draft\\fi Hidden after.\\else "
+        "Shown from else.\\fi\n\\def\\later{\\iffalse}\\if 11 Shown when equal.\\fi\n"
+        "Shown last\\footnote{First note.}.\n\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    assert "Hidden" not in page and "Hidden" not in markdown
+    for shown in ("Shown before.", "Shown from else.", "Shown when equal.", "1First note."):
+        assert shown in " ".join(page.split())
+    assert "Shown from else." in markdown and "Shown when equal." in markdown
+    assert "1 First note." in markdown
+
+
 def test_a_ctex_books_chapters_print_as_on_the_page(tmp_path) -> None:
     """ucasthesis: ctex writes a chapter's contents line as ``\\numberline {第一章\\hspace
     {.3em}}`` (``附录 A`` in the appendix, ``第1章`` where a class asks for arabic numbers),
