@@ -131,6 +131,42 @@ def minted_shortcuts(tex: str, sources: str) -> str:
     return tex
 
 
+# a mark that steps the footnote counter (``\\footnotemark[3]`` repeats a number: left alone),
+# and the text printed for it
+_FOOTNOTE_MARK = re.compile(r"\\footnotemark(?![A-Za-z@])(?!\s*\[)(?:\s*\{\})?")
+_FOOTNOTE_TEXT = re.compile(r"\\footnotetext(?![A-Za-z@])\s*(?=\{)")
+
+
+def footnotes_at_their_marks(tex: str) -> str:
+    """Each ``\\footnotemark`` (in a table, a heading, a caption, where a ``\\footnote`` cannot
+    be) and the ``\\footnotetext{…}`` after it as one ``\\footnote{…}`` at the mark: pandoc
+    drops both, and the page's later footnotes are numbered one ahead of the markdown's."""
+    events = sorted(
+        [(mark.start(), mark.end(), None) for mark in _FOOTNOTE_MARK.finditer(tex)]
+        + [
+            (text.start(), group[1], group[0])
+            for text in _FOOTNOTE_TEXT.finditer(tex)
+            if (group := balanced_group(tex, text.end())) is not None
+        ]
+    )
+    marks: list[tuple[int, int]] = []
+    replacements: dict[int, tuple[int, str]] = {}
+    for start, end, text in events:
+        if text is None:
+            marks.append((start, end))
+        elif marks:
+            mark_start, mark_end = marks.pop(0)
+            replacements[mark_start] = (mark_end, f"\\footnote{{{text}}}")
+            replacements[start] = (end, "")
+    out, position = [], 0
+    for start in sorted(replacements):
+        if start >= position:
+            end, replacement = replacements[start]
+            out += [tex[position:start], replacement]
+            position = end
+    return "".join(out) + tex[position:]
+
+
 _BICAPTION = re.compile(r"\\bicaption\*?")
 
 
@@ -533,7 +569,8 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = number_theorems(cite_as_printed(tex, citations, printed), compiled, sources)
     tex = _PART.sub(r"\\section*", number_headings(tex, compiled))
     tex = standard_environments(without_layout_commands(BIBLIOGRAPHY_STYLE.sub("", tex)))
-    tex = normalize_tables(bilingual_captions(acm_concepts_and_keywords(tex)))
+    tex = footnotes_at_their_marks(acm_concepts_and_keywords(tex))
+    tex = normalize_tables(bilingual_captions(tex))
     tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)
     tex = contents_lists(normalize_figures(tex), compiled, sources)

@@ -1046,6 +1046,21 @@ def test_text_tex_leaves_out_is_not_in_the_markdown(tmp_path) -> None:
     assert "1 First note." in markdown
 
 
+def test_a_footnote_mark_and_its_text_are_one_footnote(tmp_path) -> None:
+    """midas: ``\\footnotemark`` in the text and ``\\footnotetext{…}`` after the paragraph;
+    pandoc dropped both, so the paper's next footnotes were numbered one behind the page's. A
+    mark with its number given (``\\footnotemark[1]``) repeats a footnote: no new one."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\begin{document}\n"
+        "Concurrent changes\\footnotemark{} to memory.\n\\footnotetext{Parallel writes too.}\n\n"
+        "Again\\footnotemark[1] and a kernel oops\\footnote{A kernel problem.}.\n\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    text = " ".join(page.split())
+    assert "1Parallel writes too." in text and "2A kernel problem." in text
+    assert "1 Parallel writes too." in markdown and "2 A kernel problem." in markdown
+
+
 def test_a_ctex_books_chapters_print_as_on_the_page(tmp_path) -> None:
     """ucasthesis: ctex writes a chapter's contents line as ``\\numberline {第一章\\hspace
     {.3em}}`` (``附录 A`` in the appendix, ``第1章`` where a class asks for arabic numbers),
