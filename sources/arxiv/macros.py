@@ -305,6 +305,36 @@ def style_abbreviations(style: str) -> dict[str, Macro]:
         found.update(more)
 
 
+def versioned_redefinitions(tex: str) -> str:
+    """A macro the paper defines again (omeganet's ``\\renewcommand{\\captiontitle}{…}`` before
+    each float) renamed from its second definition on, in that definition and in the uses up
+    to its next one: each use then expands as TeX expands it there, with the definition in
+    force, not the last one."""
+    pattern = re.compile(f"{_NEWCOMMAND.pattern}|{_DEF.pattern}")
+    definitions: dict[str, list[int]] = {}  # name → where each definition names it
+    for match in pattern.finditer(tex):
+        parsed = None if match[0].startswith("\\providecommand") else _definition(tex, match)
+        if parsed is not None and parsed[0] not in _HEADINGS:
+            name, macro, _ = parsed
+            if _SECTIONING_INTERNALS.search(macro.body):  # a heading's layout: not a macro
+                continue
+            definitions.setdefault(name, []).append(tex.find(name, match.start()))
+    redefined = {name: starts for name, starts in definitions.items() if len(starts) > 1}
+    if not redefined:
+        return tex
+    uses = re.compile("|".join(re.escape(name) for name in redefined) + r"(?![A-Za-z@])")
+
+    def versioned(use: re.Match[str]) -> str:
+        version = sum(1 for start in redefined[use[0]] if start <= use.start()) - 1
+        return use[0] if version <= 0 else f"{use[0]}Vlpipe{_letters(version)}"
+
+    return uses.sub(versioned, tex)
+
+
+def _letters(number: int) -> str:
+    return "".join(chr(ord("a") + int(digit)) for digit in str(number))
+
+
 def expand_macros(
     tex: str, max_passes: int = 8, max_growth: int = 4, known: dict[str, Macro] | None = None
 ) -> str:
@@ -312,7 +342,7 @@ def expand_macros(
     expanded and their definitions removed: converters (pandoc, LaTeXML) then see only standard
     LaTeX. Passes stop when nothing changes, and expansion stops growing the text beyond
     ``max_growth`` times (a macro bomb)."""
-    defined, text = collect_macros(tex)
+    defined, text = collect_macros(versioned_redefinitions(tex))
     macros = {**(known or {}), **defined}
     if not macros:
         return text

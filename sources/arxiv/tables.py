@@ -23,6 +23,8 @@ _CELL_COMMAND = re.compile(
     r"|footnotesize|scriptsize|tiny|bfseries|itshape|endhead|endfirsthead|endfoot"
     r"|endlastfoot|noalign\{[^}]*\}|addlinespace(?:\[[^\]]*\])?)"
 )
+_WIDTH_FIRST = frozenset({"tabular*", "tabularx", "tabulary"})
+_CAPTION = re.compile(r"\\caption\*?\s*(?:\[[^\]]*\])?\s*(?=\{)")
 _MULTI = re.compile(r"\\multi(?:row|column)\s*\{[^}]*\}\s*(?:\[[^\]]*\]\s*)?\{[^}]*\}\s*")
 
 
@@ -208,8 +210,12 @@ def cells_as_text(table: str) -> list[list[str]]:
     body = table
     if begin:
         spec = balanced_group(table, begin.end())
+        if spec and begin[1] in _WIDTH_FIRST:  # ``{\linewidth}{lXr}``: the width, then the spec
+            spec = balanced_group(table, spec[1]) or spec
         body = table[spec[1] if spec else begin.end() :]
-    body = re.sub(r"(?:\\end\s*\{[^}]*\}\s*)+$", "", body.strip())  # a float's ends too
+        end = re.search(rf"\\end\s*\{{{re.escape(begin[1])}\}}", body)
+        body = body[: end.start()] if end else body  # a float's caption after it is no row
+    body = re.sub(r"(?:\\end\s*\{[^}]*\}\s*)+$", "", body.strip())
     body = _MULTI.sub("", _CELL_COMMAND.sub(" ", body))
     rows = []
     for row in re.split(r"\\\\(?:\[[^\]]*\])?|\\tabularnewline", body):
@@ -234,6 +240,6 @@ def _plain(cell: str) -> str:
 
 def table_caption(table: str) -> str | None:
     """The text of a raw table float's ``\\caption``, or None."""
-    found = re.search(r"\\caption\*?\s*(?:\[[^\]]*\])?\s*(?=\{)", table)
+    found = _CAPTION.search(table)
     group = balanced_group(table, found.end()) if found else None
     return _plain(group[0]) if group else None

@@ -1061,6 +1061,28 @@ def test_a_footnote_mark_and_its_text_are_one_footnote(tmp_path) -> None:
     assert "1 Parallel writes too." in markdown and "2 A kernel problem." in markdown
 
 
+def test_a_macro_defined_again_expands_as_defined_where_it_is_used(tmp_path) -> None:
+    """omeganet: ``\\renewcommand{\\captiontitle}{…}`` before each float, its caption then
+    ``\\caption{\\captiontitle{}. …}``: every caption had the last float's title."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\newcommand{\\captiontitle}{Unset}\\newcommand{\\who}{Ann}"
+        "\\begin{document}\n\\renewcommand{\\captiontitle}{Network layout}\n"
+        "\\begin{figure}\\centering\\rule{1cm}{1cm}\\caption{\\captiontitle{}. Its parts.}"
+        "\\end{figure}\n\\renewcommand{\\captiontitle}{Segmentation accuracy}\n"
+        "\\begin{figure}\\centering\\rule{1cm}{1cm}\\caption{\\captiontitle{}. Per class.}"
+        "\\end{figure}\n\\who{} wrote it. \\renewcommand{\\who}{Bo}\\who{} read it."
+        "\n\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    text = " ".join(page.split())
+    for shown in (
+        "Figure 1: Network layout. Its parts.",
+        "Figure 2: Segmentation accuracy. Per class.",
+        "Ann wrote it. Bo read it.",
+    ):
+        assert shown in text and shown in markdown
+
+
 def test_a_ctex_books_chapters_print_as_on_the_page(tmp_path) -> None:
     """ucasthesis: ctex writes a chapter's contents line as ``\\numberline {第一章\\hspace
     {.3em}}`` (``附录 A`` in the appendix, ``第1章`` where a class asks for arabic numbers),
@@ -1148,6 +1170,12 @@ def test_tables_are_rewritten_for_pandoc() -> None:
         ["A", "B"],
         ["1", "2"],
     ]
+    # omeganet: the float's caption after the tabular is no row (it printed "tabular [title] …");
+    # a tabularx's width comes before its columns
+    captioned = raw + "\\end{tabular}\\caption[Short]{Long {title}.}\n\\end{table*}"
+    assert tables.cells_as_text(captioned) == [["A", "B"], ["1", "2"]]
+    wide = "\\begin{tabularx}{\\linewidth}{lX} a & b \\\\ c & d\\end{tabularx}"
+    assert tables.cells_as_text(wide) == [["a", "b"], ["c", "d"]]
     ruled = "\\begin{tabular}{ll}a & b\\\\ \\specialrule{.05em}{.05em}{.05em} c & d\\\\"
     ruled += "\\rowcolors[\\hline]{2}{gray!10}{white} e & f\\\\\\end{tabular}"
     assert tables.normalize_tables(ruled) == (
