@@ -82,6 +82,9 @@ _FILE_LINE_ERROR = re.compile(r"^(?:\./)?([^\s:][^:]*):(\d+): (.+)$")
 # what asks for another run (rerunfilecheck says "Info" in every run, "Warning" only then)
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck Warning")
 _MISSING_AUX = re.compile(r"^No file .*\.(toc|lof|lot)\.$", re.MULTILINE)
+# labels a first run wrote for the next to read: LaTeX's own ask for a rerun, but a class's
+# (elsarticle's ``\Newlabel`` for its address letters and ``∗`` marks) do not
+_AUX_LABEL = re.compile(r"^\\[A-Za-z@]*newlabel\{", re.MULTILINE | re.IGNORECASE)
 _BCF_SOURCE = re.compile(r"<bcf:datasource[^>]*>([^<]*)</bcf:datasource>")
 _AUX_SUFFIXES = (".aux", ".toc", ".lof", ".lot", ".out", ".bbl", ".nav", ".snm")
 _OUTPUT_SUFFIXES = (".aux", ".bbl", ".toc")  # what a compile hands back (``TexResult.outputs``)
@@ -424,6 +427,8 @@ def _compile(workdir: Path, home: Path, main: str, cfg: TexConfig) -> TexResult:
     binary = find_tex_binary(engine)
     stem = main_path.stem
     had_bbl = (workdir / f"{stem}.bbl").is_file()
+    aux_path = workdir / f"{stem}.aux"
+    had_aux = aux_path.is_file()
     env = sandbox_env(home, cfg.source_date_epoch)
     box = _Sandbox(workdir, env, cfg)
     argv = [
@@ -458,7 +463,9 @@ def _compile(workdir: Path, home: Path, main: str, cfg: TexConfig) -> TexResult:
     bibliography, warnings = None, []
     if cfg.bibliography:
         bibliography, warnings = _run_bibliography(box, stem, had_bbl)
-    needs_rerun = bool(converted or bibliography or _RERUN.search(log) or _MISSING_AUX.search(log))
+    labels_written = not had_aux and _AUX_LABEL.search(_read(aux_path))
+    asked = _RERUN.search(log) or _MISSING_AUX.search(log)
+    needs_rerun = bool(converted or bibliography or labels_written or asked)
     digest = _aux_digest(workdir)
     while needs_rerun and runs < cfg.max_runs:
         log, runs = run_engine(), runs + 1

@@ -240,6 +240,61 @@ def acm_concepts_and_keywords(tex: str) -> str:
     return tex[: end.end()] + "\n\n" + "\n\n".join(parts) + "\n\n" + tex[end.end() :]
 
 
+_ELSARTICLE = re.compile(DOCUMENTCLASS + r"elsarticle\b")
+_ELS_ADDRESS = re.compile(r"\\(?:address|affiliation)\s*(?:\[([^\]]*)\])?\s*(?=\{)")
+_ELS_AUTHOR = re.compile(r"\\author\s*(?:\[([^\]]*)\])?\s*(?=\{)")
+_ELS_CORREF = re.compile(r"\\corref\s*\{[^}]*\}")
+_ELS_CORTEXT = re.compile(r"\\cortext\s*(?:\[[^\]]*\])?\s*(?=\{)")
+_ELS_KEYWORDS = re.compile(r"\\begin\s*\{keyword\}(.*?)\\end\s*\{keyword\}", re.DOTALL)
+# the new ``\affiliation{organization={…}, city={…}, country={…}}``: printed in this order
+_ELS_ADDRESS_PARTS = ("organization", "addressline", "city", "postcode", "state", "country")
+
+
+def elsarticle_front_matter(tex: str) -> str:
+    """elsarticle's authors and addresses as it prints them, which pandoc drops: each author's
+    address letters (and ``∗`` for ``\\corref``) raised after the name, the addresses lettered
+    a, b … in their order (no letters for a single one), the corresponding author's note, and
+    ``Keywords:`` before the ``keyword`` environment's ``\\sep``-separated terms."""
+    if _ELSARTICLE.search(tex) is None:
+        return tex
+    keys: list[str] = []
+
+    def address(match: re.Match[str], inside: str) -> str:
+        keys.append((match[1] or "").strip())
+        parts = dict(re.findall(r"(\w+)\s*=\s*\{([^{}]*)\}", inside))
+        texts.append(", ".join(parts[k] for k in _ELS_ADDRESS_PARTS if k in parts) or inside)
+        return ""
+
+    texts: list[str] = []
+    tex = replace_commands(tex, _ELS_ADDRESS, address)
+    letters = {key: chr(ord("a") + n) for n, key in enumerate(keys)} if len(keys) > 1 else {}
+    tex, notes = _taken_out(tex, _ELS_CORTEXT)
+    authors: list[re.Match[str]] = []
+
+    def author(match: re.Match[str], name: str) -> str:
+        authors.append(match)
+        marks = [letters[k.strip()] for k in (match[1] or "").split(",") if k.strip() in letters]
+        marks += ["$\\ast$"] if _ELS_CORREF.search(name) else []
+        raised = f"\\textsuperscript{{{','.join(marks)}}}" if marks else ""
+        return f"\\author{{{_ELS_CORREF.sub('', name).strip()}{raised}VLPIPEAUTHOREND}}"
+
+    tex = replace_commands(tex, _ELS_AUTHOR, author)
+    raised = {key: f"\\textsuperscript{{{letter}}}" for key, letter in letters.items()}
+    printed = [
+        f"\\thanks{{{raised.get(key, '')}{text}}}" for key, text in zip(keys, texts, strict=True)
+    ] + [f"\\thanks{{$\\ast${note}}}" for note in notes]
+    last = tex.rfind("VLPIPEAUTHOREND")
+    if last >= 0:
+        tex = tex[:last] + "".join(printed) + tex[last:]
+    tex = tex.replace("VLPIPEAUTHOREND", "")
+    return _ELS_KEYWORDS.sub(_elsarticle_keywords, tex)
+
+
+def _elsarticle_keywords(keywords: re.Match[str]) -> str:
+    terms = re.sub(r"\s*\\sep\b\s*", ", ", keywords[1].strip())
+    return f"\n\n\\noindent\\textit{{Keywords:}} {terms}\n\n"
+
+
 def _single_paragraph_captions(tex: str) -> str:
     """Blank lines inside ``\\caption{…}`` joined (LaTeX allows them in a long caption; pandoc's
     reader fails on the whole paper)."""
@@ -569,7 +624,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = number_theorems(cite_as_printed(tex, citations, printed), compiled, sources)
     tex = _PART.sub(r"\\section*", number_headings(tex, compiled))
     tex = standard_environments(without_layout_commands(BIBLIOGRAPHY_STYLE.sub("", tex)))
-    tex = footnotes_at_their_marks(acm_concepts_and_keywords(tex))
+    tex = footnotes_at_their_marks(elsarticle_front_matter(acm_concepts_and_keywords(tex)))
     tex = normalize_tables(bilingual_captions(tex))
     tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)

@@ -1083,6 +1083,39 @@ def test_a_macro_defined_again_expands_as_defined_where_it_is_used(tmp_path) -> 
         assert shown in text and shown in markdown
 
 
+def test_elsarticle_prints_its_authors_addresses_and_keywords(tmp_path) -> None:
+    """fgcs, broad-ranges: elsarticle's ``\\author[a,b]{…}``, ``\\address[a]{…}``,
+    ``\\corref``/``\\cortext`` and the ``keyword`` environment, all of which pandoc dropped (the
+    markdown had the names alone, and the keywords without their label)."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{elsarticle}\\begin{document}\\begin{frontmatter}\\title{Whole Tale}\n"
+        "\\author[uiuc]{Ann Lee}\\author[uc,uiuc]{Kyle Chard\\corref{cor}}"
+        "\\cortext[cor]{Corresponding author}\n\\address[uiuc]{University of Illinois}\n"
+        "\\affiliation[uc]{organization={Computation Institute}, city={Chicago}}\n"
+        "\\begin{abstract}Sharing science.\\end{abstract}\n"
+        "\\begin{keyword}living papers \\sep provenance\\end{keyword}\n\\end{frontmatter}\n"
+        "Body text.\\end{document}"
+    )
+    markdown, pages = compiled_markdown(tmp_path)
+    text = " ".join(pages[0].split())
+    for shown in (
+        "Ann Leea, Kyle Chardb,a,∗",
+        "aUniversity of Illinois",
+        "bComputation Institute, Chicago",
+        "∗Corresponding author",
+        "Keywords: living papers, provenance",
+    ):
+        assert shown in text
+    assert "Ann Lee^a^, Kyle Chard^b,a,$\\ast$^\n" in markdown
+    for shown in (
+        "^a^University of Illinois",
+        "^b^Computation Institute, Chicago",
+        "$\\ast$Corresponding author",
+        "*Keywords:* living papers, provenance",
+    ):
+        assert shown in markdown
+
+
 def test_a_ctex_books_chapters_print_as_on_the_page(tmp_path) -> None:
     """ucasthesis: ctex writes a chapter's contents line as ``\\numberline {第一章\\hspace
     {.3em}}`` (``附录 A`` in the appendix, ``第1章`` where a class asks for arabic numbers),
