@@ -244,7 +244,9 @@ _ELSARTICLE = re.compile(DOCUMENTCLASS + r"elsarticle\b")
 _ELS_ADDRESS = re.compile(r"\\(?:address|affiliation)\s*(?:\[([^\]]*)\])?\s*(?=\{)")
 _ELS_AUTHOR = re.compile(r"\\author\s*(?:\[([^\]]*)\])?\s*(?=\{)")
 _ELS_CORREF = re.compile(r"\\corref\s*\{[^}]*\}")
-_ELS_CORTEXT = re.compile(r"\\cortext\s*(?:\[[^\]]*\])?\s*(?=\{)")
+_ELS_CORTEXT = re.compile(r"\\cortext\s*(?:\[([^\]]*)\])?\s*(?=\{)")
+_ELS_FNREF = re.compile(r"\\fnref\s*\{([^}]*)\}")
+_ELS_FNTEXT = re.compile(r"\\fntext\s*(?:\[([^\]]*)\])?\s*(?=\{)")
 _ELS_KEYWORDS = re.compile(r"\\begin\s*\{keyword\}(.*?)\\end\s*\{keyword\}", re.DOTALL)
 # the new ``\affiliation{organization={…}, city={…}, country={…}}``: printed in this order
 _ELS_ADDRESS_PARTS = ("organization", "addressline", "city", "postcode", "state", "country")
@@ -252,42 +254,60 @@ _ELS_ADDRESS_PARTS = ("organization", "addressline", "city", "postcode", "state"
 
 def elsarticle_front_matter(tex: str) -> str:
     """elsarticle's authors and addresses as it prints them, which pandoc drops: each author's
-    address letters (and ``∗`` for ``\\corref``) raised after the name, the addresses lettered
-    a, b … in their order (no letters for a single one), the corresponding author's note, and
+    address letters, ``∗`` for ``\\corref`` and footnote numbers for ``\\fnref`` raised after the
+    name, the addresses lettered a, b … in their order (no letters for a single one), the
+    corresponding author's note and the footnotes (numbered in the order of their texts), and
     ``Keywords:`` before the ``keyword`` environment's ``\\sep``-separated terms."""
     if _ELSARTICLE.search(tex) is None:
         return tex
-    keys: list[str] = []
-
-    def address(match: re.Match[str], inside: str) -> str:
-        keys.append((match[1] or "").strip())
-        parts = dict(re.findall(r"(\w+)\s*=\s*\{([^{}]*)\}", inside))
-        texts.append(", ".join(parts[k] for k in _ELS_ADDRESS_PARTS if k in parts) or inside)
-        return ""
-
-    texts: list[str] = []
-    tex = replace_commands(tex, _ELS_ADDRESS, address)
-    letters = {key: chr(ord("a") + n) for n, key in enumerate(keys)} if len(keys) > 1 else {}
-    tex, notes = _taken_out(tex, _ELS_CORTEXT)
-    authors: list[re.Match[str]] = []
+    tex, addresses = _keyed_calls(tex, _ELS_ADDRESS)
+    tex, notes = _keyed_calls(tex, _ELS_CORTEXT)
+    tex, footnotes = _keyed_calls(tex, _ELS_FNTEXT)
+    letters = {key: chr(ord("a") + n) for n, (key, _) in enumerate(addresses)}
+    letters = letters if len(addresses) > 1 else {}
+    numbers = {key: str(n) for n, (key, _) in enumerate(footnotes, start=1)}
 
     def author(match: re.Match[str], name: str) -> str:
-        authors.append(match)
         marks = [letters[k.strip()] for k in (match[1] or "").split(",") if k.strip() in letters]
         marks += ["$\\ast$"] if _ELS_CORREF.search(name) else []
+        referred = (
+            key.strip() for found in _ELS_FNREF.finditer(name) for key in found[1].split(",")
+        )
+        marks += [numbers[key] for key in referred if key in numbers]
         raised = f"\\textsuperscript{{{','.join(marks)}}}" if marks else ""
-        return f"\\author{{{_ELS_CORREF.sub('', name).strip()}{raised}VLPIPEAUTHOREND}}"
+        return f"\\author{{{_ELS_FNREF.sub('', _ELS_CORREF.sub('', name)).strip()}{raised}\0}}"
 
     tex = replace_commands(tex, _ELS_AUTHOR, author)
-    raised = {key: f"\\textsuperscript{{{letter}}}" for key, letter in letters.items()}
-    printed = [
-        f"\\thanks{{{raised.get(key, '')}{text}}}" for key, text in zip(keys, texts, strict=True)
-    ] + [f"\\thanks{{$\\ast${note}}}" for note in notes]
-    last = tex.rfind("VLPIPEAUTHOREND")
+    printed = [_raised(letters.get(key), _address_text(text)) for key, text in addresses]
+    printed += [_raised("$\\ast$", note) for _, note in notes]
+    printed += [_raised(numbers[key], text) for key, text in footnotes]
+    # under the last author, as the page prints them (the lua filter puts \thanks there)
+    last = tex.rfind("\0")
     if last >= 0:
-        tex = tex[:last] + "".join(printed) + tex[last:]
-    tex = tex.replace("VLPIPEAUTHOREND", "")
-    return _ELS_KEYWORDS.sub(_elsarticle_keywords, tex)
+        tex = tex[:last] + "".join(f"\\thanks{{{text}}}" for text in printed) + tex[last:]
+    return _ELS_KEYWORDS.sub(_elsarticle_keywords, tex.replace("\0", ""))
+
+
+def _keyed_calls(tex: str, command: re.Pattern[str]) -> tuple[str, list[tuple[str, str]]]:
+    """``tex`` without the calls of ``command`` (``\\address[key]{text}``), and their keys and
+    texts in order."""
+    found: list[tuple[str, str]] = []
+
+    def take(match: re.Match[str], inside: str) -> str:
+        found.append(((match[1] or "").strip(), inside))
+        return ""
+
+    return replace_commands(tex, command, take), found
+
+
+def _address_text(address: str) -> str:
+    """An address as printed: the new key-value form's parts in elsarticle's order."""
+    parts = dict(re.findall(r"(\w+)\s*=\s*\{([^{}]*)\}", address))
+    return ", ".join(parts[key] for key in _ELS_ADDRESS_PARTS if key in parts) or address
+
+
+def _raised(mark: str | None, text: str) -> str:
+    return f"\\textsuperscript{{{mark}}}{text}" if mark else text
 
 
 def _elsarticle_keywords(keywords: re.Match[str]) -> str:

@@ -1084,12 +1084,14 @@ def test_a_macro_defined_again_expands_as_defined_where_it_is_used(tmp_path) -> 
 
 
 def test_elsarticle_prints_its_authors_addresses_and_keywords(tmp_path) -> None:
-    """fgcs, broad-ranges: elsarticle's ``\\author[a,b]{…}``, ``\\address[a]{…}``,
-    ``\\corref``/``\\cortext`` and the ``keyword`` environment, all of which pandoc dropped (the
-    markdown had the names alone, and the keywords without their label)."""
+    """fgcs, mesh-posets: elsarticle's ``\\author[a,b]{…}``, ``\\address[a]{…}``,
+    ``\\corref``/``\\cortext``, ``\\fnref``/``\\fntext`` and the ``keyword`` environment, all of
+    which pandoc dropped (the markdown had the names alone, and the keywords without their
+    label)."""
     (tmp_path / "main.tex").write_text(
         "\\documentclass{elsarticle}\\begin{document}\\begin{frontmatter}\\title{Whole Tale}\n"
-        "\\author[uiuc]{Ann Lee}\\author[uc,uiuc]{Kyle Chard\\corref{cor}}"
+        "\\author[uiuc]{Ann Lee\\fnref{grant}}\\fntext[grant]{Funded by a grant.}"
+        "\\author[uc,uiuc]{Kyle Chard\\corref{cor}}"
         "\\cortext[cor]{Corresponding author}\n\\address[uiuc]{University of Illinois}\n"
         "\\affiliation[uc]{organization={Computation Institute}, city={Chicago}}\n"
         "\\begin{abstract}Sharing science.\\end{abstract}\n"
@@ -1099,18 +1101,20 @@ def test_elsarticle_prints_its_authors_addresses_and_keywords(tmp_path) -> None:
     markdown, pages = compiled_markdown(tmp_path)
     text = " ".join(pages[0].split())
     for shown in (
-        "Ann Leea, Kyle Chardb,a,∗",
+        "Ann Leea,1, Kyle Chardb,a,∗",
+        "1Funded by a grant.",
         "aUniversity of Illinois",
         "bComputation Institute, Chicago",
         "∗Corresponding author",
         "Keywords: living papers, provenance",
     ):
         assert shown in text
-    assert "Ann Lee^a^, Kyle Chard^b,a,$\\ast$^\n" in markdown
+    assert "Ann Lee^a,1^, Kyle Chard^b,a,$\\ast$^\n" in markdown
     for shown in (
         "^a^University of Illinois",
         "^b^Computation Institute, Chicago",
-        "$\\ast$Corresponding author",
+        "^$\\ast$^Corresponding author",
+        "^1^Funded by a grant.",
         "*Keywords:* living papers, provenance",
     ):
         assert shown in markdown
