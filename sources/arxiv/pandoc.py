@@ -288,6 +288,49 @@ def elsarticle_front_matter(tex: str) -> str:
     return _ELS_KEYWORDS.sub(_elsarticle_keywords, tex.replace("\0", ""))
 
 
+_REVTEX_OPTIONS = re.compile(r"\\documentclass\s*\[([^\]]*)\]\s*\{revtex")
+_REVTEX_FRONT = re.compile(r"\\(author|affiliation)\s*(?:\[[^\]]*\])?\s*(?=\{)")
+
+
+def revtex_front_matter(tex: str) -> str:
+    """REVTeX's affiliations, which pandoc drops, under the authors as printed: an
+    ``\\affiliation`` belongs to the authors since the previous one; with ``superscriptaddress``
+    each is numbered in the order it first appears and the authors carry its numbers raised."""
+    if _REVTEX.search(tex) is None:
+        return tex
+    options = _REVTEX_OPTIONS.search(tex)
+    numbered = bool(options) and "superscriptaddress" in options[1]
+    numbers: dict[str, int] = {}
+    groups: list[tuple[list[str], list[int]]] = []  # (authors, their affiliations' numbers)
+    calls: list[tuple[str, str]] = []
+
+    def read(match: re.Match[str], inside: str) -> str:
+        calls.append((match[1], inside))
+        authors = sum(kind == "author" for kind, _ in calls)
+        return f"\0{authors - 1}\0" if match[1] == "author" else ""
+
+    tex = replace_commands(tex, _REVTEX_FRONT, read)
+    for kind, inside in calls:
+        if kind == "author" and (not groups or groups[-1][1]):
+            groups.append(([], []))
+        if kind == "author":
+            groups[-1][0].append(inside)
+        elif groups:
+            number = numbers.setdefault(" ".join(inside.split()), len(numbers) + 1)
+            groups[-1][1].append(number)
+    names = []
+    for authors, affiliations in groups:
+        marks = ",".join(str(n) for n in affiliations)
+        raised = f"\\textsuperscript{{{marks}}}" if numbered and marks else ""
+        names += [f"\\author{{{name}{raised}}}" for name in authors]
+    notes = "".join(
+        f"\\thanks{{{_raised(str(n) if numbered else None, text)}}}" for text, n in numbers.items()
+    )
+    if names:
+        names[-1] = names[-1][:-1] + notes + "}"
+    return re.sub("\0(\\d+)\0", lambda m: names[int(m[1])], tex)
+
+
 def _keyed_calls(tex: str, command: re.Pattern[str]) -> tuple[str, list[tuple[str, str]]]:
     """``tex`` without the calls of ``command`` (``\\address[key]{text}``), and their keys and
     texts in order."""
@@ -644,7 +687,8 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = number_theorems(cite_as_printed(tex, citations, printed), compiled, sources)
     tex = _PART.sub(r"\\section*", number_headings(tex, compiled))
     tex = standard_environments(without_layout_commands(BIBLIOGRAPHY_STYLE.sub("", tex)))
-    tex = footnotes_at_their_marks(elsarticle_front_matter(acm_concepts_and_keywords(tex)))
+    tex = elsarticle_front_matter(revtex_front_matter(acm_concepts_and_keywords(tex)))
+    tex = footnotes_at_their_marks(tex)
     tex = normalize_tables(bilingual_captions(tex))
     tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)

@@ -1120,6 +1120,29 @@ def test_elsarticle_prints_its_authors_addresses_and_keywords(tmp_path) -> None:
         assert shown in markdown
 
 
+@pytest.mark.parametrize("superscripts", [True, False])
+def test_revtex_prints_the_affiliations_under_the_authors(tmp_path, superscripts: bool) -> None:
+    """2dpsd: REVTeX's ``\\affiliation`` (for the authors since the previous one), dropped by
+    pandoc; ``superscriptaddress`` numbers them and raises the numbers after the names."""
+    option = "superscriptaddress," if superscripts else ""
+    (tmp_path / "main.tex").write_text(
+        f"\\documentclass[{option}aps]{{revtex4-2}}\\begin{{document}}\\title{{Spin filters}}\n"
+        "\\author{S.~Takahashi}\\author{Y.~Osawa}\\affiliation{University of Tokyo}\n"
+        "\\author{R.~Kobayashi}\\affiliation{J-PARC Center}\\affiliation{University of Tokyo}\n"
+        "\\begin{abstract}Polarized neutrons.\\end{abstract}\\maketitle\nBody.\\end{document}"
+    )
+    markdown, pages = compiled_markdown(tmp_path)
+    text = " ".join(pages[0].split())
+    if superscripts:
+        assert "S. Takahashi,1 Y. Osawa,1 and R. Kobayashi2, 1" in text
+        assert "1University of Tokyo 2J-PARC Center" in text
+        assert "S. Takahashi^1^, Y. Osawa^1^, R. Kobayashi^2,1^\n" in markdown
+        assert "^1^University of Tokyo\n\n^2^J-PARC Center\n" in markdown
+    else:
+        assert "University of Tokyo" in text and "J-PARC Center" in text
+        assert "R. Kobayashi\n\nUniversity of Tokyo\n\nJ-PARC Center\n" in markdown
+
+
 def test_a_ctex_books_chapters_print_as_on_the_page(tmp_path) -> None:
     """ucasthesis: ctex writes a chapter's contents line as ``\\numberline {第一章\\hspace
     {.3em}}`` (``附录 A`` in the appendix, ``第1章`` where a class asks for arabic numbers),
