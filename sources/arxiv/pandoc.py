@@ -281,11 +281,7 @@ def elsarticle_front_matter(tex: str) -> str:
     printed = [_raised(letters.get(key), _address_text(text)) for key, text in addresses]
     printed += [_raised("$\\ast$", note) for _, note in notes]
     printed += [_raised(numbers[key], text) for key, text in footnotes]
-    # under the last author, as the page prints them (the lua filter puts \thanks there)
-    last = tex.rfind("\0")
-    if last >= 0:
-        tex = tex[:last] + "".join(f"\\thanks{{{text}}}" for text in printed) + tex[last:]
-    return _ELS_KEYWORDS.sub(_elsarticle_keywords, tex.replace("\0", ""))
+    return _ELS_KEYWORDS.sub(_elsarticle_keywords, _under_last_author(tex, printed))
 
 
 _REVTEX_OPTIONS = re.compile(r"\\documentclass\s*\[([^\]]*)\]\s*\{revtex")
@@ -320,15 +316,40 @@ def revtex_front_matter(tex: str) -> str:
             groups[-1][1].append(number)
     names = []
     for authors, affiliations in groups:
-        marks = ",".join(str(n) for n in affiliations)
-        raised = f"\\textsuperscript{{{marks}}}" if numbered and marks else ""
-        names += [f"\\author{{{name}{raised}}}" for name in authors]
-    notes = "".join(
-        f"\\thanks{{{_raised(str(n) if numbered else None, text)}}}" for text, n in numbers.items()
-    )
-    if names:
-        names[-1] = names[-1][:-1] + notes + "}"
-    return re.sub("\0(\\d+)\0", lambda m: names[int(m[1])], tex)
+        marks = ",".join(str(n) for n in affiliations) if numbered else ""
+        names += [f"\\author{{{name}{_raised(marks, '')}\0}}" for name in authors]
+    tex = re.sub("\0(\\d+)\0", lambda m: names[int(m[1])], tex)
+    notes = [_raised(str(n) if numbered else None, text) for text, n in numbers.items()]
+    return _under_last_author(tex, notes)
+
+
+_AUTHBLK = re.compile(r"\\usepackage\s*(?:\[[^\]]*\])?\s*\{[^}]*\bauthblk\b[^}]*\}")
+_AUTHBLK_AUTHOR = re.compile(r"\\author\s*(?:\[([^\]]*)\])?\s*(?=\{)")
+_AUTHBLK_AFFIL = re.compile(r"\\affil\s*(?:\[([^\]]*)\])?\s*(?=\{)")
+
+
+def authblk_front_matter(tex: str) -> str:
+    """authblk's ``\\author[1,2]{…}`` and ``\\affil[1]{…}``, which pandoc drops, as printed: the
+    marks as written, raised after each name, and the affiliations, each led by its mark, under
+    the authors."""
+    if _AUTHBLK.search(tex) is None:
+        return tex
+    tex, affiliations = _keyed_calls(tex, _AUTHBLK_AFFIL)
+
+    def author(match: re.Match[str], name: str) -> str:
+        return f"\\author{{{name}{_raised((match[1] or '').strip(), '')}\0}}"
+
+    tex = replace_commands(tex, _AUTHBLK_AUTHOR, author)
+    return _under_last_author(tex, [_raised(key, text) for key, text in affiliations])
+
+
+def _under_last_author(tex: str, notes: list[str]) -> str:
+    """``tex`` whose authors end with a NUL mark, the marks removed and ``notes`` added as
+    ``\\thanks`` of the last author: the markdown prints them under the authors, as the page."""
+    last = tex.rfind("\0")
+    if last >= 0:
+        tex = tex[:last] + "".join(f"\\thanks{{{note}}}" for note in notes) + tex[last:]
+    return tex.replace("\0", "")
 
 
 def _keyed_calls(tex: str, command: re.Pattern[str]) -> tuple[str, list[tuple[str, str]]]:
@@ -687,7 +708,8 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = number_theorems(cite_as_printed(tex, citations, printed), compiled, sources)
     tex = _PART.sub(r"\\section*", number_headings(tex, compiled))
     tex = standard_environments(without_layout_commands(BIBLIOGRAPHY_STYLE.sub("", tex)))
-    tex = elsarticle_front_matter(revtex_front_matter(acm_concepts_and_keywords(tex)))
+    tex = revtex_front_matter(authblk_front_matter(acm_concepts_and_keywords(tex)))
+    tex = elsarticle_front_matter(tex)
     tex = footnotes_at_their_marks(tex)
     tex = normalize_tables(bilingual_captions(tex))
     tex = _single_paragraph_captions(tex)

@@ -1143,6 +1143,22 @@ def test_revtex_prints_the_affiliations_under_the_authors(tmp_path, superscripts
         assert "R. Kobayashi\n\nUniversity of Tokyo\n\nJ-PARC Center\n" in markdown
 
 
+def test_authblk_prints_its_affiliations_under_the_authors(tmp_path) -> None:
+    """authblk's ``\\author[1,2]{…}`` and ``\\affil[2]{…}``: pandoc printed the names alone."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{authblk}\\title{Tale}\\author[1,2]{Ann Lee}"
+        "\\author[2]{Bo Chen}\\affil[1]{University of Illinois}\\affil[2]{Computation Institute}"
+        "\\begin{document}\\maketitle Body.\\end{document}"
+    )
+    markdown, pages = compiled_markdown(tmp_path)
+    text = " ".join(pages[0].split())
+    assert "Ann Lee1,2 and Bo Chen2 1University of Illinois 2Computation Institute" in text
+    assert markdown.startswith(
+        "# Tale\n\nAnn Lee^1,2^, Bo Chen^2^\n\n^1^University of Illinois\n\n"
+        "^2^Computation Institute\n\nBody."
+    )
+
+
 def test_a_ctex_books_chapters_print_as_on_the_page(tmp_path) -> None:
     """ucasthesis: ctex writes a chapter's contents line as ``\\numberline {第一章\\hspace
     {.3em}}`` (``附录 A`` in the appendix, ``第1章`` where a class asks for arabic numbers),
