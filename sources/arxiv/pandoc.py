@@ -110,6 +110,45 @@ def _chemical_token(match: re.Match[str]) -> str:
     return f"_{{{match['count'] or match['sub'] or match['sub1']}}}"
 
 
+_LSTLISTING = re.compile(r"\\begin\s*\{lstlisting\}")
+_LSTLISTING_END = re.compile(r"\\end\s*\{lstlisting\}")
+_SHORT_CAPTION = re.compile(r"^\s*\[[^\]]*\]")
+
+
+def listing_captions(tex: str, compiled: Compiled, sources: str) -> str:
+    """An ``lstlisting``'s ``caption=`` as the line listings prints above its code (below with
+    ``captionpos=b``): ``Listing 3: …``, numbered as the compile numbered it (a labelled
+    listing's number from the ``.aux``, else counted). pandoc keeps it only as an attribute of
+    the code block, which the markdown does not print."""
+    name = printed_name(sources, "lstlistingname", "Listing", "Listing")
+    out, position, count = [], 0, 0
+    for begin in _LSTLISTING.finditer(tex):
+        options = balanced_group(tex, begin.end(), "[", "]")
+        end = _LSTLISTING_END.search(tex, begin.end())
+        caption = _option(options[0], "caption") if options else None
+        if begin.start() < position or end is None or caption is None:
+            continue
+        count += 1
+        number = compiled.labels.get((_option(options[0], "label") or "").strip(), str(count))
+        count = int(number) if number.isdigit() else count  # the compile's count corrects ours
+        text = _SHORT_CAPTION.sub("", caption).strip()  # ``caption={[short]long}``: the long
+        line = f"\n\n{name} {number}: {text}\n\n"
+        below = (_option(options[0], "captionpos") or "t").strip() == "b"
+        listing = tex[begin.start() : end.end()]
+        out += [tex[position : begin.start()], *([listing, line] if below else [line, listing])]
+        position = end.end()
+    return "".join(out) + tex[position:]
+
+
+def _option(options: str, key: str) -> str | None:
+    """The value of ``key`` in a ``key=value, …`` list (a braced value whole, without braces)."""
+    found = re.search(rf"(?:^|,)\s*{key}\s*=\s*", options)
+    if found is None:
+        return None
+    group = balanced_group(options, found.end())
+    return group[0] if group else options[found.end() :].split(",", 1)[0].strip()
+
+
 _NEW_MINTED = re.compile(r"\\newmint(inline|ed)\s*(?:\[([A-Za-z]+)\])?\s*\{([^}]+)\}")
 
 
@@ -714,6 +753,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = normalize_tables(bilingual_captions(tex))
     tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)
+    tex = listing_captions(tex, compiled, sources)
     tex = contents_lists(normalize_figures(tex), compiled, sources)
     if compiled.bbl is not None:
         # biber's: data for biblatex to print, which it prints here; bibtex's: LaTeX (ACM's

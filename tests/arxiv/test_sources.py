@@ -1159,6 +1159,26 @@ def test_authblk_prints_its_affiliations_under_the_authors(tmp_path) -> None:
     )
 
 
+def test_a_listings_caption_prints_where_the_page_prints_it(tmp_path) -> None:
+    """torch-sla: ``\\begin{lstlisting}[caption={Basic usage.}]`` prints "Listing 1: Basic
+    usage." above the code; pandoc kept the caption only as an attribute of the code block."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{listings}\\begin{document}\n"
+        "\\begin{lstlisting}\nplain = 0\n\\end{lstlisting}\n"
+        "\\begin{lstlisting}[language=Python,caption={[Short]Basic usage, with gradients.}]\n"
+        "import torch\n\\end{lstlisting}\nSee Listing~\\ref{lst:solve}.\n"
+        "\\begin{lstlisting}[label=lst:solve,captionpos=b,caption=Solving]\nx = A.solve(b)\n"
+        "\\end{lstlisting}\n\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    text = " ".join(page.split())
+    assert "Listing 1: Basic usage, with gradients. import torch" in text
+    assert "solve (b) Listing 2: Solving" in text and "See Listing 2." in text
+    assert "Listing 1: Basic usage, with gradients.\n\n``` python\nimport torch\n```" in markdown
+    assert "x = A.solve(b)\n```\n\nListing 2: Solving\n" in markdown
+    assert markdown.count("Listing") == 3  # the uncaptioned one has no line
+
+
 def test_a_ctex_books_chapters_print_as_on_the_page(tmp_path) -> None:
     """ucasthesis: ctex writes a chapter's contents line as ``\\numberline {第一章\\hspace
     {.3em}}`` (``附录 A`` in the appendix, ``第1章`` where a class asks for arabic numbers),
