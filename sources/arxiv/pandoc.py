@@ -437,13 +437,14 @@ _SUBFIGURE = re.compile(
 _CAPTION = re.compile(r"\\caption\*?\s*(?:\[[^\]]*\])?\s*(?=\{)")
 
 
+def _captions(tex: str) -> list[str]:
+    found = (balanced_group(tex, match.end()) for match in _CAPTION.finditer(tex))
+    return [group[0] for group in found if group is not None]
+
+
 def _last_caption(tex: str) -> str | None:
-    found = None
-    for match in _CAPTION.finditer(tex):
-        group = balanced_group(tex, match.end())
-        if group is not None:
-            found = group[0]
-    return found
+    captions = _captions(tex)
+    return captions[-1] if captions else None
 
 
 # Environments pandoc does not know, as the standard ones they are: paralist's lists and
@@ -574,13 +575,17 @@ def normalize_figures(tex: str) -> str:
             return "" if sub["command"] is None else sub[0]
 
         body = _SUBFIGURE.sub(subfigure, match[2])
-        caption = _last_caption(body)
-        if caption is None or "tabular" in body:
+        captions = _captions(body)
+        if not captions or "tabular" in body:
             return match[0]
         lead = "\n\n" + " ".join(subcaptions) + "\n\n" if subcaptions else ""
-        figure = f"\\includegraphics{{figure}}\n\\caption{{{caption}}}"
+        # captions side by side in minipages (megatron's Fig. 13 and 14): a figure each
+        figures = "".join(
+            f"\\begin{{figure}}\n\\includegraphics{{figure}}\n\\caption{{{caption}}}\n\\end{{figure}}"
+            for caption in captions
+        )
         text = "" if subcaptions else figure_text(body)
-        return f"{text}{lead}\\begin{{figure}}\n{figure}\n\\end{{figure}}"
+        return f"{text}{lead}{figures}"
 
     return _FIGURE.sub(rebuild, tex)
 

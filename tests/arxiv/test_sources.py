@@ -812,6 +812,21 @@ def test_figures_keep_their_captions_and_subcaptions(
     assert pandoc.normalize_figures(table) == table
 
 
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_captions_side_by_side_in_one_figure_are_two_figures() -> None:
+    """megatron: one ``figure`` holding a picture and two minipages, each with its caption (the
+    page prints Fig. 13 and Fig. 14); only the last one had reached the markdown."""
+    side = "\\begin{{minipage}}{{0.48\\linewidth}}\\caption{{{}}}\\end{{minipage}}"
+    figure = (
+        "\\begin{figure}\\includegraphics{plot.png}"
+        + side.format("Re-layout time per frame.")
+        + side.format("A CDF of the speedups.")
+        + "\\end{figure}"
+    )
+    markdown = pandoc.latex_to_markdown(pandoc.normalize_figures(figure))
+    assert markdown == "Figure 1: Re-layout time per frame.\n\nFigure 2: A CDF of the speedups.\n"
+
+
 def test_a_figures_own_text_prints_before_its_caption(tmp_path) -> None:
     """flamingo's samples: a prompt and the answer typeset in boxes inside the figure are on the
     page (its text layer says so), so the markdown has them; a figure of pictures only has its
