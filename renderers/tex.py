@@ -134,7 +134,9 @@ class TexConfig(BaseModel):
 class TexResult:
     """A compiled PDF with the engine's final log; ``bibliography`` names the tool that ran,
     ``errors`` the recoverable TeX errors of the final run (first lines), ``outputs`` the
-    ``.aux``/``.bbl``/``.toc`` files the compile wrote (relative path → bytes)."""
+    ``.aux``/``.bbl``/``.toc`` files the compile wrote (relative path → bytes),
+    ``fonts_substituted`` the fonts the sources name that are not installed and the installed
+    ones that replaced them (see :func:`substitute_fonts`)."""
 
     pdf: bytes
     log: str
@@ -145,6 +147,7 @@ class TexResult:
     warnings: list[str] = field(default_factory=list)
     errors: tuple[str, ...] = ()
     outputs: dict[str, bytes] = field(default_factory=dict)
+    fonts_substituted: dict[str, str] = field(default_factory=dict)
 
 
 def strip_comments(tex: str) -> str:
@@ -266,11 +269,52 @@ def sandbox_env(home: Path, source_date_epoch: int | None = 0) -> dict[str, str]
         "TEXINPUTS": ".:",
         "BIBINPUTS": ".:",
         "BSTINPUTS": ".:",
+        # a font a paper names that is not installed fails at once: mktextfm would run
+        # METAFONT on each name (seconds per size and shape), and TeX Live ships every TFM
+        "MKTEXTFM": "0",
         "max_print_line": "10000",
         "error_line": "254",
         "half_error_line": "238",
         **dates,
     }
+
+
+_MISSING_FONT = re.compile(r'fontspec Error: The font "([^"]+)" cannot be found')
+# what a font's name says it is (SimSun, FZShuSong, HYZhongHeiS, 方正楷体, Consolas, Arial …)
+# and the installed font of that kind (fonts-noto-cjk, fonts-arphic-gkai00mp, lmodern); the
+# first that matches, Latin Modern Roman for the rest
+_FONT_KINDS = (
+    (re.compile(r"kai|楷", re.IGNORECASE), "AR PL KaitiM GB"),
+    (re.compile(r"hei|yuan|黑|圆", re.IGNORECASE), "Noto Sans CJK SC"),
+    (re.compile(r"song|sun|fang|ming|mincho|cjk|宋|仿|明", re.IGNORECASE), "Noto Serif CJK SC"),
+    (re.compile(r"mono|code|courier|consol|typewriter", re.IGNORECASE), "Latin Modern Mono"),
+    (re.compile(r"sans|arial|helvet|grotesk|gothic", re.IGNORECASE), "Latin Modern Sans"),
+)
+_FONT_NAMING_SUFFIXES = (*_PACKAGE_SUFFIXES, ".cfg", ".def")
+
+
+def substitute_fonts(workdir: Path, log: str) -> dict[str, str]:
+    """The fonts the log says fontspec could not find (a thesis written on a machine with
+    commercial Hanyi or Founder fonts, a paper set in Minion Pro) replaced, where the sources
+    name them, by an installed font of the same kind (Song/Ming serif, Hei sans, Kai; Latin
+    serif, sans, mono): without it every Chinese character prints as a missing-glyph box, and
+    text in a missing Latin font does not print at all. Returns what was replaced by what."""
+    wanted = {
+        name: next((font for kind, font in _FONT_KINDS if kind.search(name)), "Latin Modern Roman")
+        for name in dict.fromkeys(_MISSING_FONT.findall(log))
+    }
+    done: dict[str, str] = {}
+    for path in sorted(workdir.rglob("*")):
+        if path.suffix not in _FONT_NAMING_SUFFIXES or not path.is_file():
+            continue
+        text = _read(path)
+        named = {name: font for name, font in wanted.items() if name in text}
+        for name, font in named.items():
+            text = text.replace(name, font)
+        if named:
+            path.write_text(text, encoding="utf-8")
+            done.update(named)
+    return done
 
 
 def _limiter(cfg: TexConfig) -> Callable[[], None]:
@@ -459,6 +503,9 @@ def _compile(workdir: Path, home: Path, main: str, cfg: TexConfig) -> TexResult:
         return log
 
     log, runs = run_engine(), 1
+    fonts = substitute_fonts(workdir, log) if engine != "pdflatex" else {}
+    if fonts:
+        log, runs = run_engine(), runs + 1
     converted = engine == "pdflatex" and _convert_eps(box, log, home)
     bibliography, warnings = None, []
     if cfg.bibliography:
@@ -488,6 +535,7 @@ def _compile(workdir: Path, home: Path, main: str, cfg: TexConfig) -> TexResult:
         warnings=warnings,
         errors=tuple(errors),
         outputs=_outputs(workdir),
+        fonts_substituted=fonts,
     )
 
 

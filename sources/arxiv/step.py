@@ -203,6 +203,7 @@ def _paper_metadata(
         "main_file": main,
         "tex_engine": compiled.engine,
         "tex_errors": {"count": len(compiled.errors), "first": list(compiled.errors[:3])},
+        "fonts_substituted": compiled.fonts_substituted,
         "bibliography": compiled.bibliography,
         "refused_members": list(paper.refused),
         "origin": origin,

@@ -165,6 +165,7 @@ def test_a_real_world_paper_prints_what_its_page_shows(tmp_path: Path) -> None:
     errors = metas[0]["tex_errors"]
     assert errors["count"] == 4 and errors["first"][0] == "main.tex:28: Undefined control sequence."
     assert metas[0]["bibliography"] == "bibtex" and metas[0]["lang"] == "en"
+    assert metas[0]["fonts_substituted"] == {}
     assert "A convolutional neural network (CNN) reads pages; every later CNN is short." in text
     assert "*e.g*. optical character recognition" in text and "*e*" not in text
     assert "read lines [1, 3, 4]. Prices are quoted in dollars [2]." in text  # as printed
@@ -188,28 +189,36 @@ def test_a_chinese_paper_aligns_by_character(tmp_path: Path) -> None:
     assert meta["alignment_score"] > 0.95
 
 
-def test_characters_a_missing_font_draws_as_boxes_drop_their_page(tmp_path: Path) -> None:
-    """A CJK font the paper names is not installed: fontspec falls back to Latin Modern, which
-    draws each Chinese character as its missing-glyph box. The markdown would hold text the
-    image does not show, so the page is dropped, naming the font."""
-    paper = tmp_path / "in" / "nofont"
-    paper.mkdir(parents=True)
-    (paper / "main.tex").write_text(
-        "\\documentclass{article}\\usepackage{xeCJK}\\setCJKmainfont{HYShuSongErS}\n"
-        "\\begin{document}\n中文文字 and English text.\\newpage\nOnly English here.\n"
-        "\\end{document}\n",
-        encoding="utf-8",
-    )
+def test_characters_a_font_draws_as_boxes_drop_their_page(tmp_path: Path) -> None:
+    """The CJK font the paper names is installed but has no Chinese glyphs: each Chinese
+    character is drawn as the font's missing-glyph box. The markdown would hold text the image
+    does not show, so the page is dropped, naming the font. A CJK font that is not installed at
+    all is replaced by an installed one of its kind instead, and its pages are kept."""
+    for name, font in (("boxes", "DejaVu Serif"), ("nofont", "HYShuSongErS")):
+        paper = tmp_path / "in" / name
+        paper.mkdir(parents=True)
+        (paper / "main.tex").write_text(
+            f"\\documentclass{{article}}\\usepackage{{xeCJK}}\\setCJKmainfont{{{font}}}\n"
+            "\\begin{document}\n中文文字 and English text.\\newpage\nOnly English here.\n"
+            "\\end{document}\n",
+            encoding="utf-8",
+        )
     docs, samples = build([tmp_path / "in"], tmp_path / "out")
-    assert docs["in/nofont"]["status"] == "kept"
+    assert docs["in/boxes"]["status"] == docs["in/nofont"]["status"] == "kept"
     rows = pq.read_table(tmp_path / "out" / "ledger" / "samples").to_pylist()
-    first, second = sorted(rows, key=lambda row: row["key"])
-    assert (first["status"], first["filter"], first["reason"]) == (
+    boxed = sorted((row for row in rows if row["doc_id"] == "in/boxes"), key=lambda r: r["key"])
+    assert (boxed[0]["status"], boxed[0]["filter"], boxed[0]["reason"]) == (
         "dropped",
         "arxiv",
         "missing_glyphs",
     )
-    assert first["detail"].startswith("page 1: 4 characters drawn as missing-glyph boxes")
-    assert "LMRoman10-Regular (4)" in first["detail"]
-    assert second["status"] == "kept"
-    assert [f["md"].decode() for f in samples.values()] == ["Only English here."]
+    assert boxed[0]["detail"].startswith("page 1: 4 characters drawn as missing-glyph boxes")
+    assert "DejaVuSerif (4)" in boxed[0]["detail"]
+    assert boxed[1]["status"] == "kept"
+    kept: dict[str, list[dict[str, bytes]]] = {}
+    for files in samples.values():
+        kept.setdefault(json.loads(files["json"])["doc_id"], []).append(files)
+    assert [f["md"].decode() for f in kept["in/boxes"]] == ["Only English here."]
+    substituted = [json.loads(f["json"]) for f in kept["in/nofont"]]
+    assert len(substituted) == 2
+    assert substituted[0]["fonts_substituted"] == {"HYShuSongErS": "Noto Serif CJK SC"}

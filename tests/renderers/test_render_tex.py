@@ -56,6 +56,30 @@ def test_cjk_document_uses_xelatex_with_noto(tools: None) -> None:
     assert result.synctex is not None and result.synctex[:2] == b"\x1f\x8b"  # gzip
 
 
+def test_cjk_fonts_that_are_not_installed_are_replaced_by_their_kind(tools: None) -> None:
+    """fudan-thesis: ``\\setCJKmainfont{HYShuSongErS}`` and other commercial Hanyi fonts the
+    author had: every Chinese character printed as a missing-glyph box (114 of 133 pages).
+    The Song face becomes Noto Serif CJK, the Hei one Noto Sans CJK, and a Latin font that is
+    not installed Latin Modern (its text had not printed at all)."""
+    tex = (
+        "\\documentclass{article}\\usepackage{xeCJK}\\setmainfont{Minion Pro Display}"
+        "\\setCJKmainfont{HYShuSongErS}[BoldFont=HYZhongSongS]\\setCJKsansfont{HYZhongHeiS}\n"
+        "\\begin{document}\n视觉语言模型 \\textsf{训练数据} Latin text.\n\\end{document}\n"
+    )
+    result = compile_latex(tex, config=TexConfig(max_errors=None))
+    assert result.fonts_substituted == {
+        "Minion Pro Display": "Latin Modern Roman",
+        "HYShuSongErS": "Noto Serif CJK SC",
+        "HYZhongSongS": "Noto Serif CJK SC",
+        "HYZhongHeiS": "Noto Sans CJK SC",
+    }
+    assert "视觉语言模型训练数据Latin text." in " ".join(_pdf_text(result.pdf)[0].split())
+    with pymupdf.open(stream=result.pdf, filetype="pdf") as doc:
+        fonts = {f[3].split("+")[-1] for f in doc[0].get_fonts()}
+    assert {"NotoSerifCJKjp-Regular-Identity-H", "NotoSansCJKjp-Regular-Identity-H"} <= fonts
+    assert "LMRoman10-Regular-Identity-H" in fonts and result.errors == ()
+
+
 def test_engine_detection() -> None:
     assert detect_engine([r"\documentclass{article}"]) == "pdflatex"
     assert detect_engine([r"\usepackage[slantfont]{xeCJK}"]) == "xelatex"
