@@ -464,7 +464,8 @@ _ENVIRONMENT_ALIASES = {
     "wrapfigure": ("figure", 2),
     "list": ("itemize", 2),  # its label and its spacing settings
 }
-_ALIASED_ENVIRONMENT = re.compile(rf"\\(begin|end)\s*\{{({'|'.join(_ENVIRONMENT_ALIASES)})\}}")
+# (a starred one, ``sidewaystable*``, spans both columns: the same float for the markdown)
+_ALIASED_ENVIRONMENT = re.compile(rf"\\(begin|end)\s*\{{({'|'.join(_ENVIRONMENT_ALIASES)})\*?\}}")
 
 
 # Commands that print nothing (spacing, alignment, colour, counters, page styles) and how many

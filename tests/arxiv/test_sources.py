@@ -813,6 +813,25 @@ def test_figures_keep_their_captions_and_subcaptions(
 
 
 @pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_floats_and_lists_of_other_packages_keep_their_text() -> None:
+    """rotating's ``sidewaystable*`` (omeganet's table 2 had lost its caption), wrapfig's
+    ``wrapfigure`` with its placement and width, paralist's ``compactitem``: pandoc keeps an
+    environment it does not know raw, and its text was lost with it."""
+    tex = (
+        "\\begin{sidewaystable*}\\begin{center}\\begin{tabular}{cc}\\toprule a & b \\\\ c & d"
+        "\\\\ \\bottomrule\\end{tabular}\\caption{Network performance.}\\end{center}"
+        "\\end{sidewaystable*}\n\\begin{wrapfigure}{r}{0.4\\textwidth}\\includegraphics{x.png}"
+        "\\caption{A wrapped picture.}\\end{wrapfigure}\n"
+        "\\begin{compactitem}\\item one\\item two\\end{compactitem}"
+    )
+    renamed = pandoc.standard_environments(tex)
+    markdown = pandoc.latex_to_markdown(pandoc.normalize_figures(tables.normalize_tables(renamed)))
+    assert markdown.startswith("Table 1: Network performance.\n\n|")
+    assert "|  c  |  d  |" in markdown
+    assert markdown.endswith("Figure 1: A wrapped picture.\n\n-   one\n\n-   two\n")
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
 def test_captions_side_by_side_in_one_figure_are_two_figures() -> None:
     """megatron: one ``figure`` holding a picture and two minipages, each with its caption (the
     page prints Fig. 13 and Fig. 14); only the last one had reached the markdown."""
