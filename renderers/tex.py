@@ -309,12 +309,38 @@ def substitute_fonts(workdir: Path, log: str) -> dict[str, str]:
             continue
         text = _read(path)
         named = {name: font for name, font in wanted.items() if name in text}
-        for name, font in named.items():
-            text = text.replace(name, font)
         if named:
-            path.write_text(text, encoding="utf-8")
+            path.write_text(_fonts_renamed(text, named), encoding="utf-8")
             done.update(named)
     return done
+
+
+def _fonts_renamed(text: str, fonts: dict[str, str]) -> str:
+    """``text`` with each font name of ``fonts`` replaced by its substitute: with ``~`` for its
+    spaces in expl3 code, which ignores spaces (fduthesis names its fonts there)."""
+    expl = _expl3_spans(text)
+
+    def replaced(match: re.Match[str]) -> str:
+        font = fonts[match[0]]
+        inside = any(start <= match.start() < end for start, end in expl)
+        return font.replace(" ", "~") if inside else font
+
+    pattern = "|".join(re.escape(name) for name in sorted(fonts, key=len, reverse=True))
+    return re.sub(pattern, replaced, text)
+
+
+_EXPL3_ON = re.compile(r"\\ExplSyntaxOn\b|\\ProvidesExpl(?:Package|Class|File)\b")
+_EXPL3_OFF = re.compile(r"\\ExplSyntaxOff\b")
+
+
+def _expl3_spans(text: str) -> list[tuple[int, int]]:
+    """Where ``text`` is expl3 code: from ``\\ExplSyntaxOn`` (or an expl3 package's first
+    line) to the next ``\\ExplSyntaxOff`` or the end."""
+    spans = []
+    for on in _EXPL3_ON.finditer(text):
+        off = _EXPL3_OFF.search(text, on.end())
+        spans.append((on.end(), off.start() if off else len(text)))
+    return spans
 
 
 def _limiter(cfg: TexConfig) -> Callable[[], None]:

@@ -59,11 +59,13 @@ def test_cjk_document_uses_xelatex_with_noto(tools: None) -> None:
 def test_cjk_fonts_that_are_not_installed_are_replaced_by_their_kind(tools: None) -> None:
     """fudan-thesis: ``\\setCJKmainfont{HYShuSongErS}`` and other commercial Hanyi fonts the
     author had: every Chinese character printed as a missing-glyph box (114 of 133 pages).
-    The Song face becomes Noto Serif CJK, the Hei one Noto Sans CJK, and a Latin font that is
-    not installed Latin Modern (its text had not printed at all)."""
+    The Song face becomes Noto Serif CJK, the Hei one Noto Sans CJK (named in expl3 code, which
+    ignores spaces: ``Noto~Sans~CJK~SC`` there), and a Latin font that is not installed Latin
+    Modern (its text had not printed at all)."""
     tex = (
         "\\documentclass{article}\\usepackage{xeCJK}\\setmainfont{Minion Pro Display}"
-        "\\setCJKmainfont{HYShuSongErS}[BoldFont=HYZhongSongS]\\setCJKsansfont{HYZhongHeiS}\n"
+        "\\setCJKmainfont{HYShuSongErS}[BoldFont=HYZhongSongS]\n"
+        "\\ExplSyntaxOn \\setCJKsansfont { HYZhongHeiS } \\ExplSyntaxOff\n"  # as fduthesis
         "\\begin{document}\n视觉语言模型 \\textsf{训练数据} Latin text.\n\\end{document}\n"
     )
     result = compile_latex(tex, config=TexConfig(max_errors=None))
