@@ -1070,7 +1070,8 @@ def paper_markdown(
     markdown, conversion = _convert(prepare_for_pandoc(tex, compiled, sources), timeout_s)
     text, fallbacks = render_table_fallbacks(markdown)
     text = printed_caption_labels(text, compiled, sources)
-    return PaperMarkdown(join_cjk_lines(text), fallbacks, tuple(conversion))
+    text = _DISPLAY_MATH_MD.sub(lambda m: _BLANK_LINES.sub("\n", m[0]), join_cjk_lines(text))
+    return PaperMarkdown(text, fallbacks, tuple(conversion))
 
 
 _LOADS = re.compile(r"\\(documentclass|usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}")
@@ -1095,6 +1096,10 @@ def loaded_styles(tex: str, files: dict[str, bytes]) -> str:
     return strip_comments("\n".join(loaded))
 
 
+# a display's blank lines (where a picture in it was, fduthesis' TikZ in math) would end it as a
+# markdown paragraph, and the page split could cut it there
+_DISPLAY_MATH_MD = re.compile(r"\$\$.*?\$\$", re.DOTALL)
+_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 _CJK_BREAK = re.compile(
     "(?<=[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]) "
     "(?=[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef])"

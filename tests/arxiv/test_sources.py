@@ -891,6 +891,22 @@ def test_a_figures_own_text_prints_before_its_caption(tmp_path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_a_display_with_a_picture_in_it_stays_one_display() -> None:
+    """fudan-thesis: TikZ pictures inside display math, with blank lines between their
+    commands; the display's blank lines made markdown paragraphs of its pieces, and the page
+    split cut it there, leaving a page that began with a display's end."""
+    document = (
+        "\\documentclass{article}\\usepackage{tikz}\\begin{document}Before.\n\n"
+        "\\[ F = \\begin{tikzpicture}\\draw (0,0) -- (1,1);\n\n\\draw (1,0) -- (0,1);"
+        "\\end{tikzpicture} \\]\n\nAfter.\\end{document}"
+    )
+    markdown = pandoc.paper_markdown({"main.tex": document.encode()}, "main.tex", {}).text
+    (display,) = align.MATH.findall(markdown)
+    assert display.startswith("$$F =") and "\n\n" not in display
+    assert markdown.startswith("Before.\n\n$$") and markdown.endswith("$$\n\nAfter.\n")
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
 def test_a_figure_of_display_math_keeps_its_rows_in_one_formula() -> None:
     """megatron's grammar, an ``align*`` as a figure's body: its ``\\\\`` end rows of the
     formula (they are not breaks between boxes of text), so the markdown holds the whole
