@@ -16,11 +16,12 @@ _BIBCITE = re.compile(r"^\\bibcite\{([^{}]+)\}\{", re.MULTILINE)
 _WRITEFILE = re.compile(r"\\@writefile\{(toc|lof|lot)\}\{\\contentsline\s*\{([A-Za-z]+)\}")
 _HSPACE = re.compile(r"\\hspace\s*\*?\s*\{[^{}]*\}")
 _NUMBERLINE = re.compile(r"(?:\\protect\s*)?\\numberline\s*")
-# a heading's contents line: ``\\numberline{2.1}``, or a part's ``\\thepart\\hspace{1em}``
+# a heading's contents line: ``\\numberline{2.1}`` (after a class's font commands: fduthesis'
+# ``\\normalfont \\sffamily \\numberline``), or a part's ``\\thepart\\hspace{1em}``
 _TOC = re.compile(
     r"\\@writefile\{toc\}\{\\contentsline\s*\{(?:(part)\}\{([^{}\\]*)\\hspace\s*\{1em\}"
     r"|(part|chapter|section|subsection|subsubsection)\}"
-    r"\{\\numberline\s*\{((?:[^{}]|\{[^{}]*\})*)\})"
+    r"\{(?:\\(?!numberline\b)[A-Za-z@]+\s*)*\\numberline\s*\{((?:[^{}]|\{[^{}]*\})*)\})"
 )
 
 

@@ -639,8 +639,12 @@ _LIST_NAMES = {  # LaTeX's names, ctex's, and the macros a class renews them wit
     "lot": ("listtablename", "List of Tables", "表格"),
 }
 _REVTEX = re.compile(DOCUMENTCLASS + r"revtex")
-# ctex names LaTeX's headings in Chinese (xeCJK only sets the fonts)
-_CTEX = re.compile(r"\\(?:documentclass|LoadClass|usepackage)\s*(?:\[[^\]]*\])?\s*\{ctex\w*\}")
+# ctex names LaTeX's headings in Chinese (xeCJK only sets the fonts), and so do the Chinese
+# thesis classes of TeX Live built on it (their .cls is not in the paper's folder)
+_CTEX = re.compile(
+    r"\\(?:documentclass|LoadClass|usepackage)\s*(?:\[[^\]]*\])?\s*"
+    r"\{(?:ctex\w*|fduthesis|thuthesis|ustcthesis|pkuthss|njuthesis|bithesis|hithesis)\}"
+)
 _CAPTION_NAMES = {  # as _LIST_NAMES, for the caption labels
     "figure": ("figurename", "Figure", "图"),
     "table": ("tablename", "Table", "表"),
@@ -963,16 +967,26 @@ def _convert(tex: str, timeout_s: float) -> tuple[str, list[str]]:
     return markdown, [*fallbacks, f"section by section, {plain} as plain text"]
 
 
+_LEVEL_MARK = "VLPIPELEVELMARK"
+_LEVEL_MARK_HEADING = re.compile(rf"^# {_LEVEL_MARK}\n+", re.MULTILINE)
+
+
 def _convert_by_sections(tex: str, timeout_s: float) -> tuple[str, int]:
+    """Each section converted on its own; in a paper with chapters each piece starts with a
+    marker chapter, so that pandoc puts its sections at level 2 as in the whole paper (a piece
+    without a chapter had them at level 1), and the marker's heading is removed after."""
     head, begin, body = tex.partition("\\begin{document}")
     if not begin:
         head, body = "", tex
     parts = _SECTION_START.split(body.replace("\\end{document}", ""))
+    level = f"\\chapter*{{{_LEVEL_MARK}}}\n\n" if "\\chapter" in body else ""
     out, plain = [], 0
     for index, part in enumerate(parts):
-        chunk = f"{head}{begin}{part}\\end{{document}}" if index == 0 and begin else part
+        chunk = (
+            f"{head}{begin}{level}{part}\\end{{document}}" if index == 0 and begin else level + part
+        )
         try:
-            out.append(latex_to_markdown(chunk, timeout_s))
+            out.append(_LEVEL_MARK_HEADING.sub("", latex_to_markdown(chunk, timeout_s)))
         except ConversionError as error:
             if "time limit" in str(error):
                 raise

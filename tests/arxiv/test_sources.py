@@ -239,6 +239,9 @@ def test_contents_lists_print_the_compiles_own_entries() -> None:
     assert printed.startswith("\\section*{目录}\n\n第1章 引言 1\n\n1.1 研究背景 1\n\n参考文献 15")
     assert "\\section*{图形列表}\n\n2.1 {\\ignorespaces Q 判据} 7" in printed
     assert printed.endswith("\nText")  # no list of tables was written: nothing printed
+    # a Chinese thesis class of TeX Live built on ctex (its .cls is not in the paper's folder)
+    thesis = pandoc.contents_lists(tex, compiled_, "\\documentclass[type=doctor]{fduthesis}")
+    assert thesis.startswith("\\section*{目录}") and "\\section*{插图}" in thesis
 
 
 def test_the_contents_print_down_to_tocdepth() -> None:
@@ -1275,6 +1278,13 @@ def test_a_part_keeps_the_headings_levels_and_numbers() -> None:
         ("part", ""),
         ("section", "A"),
     ]
+    # fduthesis sets the entry's font before its number
+    styled = (
+        "\\@writefile{toc}{\\contentsline {chapter}{\\normalfont \\sffamily \\numberline "
+        "{第1章}拓扑序}{5}{chapter.1}}\n\\@writefile{toc}{\\contentsline {subsection}"
+        "{\\fdu@kai \\numberline {1.3.1}张量范畴}{8}{subsection.1.3.1}}\n"
+    )
+    assert compiled.parse_aux(styled).headings == [("chapter", "第1章"), ("subsection", "1.3.1")]
     body = "\\section{Intro}Text.\\appendix\\part{Appendix}\\section{Proofs}More \\cite{x}."
     document = f"\\documentclass{{article}}\\begin{{document}}{body}\\end{{document}}"
     markdown = pandoc.paper_markdown({"main.tex": document.encode()}, "main.tex", outputs)
@@ -1372,6 +1382,15 @@ def test_what_pandoc_cannot_read_is_plain_text_and_the_paper_says_so() -> None:
     assert "# 1 One\n\nFine text." in result.text and "More text." in result.text
     assert result.conversion_fallbacks[0] == "every table as its cells' text"
     assert result.conversion_fallbacks[-1].startswith("section by section")
+    # fudan-thesis: in a book, a section converted on its own keeps its level under the chapters
+    book = (
+        files["main.tex"]
+        .replace(b"article", b"book")
+        .replace(b"\\section{One}", b"\\chapter{C}\\section{One}")
+    )
+    text = pandoc.paper_markdown({"main.tex": book}, "main.tex", {}).text
+    levels = [(h.split()[0], h.split()[-1]) for h in re.findall(r"^#+ .*$", text, re.M)]
+    assert levels == [("#", "C"), ("##", "One")]
 
 
 def test_cjk_text_aligns_by_character_and_is_zh() -> None:
