@@ -1113,7 +1113,6 @@ def loaded_styles(tex: str, files: dict[str, bytes]) -> str:
 # a display's blank lines (where a picture in it was, fduthesis' TikZ in math) would end it as a
 # markdown paragraph, and the page split could cut it there
 _DISPLAY_MATH_MD = re.compile(r"\$\$.*?\$\$", re.DOTALL)
-_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 _CJK_BREAK = re.compile(
     "(?<=[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]) "
     "(?=[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef])"
