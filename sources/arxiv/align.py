@@ -147,6 +147,25 @@ FIGURE_TEXT_MARKS = ("<!--vlpipe:figure-->", "<!--vlpipe:/figure-->")  # markdow
 _FIGURE_TEXT_MARK = re.compile(r"[ \t]*(<!--vlpipe:/?figure-->)[ \t]*")
 
 
+FOOTNOTE_MARK = "<!--vlpipe:footnote-->"  # markdown.lua's, before a footnote's paragraph
+_FOOTNOTE_MARK = re.compile(r"[ \t]*(<!--vlpipe:footnote-->)[ \t]*")
+
+
+def _footnotes_unmarked(blocks: list[str]) -> tuple[list[str], set[int]]:
+    """The blocks without :data:`FOOTNOTE_MARK`, and which of them are footnotes: a page prints
+    a footnote at its foot, not after the paragraph that cites it, so it is placed like a
+    float; as prose, its words on one page had pulled a page cut past the rest of a paragraph
+    that goes on overleaf."""
+    out: list[str] = []
+    footnotes: set[int] = set()
+    for block in blocks:
+        if block.strip() == FOOTNOTE_MARK:
+            footnotes.add(len(out))
+        else:
+            out.append(block)
+    return out, footnotes
+
+
 def with_figure_text_in_floats(blocks: list[str]) -> list[str]:
     """A figure's own text (the blocks between :data:`FIGURE_TEXT_MARKS`) joined, line by line,
     with the caption right after it: one float, which goes to the page that prints it. Without
@@ -311,10 +330,9 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
     break when there is one). Figure and table captions and tables are placed separately on the
     page that contains their words, since LaTeX floats them away from their source position.
     """
-    blocks = with_figure_text_in_floats(
-        markdown_blocks(_FIGURE_TEXT_MARK.sub(r"\n\n\1\n\n", markdown))
-    )
-    floats = [(n, block) for n, block in enumerate(blocks) if _is_float(block)]
+    marked = _FOOTNOTE_MARK.sub(r"\n\n\1\n\n", _FIGURE_TEXT_MARK.sub(r"\n\n\1\n\n", markdown))
+    blocks, footnotes = _footnotes_unmarked(with_figure_text_in_floats(markdown_blocks(marked)))
+    floats = [(n, block) for n, block in enumerate(blocks) if n in footnotes or _is_float(block)]
     float_indexes = {n for n, _ in floats}
     prose_blocks = [block for n, block in enumerate(blocks) if n not in float_indexes]
     prose = _prose(prose_blocks)
@@ -328,7 +346,7 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
         offset = prose.block_starts[prose_before] if prose_before < len(prose_blocks) else None
         home = _page_of_offset(cuts, offset)
         first = _float_page(block, page_words, home)
-        if not _starts_as_float(block):  # a figure's own text before its caption
+        if index not in footnotes and not _starts_as_float(block):  # a figure's own text
             block = _printed_figure_text(block, page_words[first])
         for page, piece in _table_pieces(block, page_words, first):
             parts[page].insert(_float_position(parts[page], piece, page_texts[page]), piece)

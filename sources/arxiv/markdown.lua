@@ -189,6 +189,8 @@ function Blocks(blocks)
       for _, inner in ipairs(item[2]) do
         if inner.content then inlines:extend(inner.content) end
       end
+      -- marked: the page prints it at its foot, so the page split places it as a float
+      out:insert(pandoc.RawBlock("markdown", "<!--vlpipe:footnote-->"))
       out:insert(pandoc.Para(inlines))
     end
   end

@@ -420,7 +420,8 @@ def test_front_matter_prints_its_thanks_once_and_its_abstract_whole() -> None:
     )
     assert pandoc.latex_to_markdown(tex) == (
         "# A title\n\nAnn, Bob\n\nBy EPSRC.\n\nAnn is with Essex.\n\n###### Abstract\n\n"
-        "A $^3$He filter.\n\nSecond paragraph.\n\nBody^1^.\n\n1 A note.\n"
+        "A $^3$He filter.\n\nSecond paragraph.\n\nBody^1^.\n\n<!--vlpipe:footnote-->\n\n"
+        "1 A note.\n"
     )
 
 
@@ -847,6 +848,31 @@ def test_captions_side_by_side_in_one_figure_are_two_figures() -> None:
     )
     markdown = pandoc.latex_to_markdown(pandoc.normalize_figures(figure))
     assert markdown == "Figure 1: Re-layout time per frame.\n\nFigure 2: A CDF of the speedups.\n"
+
+
+def test_a_footnote_goes_to_its_pages_foot_and_a_paragraph_is_cut_across_the_pages() -> None:
+    """fudan-thesis: a paragraph going on overleaf, its footnote at the first page's foot. As
+    prose after the paragraph, the footnote's words on the first page pulled the cut past the
+    whole paragraph, and its citation [82] sat on the wrong page; placed like a float, the
+    paragraph is cut where the page turns and the footnote goes to the foot."""
+    markdown = (
+        "Strange correlators^1^ were first used to find phases [83] and then carried over to "
+        "string-net models [82] by taking overlaps.\n\n<!--vlpipe:footnote-->\n\n"
+        "1 SPT states have only short-range entanglement.\n\nThe next paragraph follows."
+    )
+    pages = [
+        "Strange correlators1 were first used to find phases [83] and then carried over to\n"
+        "1SPT states have only short-range entanglement.\n42",
+        "string-net models [82] by taking overlaps.\nThe next paragraph follows.\n43",
+    ]
+    first, second = align.split_pages(markdown, pages)
+    assert first.markdown == (
+        "Strange correlators^1^ were first used to find phases [83] and then carried over to\n\n"
+        "1 SPT states have only short-range entanglement."
+    )
+    assert second.markdown == (
+        "string-net models [82] by taking overlaps.\n\nThe next paragraph follows."
+    )
 
 
 def test_a_figures_own_text_prints_before_its_caption(tmp_path) -> None:
