@@ -49,6 +49,7 @@ from vlpipe.sources.arxiv.printed import (
     replace_refs,
 )
 from vlpipe.sources.arxiv.tables import (
+    CAPTION,
     cells_as_text,
     normalize_tables,
     table_caption,
@@ -405,8 +406,8 @@ def _keyed_calls(tex: str, command: re.Pattern[str]) -> tuple[str, list[tuple[st
 
 def _address_text(address: str) -> str:
     """An address as printed: the new key-value form's parts in elsarticle's order."""
-    parts = dict(re.findall(r"(\w+)\s*=\s*\{([^{}]*)\}", address))
-    return ", ".join(parts[key] for key in _ELS_ADDRESS_PARTS if key in parts) or address
+    parts = [_option(address, key) for key in _ELS_ADDRESS_PARTS]
+    return ", ".join(part.strip() for part in parts if part) or address
 
 
 def _raised(mark: str | None, text: str) -> str:
@@ -422,7 +423,7 @@ def _single_paragraph_captions(tex: str) -> str:
     """Blank lines inside ``\\caption{…}`` joined (LaTeX allows them in a long caption; pandoc's
     reader fails on the whole paper)."""
     return replace_commands(
-        tex, _CAPTION, lambda command, text: command[0] + "{" + _BLANK_LINES.sub("\n", text) + "}"
+        tex, CAPTION, lambda command, text: command[0] + "{" + _BLANK_LINES.sub("\n", text) + "}"
     )
 
 
@@ -434,11 +435,10 @@ _SUBFIGURE = re.compile(
     r"|\\(?P<command>subcaptionbox|subcaption|subfloat|subfigure)\b\*?",
     re.DOTALL,
 )
-_CAPTION = re.compile(r"\\caption\*?\s*(?:\[[^\]]*\])?\s*(?=\{)")
 
 
 def _captions(tex: str) -> list[str]:
-    found = (balanced_group(tex, match.end()) for match in _CAPTION.finditer(tex))
+    found = (balanced_group(tex, match.end()) for match in CAPTION.finditer(tex))
     return [group[0] for group in found if group is not None]
 
 
@@ -610,7 +610,7 @@ def figure_text(body: str) -> str:
     prints it, and the page split moves it with the caption. A body with fewer than four words
     outside commands (``\\centering``, a picture's options) has none."""
     text = _FLOAT_PLACEMENT.sub("", body)
-    for command in (_CAPTION, _PICTURE):
+    for command in (CAPTION, _PICTURE):
         text = replace_commands(text, command, lambda _command, _inside: "")
     if len(_WORD.findall(_plain_text(text))) < 4:
         return ""

@@ -24,7 +24,8 @@ _CELL_COMMAND = re.compile(
     r"|endlastfoot|noalign\{[^}]*\}|addlinespace(?:\[[^\]]*\])?)"
 )
 _WIDTH_FIRST = frozenset({"tabular*", "tabularx", "tabulary"})
-_CAPTION = re.compile(r"\\caption\*?\s*(?:\[[^\]]*\])?\s*(?=\{)")
+# a ``\\caption[short]{`` up to its braced text (pandoc.py reads captions with it too)
+CAPTION = re.compile(r"\\caption\*?\s*(?:\[[^\]]*\])?\s*(?=\{)")
 _MULTI = re.compile(r"\\multi(?:row|column)\s*\{[^}]*\}\s*(?:\[[^\]]*\]\s*)?\{[^}]*\}\s*")
 
 
@@ -240,6 +241,6 @@ def _plain(cell: str) -> str:
 
 def table_caption(table: str) -> str | None:
     """The text of a raw table float's ``\\caption``, or None."""
-    found = _CAPTION.search(table)
+    found = CAPTION.search(table)
     group = balanced_group(table, found.end()) if found else None
     return _plain(group[0]) if group else None
