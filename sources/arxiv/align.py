@@ -37,6 +37,9 @@ CJK = re.compile(f"[{_CJK_RANGES}]")
 # a CJK character (a word of its own, at its own offset) or a run of other characters
 _PIECE = re.compile(f"[{_CJK_RANGES}]|[^{_CJK_RANGES}]+")
 _PAGE_NUMBER = re.compile(r"\d+|[ivxlcdm]+")  # a normalised word that numbers a page
+_START_WORDS = 4  # a block's first words, found in its page's text to place a float
+_MATH_WORDS = r"(?: \S+){0,6} "  # the words a piece of math prints between two words
+_MATH_OR_TEXT = re.compile(f"({MATH.pattern})|(?:(?!\\$).)+", re.DOTALL)
 _TABLE_PAGES_AHEAD = 2  # a table's next row is on its page or one of the next two
 RUNNING_REPEATS = 3  # a line on this many pages (page numbers aside) is a running head or foot
 
@@ -395,6 +398,21 @@ def _float_position(part: list[str], block: str, page_text: str) -> int:
 
 
 def _find_start(block: str, text: str) -> int:
-    """The position of a block's first words in normalised page text, -1 when not found."""
-    words = normalize(MATH.sub(" ", block)).split()[:4]
-    return text.find(" ".join(words)) if words else -1
+    r"""The position of a block's first words in normalised page text, -1 when not found. Where
+    math stands between two of them, the page may print a few words of it there (``图3-11:
+    $\mathcal{A}_{k+1}$ 模型``: ``图 311 ak1 模 型``); plain words must be adjacent."""
+    words: list[str] = []  # each word, with the math gap before it
+    gap = False
+    for piece in _MATH_OR_TEXT.finditer(block):
+        if piece[1] is not None:
+            gap = bool(words)
+            continue
+        for word in normalize(piece[0]).split()[: _START_WORDS - len(words)]:
+            words.append((_MATH_WORDS if gap else " ") + re.escape(word))
+            gap = False
+        if len(words) == _START_WORDS:
+            break
+    if not words:
+        return -1
+    found = re.search(r"(?<!\S)" + "".join(words)[1:] + r"(?!\S)", text)
+    return found.start() if found else -1

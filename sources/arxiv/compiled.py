@@ -15,6 +15,16 @@ _NEWLABEL = re.compile(r"^\\newlabel\{([^{}]+)\}\{", re.MULTILINE)
 _BIBCITE = re.compile(r"^\\bibcite\{([^{}]+)\}\{", re.MULTILINE)
 _WRITEFILE = re.compile(r"\\@writefile\{(toc|lof|lot)\}\{\\contentsline\s*\{([A-Za-z]+)\}")
 _HSPACE = re.compile(r"\\hspace\s*\*?\s*\{[^{}]*\}")
+# TeX's own skips and kerns with their glue (``\\hskip0pt``, ``\\vskip 2em plus 1fil``)
+TEX_SKIP = re.compile(
+    r"\\(?:[hv]skip|kern)\s*(?:-?\s*[\d.]+\s*[a-z]{2}|\\[A-Za-z@]+)"
+    r"(?:\s*(?:plus|minus)\s*-?[\d.]+\s*(?:fil+|[a-z]{2}))*"
+)
+_NO_TEXT = re.compile(
+    r"\\(?:ignorespaces|relax|normalfont|(?:rm|sf|tt)family|(?:bf|md)series|(?:it|sl|sc|up)shape"
+    r"|(?:tiny|scriptsize|footnotesize|small|normalsize|large|Large|LARGE|huge|Huge)"
+    r"|[A-Za-z]+@[A-Za-z@]*)(?![A-Za-z@])\s*"
+)
 _NUMBERLINE = re.compile(r"(?:\\protect\s*)?\\numberline\s*")
 # a heading's contents line: ``\\numberline{2.1}`` (after a class's font commands: fduthesis'
 # ``\\normalfont \\sffamily \\numberline``), or a part's ``\\thepart\\hspace{1em}``
@@ -124,16 +134,17 @@ def parse_aux(aux: str) -> Compiled:
 
 
 def contents_text(entry: str) -> str:
-    """A contents line's text as LaTeX: its ``\\numberline{1.2}`` printed as ``1.2 ``."""
+    """A contents line's text as LaTeX: its ``\\numberline{1.2}`` printed as ``1.2 ``, a
+    ``\\hskip`` as a space, without the commands that print nothing (font switches, a
+    class's internal ``\\fdu@kai``, ``\\ignorespaces``), which pandoc would read as taking
+    the next word."""
+    entry = _NO_TEXT.sub("", TEX_SKIP.sub(" ", entry))
     found = _NUMBERLINE.search(entry)
-    if found is None:
-        return entry.replace("\\protect", "").strip()
-    number = braced_groups(entry, found.end())
-    if not number:
-        return entry.replace("\\protect", "").strip()
-    end = entry.index("{", found.end()) + len(number[0]) + 2
-    text = entry[: found.start()] + number[0] + " " + entry[end:]
-    return " ".join(text.replace("\\protect", "").split())
+    number = braced_groups(entry, found.end()) if found else []
+    if found is not None and number:
+        end = entry.index("{", found.end()) + len(number[0]) + 2
+        entry = entry[: found.start()] + number[0] + " " + entry[end:]
+    return " ".join(entry.replace("\\protect", "").split())
 
 
 def read_compiled(outputs: dict[str, bytes], main: str) -> Compiled:

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 _NEWCOMMAND = re.compile(r"\\(?:re)?newcommand\*?|\\providecommand\*?")
-_DEF = re.compile(r"\\[egx]?def\s*(\\[A-Za-z@]+)")
+# ``\\def\\name`` or an active character's ``\\def"#1"{…}``
+_DEF = re.compile(r"\\[egx]?def\s*(\\[A-Za-z@]+|[^\\\s{}%#])")
 _MATHOP = re.compile(r"\\DeclareMathOperator(\*?)\s*")
 _MACRO_USE = re.compile(r"\\([A-Za-z@]+)")
 _ENDS_IN_COMMAND = re.compile(r"\\[A-Za-z@]+\s*$")
@@ -109,8 +110,9 @@ def collect_macros(tex: str) -> tuple[dict[str, Macro], str]:
     default), parameterless or ``#1…#9`` ``\\def``, and ``\\DeclareMathOperator`` (as
     ``\\operatorname``), and ``\\let`` copies of those or of text commands. A heading's layout
     redefined with LaTeX's heading machinery (``\\@startsection``) is removed and not kept.
-    Definitions that are not simple (delimited ``\\def`` parameters, unbalanced bodies) stay in
-    the text untouched.
+    A ``\\def`` with delimited parameters or of an active character (``\\def"#1"{…}``) is
+    removed and not kept: pandoc fails on it. Definitions that are not simple in other ways
+    (unbalanced bodies) stay in the text untouched.
     """
     macros: dict[str, Macro] = {}
     out: list[str] = []
@@ -125,8 +127,10 @@ def collect_macros(tex: str) -> tuple[dict[str, Macro], str]:
         name, macro, end = parsed
         # ``\\providecommand`` defines only what is not defined yet
         provided = match[0].startswith("\\providecommand") and (name in macros or name in _HEADINGS)
-        if _SECTIONING_INTERNALS.search(macro.body):  # a heading's layout: removed, the
-            macros.pop(name, None)  # heading stays the standard one pandoc reads
+        # a heading's layout (removed: the heading stays the standard one pandoc reads), or a
+        # definition that cannot be expanded here
+        if macro is None or _SECTIONING_INTERNALS.search(macro.body):
+            macros.pop(name, None)
         elif not provided:
             macros[name] = macro
         out.append(tex[position : match.start()])
@@ -145,7 +149,7 @@ def _let(match: re.Match[str], macros: dict[str, Macro]) -> tuple[str, Macro, in
     return None
 
 
-def _definition(tex: str, match: re.Match[str]) -> tuple[str, Macro, int] | None:
+def _definition(tex: str, match: re.Match[str]) -> tuple[str, Macro | None, int] | None:
     end = match.end()
     if match[0].startswith("\\DeclareMathOperator"):
         name = _argument(tex, end)
@@ -157,12 +161,14 @@ def _definition(tex: str, match: re.Match[str]) -> tuple[str, Macro, int] | None
     if match[1] is not None:  # \def\name{…}
         name = match[1]
         params = re.match(r"\s*((?:#\d)*)\s*(?=\{)", tex[end:])  # ``\def \x #1{…}`` too
-        if params is None:
-            return None
-        count = len(params[1]) // 2
-        body = balanced_group(tex, end + params.end())
+        delimited = re.match(r"[^{}]*?(?=\{)", tex[end:]) if params is None else None
+        parameters = params or delimited
+        body = balanced_group(tex, end + parameters.end()) if parameters else None
         if body is None:
             return None
+        if params is None or not name.startswith("\\"):
+            return name, None, body[1]  # not expandable here: removed, pandoc fails on it
+        count = len(params[1]) // 2
         if ONEDOT in body[0]:  # CVPR/ECCV's \onedot: a full stop unless one follows
             return name, Macro(0, None, "."), body[1]
         return name, Macro(count, None, body[0]), body[1]
@@ -316,7 +322,7 @@ def versioned_redefinitions(tex: str) -> str:
         parsed = None if match[0].startswith("\\providecommand") else _definition(tex, match)
         if parsed is not None and parsed[0] not in _HEADINGS:
             name, macro, _ = parsed
-            if _SECTIONING_INTERNALS.search(macro.body):  # a heading's layout: not a macro
+            if macro is None or _SECTIONING_INTERNALS.search(macro.body):  # not expanded
                 continue
             definitions.setdefault(name, []).append(tex.find(name, match.start()))
     redefined = {name: starts for name, starts in definitions.items() if len(starts) > 1}

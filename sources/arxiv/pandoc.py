@@ -7,6 +7,7 @@ conventions. A table pandoc still cannot read comes back as its cells in plain t
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ from vlpipe.renderers.tex import strip_comments
 from vlpipe.sources.arxiv.align import CJK, MATH, normalize
 from vlpipe.sources.arxiv.archive import decode_tex
 from vlpipe.sources.arxiv.biblatex import biblatex_style, bibliography, is_biblatex, read_entries
-from vlpipe.sources.arxiv.compiled import Compiled, read_compiled
+from vlpipe.sources.arxiv.compiled import TEX_SKIP, Compiled, read_compiled
 from vlpipe.sources.arxiv.macros import (
     BIBLIOGRAPHY_TEXT,
     PACKAGE_TEXT,
@@ -499,16 +500,13 @@ _LAYOUT_ARGUMENTS = {
     **dict.fromkeys(["setlength", "addtolength", "setcounter", "addtocounter"], 2),
 }
 _LAYOUT = re.compile(rf"\\({'|'.join(_LAYOUT_ARGUMENTS)})(?![A-Za-z@])\*?")
-# TeX's own skips and kerns with their glue (``\\hskip0pt``, ``\\vskip 2em plus 1fil``)
-_SKIP = re.compile(
-    r"\\(?:[hv]skip|kern)\s*(?:-?\s*[\d.]+\s*[a-z]{2}|\\[A-Za-z@]+)"
-    r"(?:\s*(?:plus|minus)\s*-?[\d.]+\s*(?:fil+|[a-z]{2}))*"
-)
+# a category code set (fudan's ``\\catcode`\\"=\\active`` before its ``\\def"#1"{…}``)
+_CATCODE = re.compile(r"\\catcode\s*`\\?.\s*=?\s*(?:\\active\b|\d+)")
 
 
 def without_layout_commands(tex: str) -> str:
-    """``tex`` without :data:`_LAYOUT_ARGUMENTS`' commands and their arguments (options too);
-    a horizontal space stays a space between words."""
+    """``tex`` without :data:`_LAYOUT_ARGUMENTS`' commands and their arguments (options too),
+    TeX's skips and category codes; a horizontal space stays a space between words."""
     out, position = [], 0
     for match in _LAYOUT.finditer(tex):
         if match.start() < position:
@@ -521,7 +519,7 @@ def without_layout_commands(tex: str) -> str:
             end = group[1] if group is not None else end
         out += [tex[position : match.start()], " " if match[1] in ("hspace", "hfill") else ""]
         position = end
-    return _SKIP.sub("", "".join(out) + tex[position:])
+    return _CATCODE.sub("", TEX_SKIP.sub("", "".join(out) + tex[position:]))
 
 
 def standard_environments(tex: str) -> str:
@@ -561,7 +559,8 @@ def normalize_figures(tex: str) -> str:
     """Figures as pandoc reads them: one picture and the caption. pandoc (2.x) keeps a
     ``figure*`` raw (dropped) and loses the caption of a figure with subfigures, several
     pictures or none (a TikZ figure); the subfigures' captions print before it as
-    ``(a) …`` (as the page does, under their pictures). A figure holding a table stays."""
+    ``(a) …`` (as the page does, under their pictures). A figure holding a table stays (a
+    ``tabular`` that only lays out pictures is no table)."""
 
     def rebuild(match: re.Match[str]) -> str:
         subcaptions: list[str] = []
@@ -577,7 +576,7 @@ def normalize_figures(tex: str) -> str:
 
         body = _SUBFIGURE.sub(subfigure, match[2])
         captions = _captions(body)
-        if not captions or "tabular" in body:
+        if not captions or any(not _PICTURE.search(table[2]) for table in _TABULAR.finditer(body)):
             return match[0]
         lead = "\n\n" + " ".join(subcaptions) + "\n\n" if subcaptions else ""
         # captions side by side in minipages (megatron's Fig. 13 and 14): a figure each
@@ -594,6 +593,7 @@ def normalize_figures(tex: str) -> str:
 FIGURE_TEXT = "vlpipefiguretext"  # read by markdown.lua: the figure's text follows a marker
 _PICTURE = re.compile(r"\\includegraphics\*?\s*(?:\[[^\]]*\]\s*)?(?=\{)")
 _WORD = re.compile(r"[^\W\d_]{3,}")
+_TABULAR = re.compile(r"\\begin\s*\{(tabular[xy*]?|tabu)\}(.*?)\\end\s*\{\1\}", re.DOTALL)
 _FLOAT_PLACEMENT = re.compile(r"^\s*\[[!htbpH]*\]")
 _LINE_BREAK = re.compile(r"\\\\(?:\s*\[[^\]]*\])?")  # between boxes: the text goes on below
 # display math in a figure (megatron's grammar in an ``align*``): its ``\\`` ends a row, not a box
@@ -669,32 +669,90 @@ def printed_name(sources: str, macro: str, english: str, chinese: str) -> str:
 def printed_caption_labels(markdown: str, compiled: Compiled, sources: str) -> str:
     """Caption labels as the page prints them: the figure and table names (``printed_name``:
     ``图``, a renewed ``Fig.``) and the number of the compile's list-of-figures/tables entry
-    whose text the caption starts with (``2.1`` in a thesis; the ``.aux`` lists floats in the
-    order pages were shipped, not in the source's), else pandoc's running count. ctex prints no
-    space between a Chinese name and the number."""
+    the caption stands for (``2.1`` in a thesis; see ``listed_numbers``), else pandoc's running
+    count. ctex prints no space between a Chinese name and the number."""
     names = {kind: printed_name(sources, *spelled) for kind, spelled in _CAPTION_NAMES.items()}
-    unused = {
-        kind: [
+    numbers: dict[int, str] = {}
+    for kind in _CAPTION_NAMES:
+        entries = [
             (number[0], normalize(text[number.end() :]))
             for level, text, _ in compiled.contents.get(_CAPTION_LIST[kind], [])
             if level == kind and (number := _ENTRY_NUMBER.match(text)) is not None
         ]
-        for kind in _CAPTION_NAMES
-    }
+        found = [m for m in _CAPTION_LABEL.finditer(markdown) if m[1].lower() == kind]
+        listed = listed_numbers([normalize(m[3]) for m in found], entries)
+        numbers |= {m.start(): n for m, n in zip(found, listed, strict=True) if n is not None}
 
     def label(match: re.Match[str]) -> str:
-        kind = match[1].lower()
-        caption = normalize(match[3])
-        number = match[2]
-        for index, (listed, text) in enumerate(unused[kind]):
-            if text and Indel.normalized_similarity(text, caption[: len(text)]) >= 0.8:
-                number = listed
-                del unused[kind][index]
-                break
-        name = names[kind]
+        name = names[match[1].lower()]
+        number = numbers.get(match.start(), match[2])
         return f"{name}{'' if CJK.match(name[-1:]) else ' '}{number}:{match[3]}"
 
     return _CAPTION_LABEL.sub(label, markdown)
+
+
+def listed_numbers(captions: list[str], entries: list[tuple[str, str]]) -> list[str | None]:
+    """The list entry (number, text) each caption stands for, None where none does. An entry
+    holds the short caption where a ``\\caption[short]{long}`` gives one, so its text may only
+    start the caption. In order: the captions and entries whose texts agree so (an entry's text
+    starts its caption) are aligned in order, as LaTeX ships floats of a kind in source order;
+    a caption left that an entry left spells whole takes it (a ``longtable`` ships before an
+    earlier float that moved); between two aligned pairs, as many captions left as entries left
+    pair up in order; the last captions left take an entry left whose text starts them."""
+
+    def similarity(text: str, caption: str) -> float:
+        score = Indel.normalized_similarity(text, caption) if text else 0.0
+        return score if score >= 0.8 else 0.0
+
+    # compared without spaces: normalize spaces CJK characters, and the spaces would agree
+    captions = [caption.replace(" ", "") for caption in captions]
+    entries = [(number, text.replace(" ", "")) for number, text in entries]
+    starts = [
+        [similarity(text, caption[: len(text)]) for _, text in entries] for caption in captions
+    ]
+    pairs = _aligned_pairs(starts)
+    taken = dict(pairs)
+
+    def take(caption: int, candidates: list[int]) -> None:
+        unused = set(range(len(entries))) - set(taken.values())
+        taken[caption] = next(e for e in candidates if e in unused)
+
+    for c, caption in enumerate(captions):
+        whole = [e for e, (_, text) in enumerate(entries) if similarity(text, caption)]
+        if c not in taken and set(whole) - set(taken.values()):
+            take(c, whole)
+    bounds = [(-1, -1), *pairs, (len(captions), len(entries))]
+    for (c0, e0), (c1, e1) in itertools.pairwise(bounds):
+        left = [c for c in range(c0 + 1, c1) if c not in taken]
+        free = [e for e in range(e0 + 1, e1) if e not in taken.values()]
+        if len(left) == len(free):
+            taken |= dict(zip(left, free, strict=True))
+    for c in range(len(captions)):
+        starting = [e for e in range(len(entries)) if starts[c][e]]
+        if c not in taken and set(starting) - set(taken.values()):
+            take(c, starting)
+    return [entries[taken[c]][0] if c in taken else None for c in range(len(captions))]
+
+
+def _aligned_pairs(scores: list[list[float]]) -> list[tuple[int, int]]:
+    """The in-order (row, column) pairs of positive score whose scores sum highest (a weighted
+    longest common subsequence over the matrix)."""
+    rows, cols = len(scores), len(scores[0]) if scores else 0
+    best = [[0.0] * (cols + 1) for _ in range(rows + 1)]
+    for r in range(rows - 1, -1, -1):
+        for c in range(cols - 1, -1, -1):
+            matched = best[r + 1][c + 1] + scores[r][c] if scores[r][c] else 0.0
+            best[r][c] = max(matched, best[r + 1][c], best[r][c + 1])
+    pairs, r, c = [], 0, 0
+    while r < rows and c < cols:
+        if scores[r][c] and best[r][c] == best[r + 1][c + 1] + scores[r][c]:
+            pairs.append((r, c))
+            r, c = r + 1, c + 1
+        elif best[r + 1][c] >= best[r][c + 1]:
+            r += 1
+        else:
+            c += 1
+    return pairs
 
 
 # LaTeX's sectioning levels: the contents print the entries at or above ``tocdepth``

@@ -591,6 +591,12 @@ _DISPLAY = re.compile(
     rf"|\\begin\s*\{{({'|'.join(sorted(_ONE_NUMBER | _ROW_NUMBERS))}|subequations)\}}"
 )
 _NUMBER_WITHIN = re.compile(r"\\(?:numberwithin|counterwithin)\s*\{equation\}\s*\{(\w+)\}")
+# a display's first label (in its body, before its end)
+_LABELLED_DISPLAY = re.compile(
+    rf"\\begin\s*\{{({'|'.join(sorted(_ONE_NUMBER | _ROW_NUMBERS))})\}}"
+    r"(?:(?!\\end\s*\{\1\}).)*?\\label\s*\{([^}]+)\}",
+    re.DOTALL,
+)
 _NO_NUMBER = re.compile(r"\\(?:nonumber|notag)\b|\\tag\*?\s*\{")
 _ROW_TOKEN = re.compile(r"\\begin\b|\\end\b|\\\\(?:\*|\[[^\]]*\])?|(?<!\\)[{}]")
 
@@ -599,12 +605,14 @@ def number_equations(tex: str, compiled: Compiled, sources: str) -> str:
     """Numbered displays with the number the page prints as a ``\\tag`` (``x = y \\tag{3.2}``),
     counted as LaTeX counts: one per ``equation``/``multline``, one per row of ``align``-like
     environments, none where ``\\nonumber``/``\\notag``/``\\tag`` says so; within the section
-    (``\\numberwithin``) or the chapter (book classes); a labelled display takes its number
-    from the ``.aux``, which corrects the count. Left alone unless the headings' numbers are
-    known (see :func:`number_headings`), and inside ``subequations``."""
+    (``\\numberwithin``) or the chapter (book classes, or a class whose compile numbered a
+    labelled display ``3.2`` under chapters: fduthesis, not amsbook); a labelled display takes
+    its number from the ``.aux``, which corrects the count. Left alone unless the headings'
+    numbers are known (see :func:`number_headings`), and inside ``subequations``."""
     headings = {match.start(): number for match, number in _numbered_headings(tex, compiled)}
     within_match = _NUMBER_WITHIN.search(sources)
-    within = within_match[1] if within_match else "chapter" if BOOK_CLASS.search(sources) else None
+    book = BOOK_CLASS.search(sources) or _numbered_in_chapters(tex, compiled)
+    within = within_match[1] if within_match else "chapter" if book else None
     if within is not None and not headings:
         return tex
     current: dict[str, str] = {}
@@ -647,6 +655,18 @@ def number_equations(tex: str, compiled: Compiled, sources: str) -> str:
         position = end.start()
     out.append(tex[position:])
     return "".join(out)
+
+
+def _numbered_in_chapters(tex: str, compiled: Compiled) -> bool:
+    """Whether the compile numbered displays within chapters, as its ``.aux`` shows for a
+    labelled one (``3.2``) in a paper with chapters."""
+    if not any(level == "chapter" for level, _ in compiled.headings):
+        return False
+    for display in _LABELLED_DISPLAY.finditer(tex):
+        printed = compiled.labels.get(display[2].strip())
+        if printed is not None:
+            return "." in printed
+    return False
 
 
 def _top_level_rows(body: str) -> list[tuple[str, str]]:

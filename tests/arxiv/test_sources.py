@@ -226,18 +226,30 @@ def test_contents_lists_print_the_compiles_own_entries() -> None:
         "\\@writefile{lof}{\\contentsline {figure}"
         "{\\numberline {2.1}{\\ignorespaces Q 判据}}{7}{figure.2.1}}\n"
         "\\@writefile{toc}{\\contentsline {chapter}{参考文献}{15}{chapter*.9}}\n"
+        # fduthesis: font switches, a class-internal font command, a \hskip between characters
+        "\\@writefile{toc}{\\contentsline {chapter}"
+        "{\\normalfont \\sffamily 摘\\hskip 1em\\relax 要}{i}{chapter*.1}}\n"
+        "\\@writefile{toc}{\\contentsline {subsection}{\\fdu@kai \\numberline {1.3.1}张量范畴}"
+        "{8}{subsection.1.3.1}}\n"
     )
     compiled_ = compiled.parse_aux(aux)
+    # the commands that print nothing are gone: pandoc had read each as taking the next word
+    # (``.1 张量范畴``, ``摘1em要``)
     assert compiled_.contents["toc"] == [
         ("chapter", "第1章 引言", "1"),
         ("section", "1.1 研究背景", "1"),
         ("chapter", "参考文献", "15"),
+        ("chapter", "摘 要", "i"),
+        ("subsection", "1.3.1 张量范畴", "8"),
     ]
+    assert "\n\n摘 要 i\n\n1.3.1 张量范畴 8\n" in pandoc.latex_to_markdown(
+        pandoc.contents_lists("\\tableofcontents", compiled_, "")
+    )
     sources = "\\documentclass{ctexbook}\\renewcommand{\\listfigurename}{图形列表}"
     tex = "\\tableofcontents\n\\listoffigures\n\\listoftables\nText"
     printed = pandoc.contents_lists(tex, compiled_, sources)
     assert printed.startswith("\\section*{目录}\n\n第1章 引言 1\n\n1.1 研究背景 1\n\n参考文献 15")
-    assert "\\section*{图形列表}\n\n2.1 {\\ignorespaces Q 判据} 7" in printed
+    assert "\\section*{图形列表}\n\n2.1 {Q 判据} 7" in printed
     assert printed.endswith("\nText")  # no list of tables was written: nothing printed
     # a Chinese thesis class of TeX Live built on ctex (its .cls is not in the paper's folder)
     thesis = pandoc.contents_lists(tex, compiled_, "\\documentclass[type=doctor]{fduthesis}")
@@ -295,6 +307,26 @@ def test_caption_labels_print_the_names_and_numbers_the_compile_printed() -> Non
     assert align._is_float("图2.1: 图题") and not align._is_float("图5展示了本方案")
 
 
+def test_captions_take_the_list_entries_their_short_captions_stand_for() -> None:
+    """fudan-thesis-zh: its list of figures holds the short captions (``\\caption[张量单元]{三种
+    张量单元，…}``), which start no long caption but may start another figure's (``张量单元的
+    取值由…``, figure 3-8): that figure took 2-1 and figure 2-1 kept pandoc's count. The entries
+    whose text starts a caption are aligned in order, the rest pair up in order between them;
+    a caption an entry spells whole takes it wherever it is (a longtable ships early)."""
+    captions = ["三种张量单元，分别对应于向量", "矩阵乘积态 (MPS)。", "MPS 中的规范自由度。"]
+    captions += ["张量单元的取值由四面体符号给出", "利用五边形方程来实现粗粒近似。", "附图"]
+    captions += ["Ising 模型的能谱，对应于圆柱", "Ising 模型中能动量张量"]
+    entries = [("2-1", "张量单元"), ("2-2", "矩阵乘积态"), ("2-3", "MPS 中的规范自由度")]
+    entries += [("3-8", "四面体符号与表面的三角剖分"), ("3-9", "利用五边形方程来实现粗粒近似")]
+    entries += [("A-1", "附图"), ("4-4", "Ising 模型的能谱"), ("4-5", "Ising 模型中的两点关联函数")]
+    normalized = [align.normalize(caption) for caption in captions]
+    found = pandoc.listed_numbers(normalized, [(n, align.normalize(t)) for n, t in entries])
+    # 4-4 starts both of the last two captions as far as 80 % alike ("ising模型的能谱",
+    # "ising模型中能动"): the closer takes it, the other the entry left after it
+    assert found == ["2-1", "2-2", "2-3", "3-8", "3-9", "A-1", "4-4", "4-5"]
+    assert pandoc.listed_numbers(["未列出"], []) == [None]
+
+
 def test_a_class_s_expl3_internals_leave_their_text_not_their_names() -> None:
     tex = "\\__fdu_chapter:n { 引 \\quad 言 }\n\n\\__fdu_chapter:V \\c__fdu_name_tl\n\n正文"
     prepared = pandoc.prepare_for_pandoc(tex, compiled.Compiled())
@@ -312,6 +344,24 @@ def test_blank_pages_are_those_of_running_heads_and_page_numbers_only() -> None:
         "Appendix\n5",  # a line of its own: content, however short
     ]
     assert align.blank_pages(pages) == [False, True, True, False, True, False]
+
+
+def test_a_float_whose_caption_starts_with_math_goes_where_the_page_prints_it() -> None:
+    """fudan-thesis-zh: ``图3-11: $\\mathcal{A}_{k+1}$ 模型中的边界条件`` on top of its page; the
+    page prints the math between the label and the words (``图3-11 𝒜𝑘+1 模型``), so the caption's
+    first words were not found and it went to the foot. Plain words must still be adjacent:
+    ``Figure 2 shows the grid`` in the text is not the caption ``Figure 2: the grid``."""
+    markdown = (
+        "前文的最后一段。\n\n图3-11: $\\mathcal{A}_{k+1}$ 模型中的边界条件。\n\n"
+        "Figure 2: the grid of cells.\n\n正文第一段：如 Figure 2 shows the grid。"
+    )
+    page = (
+        "图3-11\n𝒜𝑘+1 模型中的边界条件。\n前文的最后一段。\n"
+        "正文第一段：如 Figure 2 shows the grid。\nFigure 2: the grid of cells.\n"
+    )
+    [part] = align.split_pages(markdown, [page])
+    blocks = part.markdown.split("\n\n")
+    assert blocks[0].startswith("图3-11:") and blocks[-1].startswith("Figure 2:")
 
 
 def test_split_pages_cuts_a_paragraph_that_crosses_pages_and_moves_floats() -> None:
@@ -802,6 +852,17 @@ FIGURES = [
         "(a\\) Random Init. vs GPT2 (b) GPT2 vs iGPT (c) Return",
         "Figure 1: CKA between models.",
     ),
+    # fudan-thesis-zh: a tabular that only lays out pictures beside their subcaptions (it is
+    # no table: the figure's caption had been lost with it)
+    (
+        "\\begin{figure}[htb]\\centering\\begin{tabular}{cc}\\parbox{2em}{\\subcaption{}} &"
+        "$\\vcenter{\\hbox{\\includegraphics[width=0.7\\textwidth]{a.png}}}$ \\\\"
+        "\\parbox{2em}{\\subcaption{}} & $\\vcenter{\\hbox{\\includegraphics{b.png}}}$"
+        "\\end{tabular}\\caption[Two-site DMRG]{Two-site DMRG. (a) Contract. (b) Split.}"
+        "\\end{figure}",
+        "(b)",
+        "Figure 1: Two-site DMRG. (a) Contract. (b) Split.",
+    ),
 ]
 
 
@@ -1085,6 +1146,31 @@ def test_equation_numbers_print_as_tags_counted_as_latex_counts(tmp_path, within
     assert f"See ({printed[2]})." in markdown
 
 
+def test_equations_are_numbered_within_chapters_where_the_compile_did(tmp_path) -> None:
+    """fduthesis (TeX Live's, so not in the paper's folder) numbers equations within chapters,
+    which the markdown printed as ``(69)`` where the page says ``(3.69)``; its ``.aux`` shows it
+    for a labelled display. amsbook has chapters and numbers equations on through the book."""
+    aux = (
+        "\\@writefile{toc}{\\contentsline {chapter}{\\numberline {第3章}奇异关联子}{39}{}}\n"
+        "\\newlabel{eq:first}{{3.1}{39}{}{equation.3.1}{}}\n"
+    )
+    found = compiled.parse_aux(aux)
+    tex = (
+        "\\chapter{奇异关联子}\n\\begin{equation}a\\label{eq:first}\\end{equation}"
+        "\\begin{equation}b\\end{equation}"
+    )
+    numbered = printed.number_equations(tex, found, "\\documentclass[type=doctor]{fduthesis}")
+    assert re.findall(r"\\tag\{([\d.]+)\}", numbered) == ["3.1", "3.2"]
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{amsbook}\\begin{document}\\chapter{One}\\begin{equation}a=b\\label{x}"
+        "\\end{equation}\\chapter{Two}\\begin{equation}c=d\\end{equation}\\end{document}"
+    )
+    markdown, texts = compiled_markdown(tmp_path)
+    page_numbers = re.findall(r"^\(([\d.]+)\)$", "\n".join(texts), re.MULTILINE)
+    assert page_numbers == ["1", "2"]
+    assert re.findall(r"\\tag\{([\d.]+)\}", markdown) == page_numbers
+
+
 def test_refs_and_headings_print_the_compiles_numbers() -> None:
     found = compiled.read_compiled(
         {"main.aux": AUX.encode(), "chapter.aux": CHAPTER_AUX.encode()}, "main.tex"
@@ -1138,6 +1224,26 @@ def test_a_footnote_mark_and_its_text_are_one_footnote(tmp_path) -> None:
     text = " ".join(page.split())
     assert "1Parallel writes too." in text and "2A kernel problem." in text
     assert "1 Parallel writes too." in markdown and "2 A kernel problem." in markdown
+
+
+def test_definitions_pandoc_cannot_read_leave_the_paper_convertible(tmp_path) -> None:
+    """fudan-thesis-zh's appendix table: ``\\catcode`\\"=\\active`` and ``\\def"#1"{…}`` (bold
+    cells between quotes). pandoc failed on the ``#1``, and the appendix went to pandoc section
+    by section, as plain text; a ``\\def`` with delimited parameters is the same. Both are
+    removed (their text is printed where they are used), the category code too."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\def\\pair(#1,#2){#1 to #2}\\begin{document}\n"
+        '\\begin{table}\\centering\\catcode`\\"=\\active\\def"#1"{\\textbf{#1}}\n'
+        '\\begin{tabular}{cc}spin & energy \\\\ "0" & "0.125" \\\\ 1 & 0.875\\end{tabular}'
+        "\\caption{Energy levels.}\\end{table}\n\nThe range runs from \\pair(1,2).\n"
+        "\\end{document}"
+    )
+    result = compile_latex_dir(tmp_path)
+    files = {path.name: path.read_bytes() for path in tmp_path.iterdir() if path.is_file()}
+    converted = pandoc.paper_markdown(files, "main.tex", result.outputs)
+    assert converted.conversion_fallbacks == ()
+    assert "Table 1: Energy levels." in converted.text and "0.875" in converted.text
+    assert "#1" not in converted.text and "catcode" not in converted.text
 
 
 def test_a_macro_defined_again_expands_as_defined_where_it_is_used(tmp_path) -> None:
