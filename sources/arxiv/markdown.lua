@@ -64,10 +64,6 @@ end
 
 function Link(l) return l.content end
 -- math already: a macro's \ensuremath{…} (vlpipe's \TextOrMath) is its group
-function Math(m)
-  m.text = m.text:gsub("\\ensuremath%s*(%b{})", "%1")
-  return m
-end
 function Span(s) return s.content end
 function SmallCaps(s) return s.content end
 function Underline(s) return s.content end
@@ -84,6 +80,26 @@ local NOT_TEXT = {tikzpicture = true, pgfpicture = true, picture = true, pspictu
   circuitikz = true, tikzcd = true, forest = true, axis = true, semilogxaxis = true,
   semilogyaxis = true, loglogaxis = true, polaraxis = true, groupplot = true, scope = true,
   xy = true, dot2tex = true, comment = true, filecontents = true, CCSXML = true}
+
+-- Math as its TeX, without the pictures inside it (fudan's tensor diagrams are tikzpictures
+-- inside equations: their node options and coordinates are no text the page prints); a
+-- formula that was a picture alone is dropped.
+function Math(m)
+  local text = m.text:gsub("\\ensuremath%s*(%b{})", "%1")
+  local pictures, found = 0, 0
+  text, found = text:gsub("\\tikz%s*%b[]%s*%b{}", "")
+  pictures = pictures + found
+  text, found = text:gsub("\\tikz%s*%b{}", "")
+  pictures = pictures + found
+  for name in pairs(NOT_TEXT) do
+    text, found = text:gsub("\\begin%s*{" .. name .. "}.-\\end%s*{" .. name .. "}", "")
+    pictures = pictures + found
+  end
+  if not text:match("%S") then return {} end
+  -- where a picture went, no space is left at the formula's ends ($a $ is no inline math)
+  m.text = pictures > 0 and text:match("^%s*(.-)%s*$") or text
+  return m
+end
 
 -- The LaTeX of an environment pandoc does not know, read as blocks with this filter's rules;
 -- nothing when pandoc cannot read it either (mathpar's \and outside a table).

@@ -994,6 +994,14 @@ def test_a_display_with_a_picture_in_it_stays_one_display() -> None:
     (display,) = align.MATH.findall(markdown)
     assert display.startswith("$$F =") and "\n\n" not in display
     assert markdown.startswith("Before.\n\n$$") and markdown.endswith("$$\n\nAfter.\n")
+    # the picture's commands and coordinates are no text the page prints; a formula that is a
+    # picture alone is none, and so is an inline \tikz
+    assert "\\draw" not in markdown and "(0,0)" not in markdown
+    alone = document.replace("F = ", "").replace(
+        "After.", "After $a \\tikz[baseline]{\\draw (0,0) circle (1pt);}$."
+    )
+    markdown = pandoc.paper_markdown({"main.tex": alone.encode()}, "main.tex", {}).text
+    assert markdown == "Before.\n\nAfter $a$.\n"
 
 
 @pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
