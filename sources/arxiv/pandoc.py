@@ -281,6 +281,182 @@ def acm_concepts_and_keywords(tex: str) -> str:
     return tex[: end.end()] + "\n\n" + "\n\n".join(parts) + "\n\n" + tex[end.end() :]
 
 
+# acmart's author block: each \author, then its \affiliation(s) and \email(s)
+_ACM_AUTHOR_PARTS = re.compile(
+    r"\\(author|affiliation|additionalaffiliation|email|orcid)\s*(?:\[[^\]]*\])?\s*(?=\{)"
+)
+# an affiliation's parts, in the order the conference formats print them
+_ACM_ADDRESS_PARTS = ("department", "institution", "city", "state", "country")
+_ACM_SETTING = re.compile(
+    r"\\(acmYear|acmJournal|acmVolume|acmNumber|acmArticle|acmMonth|acmDOI|acmBooktitle)"
+    r"\s*\{((?:[^{}]|\{[^{}]*\})*)\}"
+)
+_ACM_NO_REFERENCE = re.compile(r"\\settopmatter\s*\{[^}]*printacmref\s*=\s*false")
+# acmart's journal codes and the abbreviations its reference format prints for them
+_ACM_JOURNALS = {
+    "PACMPL": "Proc. ACM Program. Lang.",
+    "PACMHCI": "Proc. ACM Hum.-Comput. Interact.",
+    "PACMMOD": "Proc. ACM Manag. Data",
+    "PACMNET": "Proc. ACM Netw.",
+    "PACMSE": "Proc. ACM Softw. Eng.",
+    "POMACS": "Proc. ACM Meas. Anal. Comput. Syst.",
+    "IMWUT": "Proc. ACM Interact. Mob. Wearable Ubiquitous Technol.",
+    "TOG": "ACM Trans. Graph.",
+    "TOPLAS": "ACM Trans. Program. Lang. Syst.",
+    "TOSEM": "ACM Trans. Softw. Eng. Methodol.",
+    "TOCS": "ACM Trans. Comput. Syst.",
+    "TODS": "ACM Trans. Database Syst.",
+    "TOIS": "ACM Trans. Inf. Syst.",
+    "TKDD": "ACM Trans. Knowl. Discov. Data",
+    "TIST": "ACM Trans. Intell. Syst. Technol.",
+    "CSUR": "ACM Comput. Surv.",
+    "JACM": "J. ACM",
+}
+_MONTHS = "January February March April May June July August September October November December"
+
+
+@dataclass
+class _AcmAuthor:
+    name: str
+    affiliations: list[str]
+    emails: list[str]
+
+
+def acmart_front_matter(tex: str, compiled: Compiled, styles: str) -> str:
+    """acmart's front matter as its first page prints it, where pandoc drops all but the names:
+    each author's affiliation (journal formats: ``NAME, Institution, Country``, authors of one
+    affiliation in a row together; conference formats: department, institution, ``City,
+    Country`` and e-mail under the name), the *ACM Reference Format* paragraph after the
+    keywords (authors, year, title, the journal's abbreviation or the proceedings, the pages the
+    compile made, the DOI), and the journal formats' footnote of the authors' addresses, as
+    the class in use words it (``Authors' Contact Information`` since 2023)."""
+    found = _ACMART.search(tex)
+    if found is None:
+        return tex
+    conference = bool({o.strip() for o in (found[1] or "").split(",")} & _ACM_CONFERENCE_FORMATS)
+    authors: list[_AcmAuthor] = []
+
+    def take(match: re.Match[str], inside: str) -> str:
+        if match[1] == "author":
+            authors.append(_AcmAuthor(inside.strip(), [], []))
+            return "\0"
+        if authors and match[1] in ("affiliation", "additionalaffiliation"):
+            authors[-1].affiliations.append(inside)
+        elif authors and match[1] == "email":
+            authors[-1].emails.append(inside.strip())
+        return ""
+
+    tex = replace_commands(tex, _ACM_AUTHOR_PARTS, take)
+    if not authors:
+        return tex
+    blocks = [_acm_conference_author(a) for a in authors] if conference else _acm_journal(authors)
+    slots = iter([f"\\author{{{block}\0}}" for block in blocks] + [""] * len(authors))
+    tex = re.sub("\0", lambda _: next(slots), tex)
+    notes = [] if conference else [_acm_addresses(authors, "Contact Information" in styles)]
+    tex = _under_last_author(tex, notes)
+    end = _ABSTRACT_END.search(tex)
+    if _ACM_NO_REFERENCE.search(tex) or end is None:
+        return tex
+    reference = _acm_reference(tex, authors, compiled, conference)
+    # right after the abstract: acm_concepts_and_keywords puts the concepts and keywords before it
+    return f"{tex[: end.end()]}\n\n{reference}\n\n{tex[end.end() :]}"
+
+
+def _acm_address(affiliation: str, parts: tuple[str, ...]) -> list[str]:
+    """An affiliation's ``parts`` (``\\institution{…}``, ``\\country{…}`` …) that it gives, or
+    its text where it gives none (``\\affiliation{Huawei Technologies}``)."""
+    given = []
+    for part in parts:
+        found = re.search(rf"\\{part}\s*(?=\{{)", affiliation)
+        group = balanced_group(affiliation, found.end()) if found else None
+        if group is not None and group[0].strip():
+            given.append(group[0].strip())
+    return given or [affiliation.strip()]
+
+
+def _acm_conference_author(author: _AcmAuthor) -> str:
+    lines = [author.name]
+    for affiliation in author.affiliations:
+        *above, city, country = ["", "", *_acm_address(affiliation, _ACM_ADDRESS_PARTS)]
+        if "\\city" not in affiliation:
+            above, city = [*above, city], ""
+        lines += [line for line in above if line] + [", ".join(filter(None, [city, country]))]
+    return "\\\\ ".join(line for line in [*lines, *author.emails] if line)
+
+
+def _acm_journal(authors: list[_AcmAuthor]) -> list[str]:
+    """The journal formats' title lines: ``A and B, Institution, Country``, one per run of
+    authors with the same affiliations."""
+    lines: list[str] = []
+    names: list[str] = []
+    for index, author in enumerate(authors):
+        names.append(author.name)
+        following = authors[index + 1] if index + 1 < len(authors) else None
+        if following is not None and following.affiliations == author.affiliations:
+            continue
+        places = " and ".join(
+            ", ".join(_acm_address(a, ("institution", "country"))) for a in author.affiliations
+        )
+        lines.append(", ".join(filter(None, [_and_names(names), places])))
+        names = []
+    return lines
+
+
+def _and_names(names: list[str]) -> str:
+    if len(names) <= 2:
+        return " and ".join(names)
+    return f"{', '.join(names[:-1])}, and {names[-1]}"
+
+
+def _acm_addresses(authors: list[_AcmAuthor], contact: bool) -> str:
+    """The journal formats' footnote of the authors' addresses, e-mails last."""
+    several = len(authors) > 1
+    if contact:
+        label = f"{'Authors' if several else 'Author'}\u2019 Contact Information:"
+    else:
+        label = (
+            f"{'Authors' if several else 'Author'}\u2019 {'addresses' if several else 'address'}:"
+        )
+    entries = []
+    for author in authors:
+        places = " and ".join(
+            ", ".join(_acm_address(a, _ACM_ADDRESS_PARTS)) for a in author.affiliations
+        )
+        entries.append(", ".join(filter(None, [author.name, places, *author.emails])))
+    return f"{label} {'; '.join(entries)}."
+
+
+def _acm_reference(
+    tex: str, authors: list[_AcmAuthor], compiled: Compiled, conference: bool
+) -> str:
+    """The *ACM Reference Format* paragraph, from the paper's settings (``\\acmYear`` …) and
+    the number of pages the compile made (acmart's ``TotPages`` label)."""
+    settings = {name: value.strip() for name, value in _ACM_SETTING.findall(tex)}
+    title_command = re.search(r"\\title\s*(?:\[[^\]]*\])?\s*(?=\{)", tex)
+    title = balanced_group(tex, title_command.end()) if title_command else None
+    pages = compiled.labels.get("TotPages", "")
+    extent = f"{pages} page{'' if pages == '1' else 's'}" if pages else ""
+    year = settings.get("acmYear", "")
+    if conference:
+        booktitle = settings.get("acmBooktitle")
+        publisher = ", ".join(filter(None, ["ACM, New York, NY, USA", extent]))
+        source = f"In {booktitle}. {publisher}" if booktitle else publisher
+    else:
+        month = settings.get("acmMonth", "")
+        if month.isdigit() and 1 <= int(month) <= 12:
+            month = _MONTHS.split()[int(month) - 1]
+        code = settings.get("acmJournal", "")
+        journal = f"{_ACM_JOURNALS.get(code, code)} {settings.get('acmVolume', '')}".strip()
+        article = settings.get("acmArticle")
+        dated = f"Article {article} ({month} {year})" if article else ""
+        source = ", ".join(filter(None, [journal, settings.get("acmNumber"), dated, extent]))
+    doi = settings.get("acmDOI")
+    pieces = [_and_names([a.name for a in authors]), year, title[0] if title else "", source]
+    text = ". ".join(piece.strip() for piece in pieces if piece and piece.strip())
+    link = f" https://doi.org/{doi}" if doi else ""
+    return f"\\textbf{{ACM Reference Format:}}\n\n{text}.{link}"
+
+
 _ELSARTICLE = re.compile(DOCUMENTCLASS + r"elsarticle\b")
 _ELS_ADDRESS = re.compile(r"\\(?:address|affiliation)\s*(?:\[([^\]]*)\])?\s*(?=\{)")
 _ELS_AUTHOR = re.compile(r"\\author\s*(?:\[([^\]]*)\])?\s*(?=\{)")
@@ -815,7 +991,8 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = number_theorems(cite_as_printed(tex, citations, printed), compiled, sources)
     tex = _PART.sub(r"\\section*", number_headings(tex, compiled))
     tex = standard_environments(without_layout_commands(BIBLIOGRAPHY_STYLE.sub("", tex)))
-    tex = revtex_front_matter(authblk_front_matter(acm_concepts_and_keywords(tex)))
+    tex = acm_concepts_and_keywords(acmart_front_matter(tex, compiled, sources))
+    tex = revtex_front_matter(authblk_front_matter(tex))
     tex = elsarticle_front_matter(tex)
     tex = footnotes_at_their_marks(tex)
     tex = normalize_tables(bilingual_captions(tex))

@@ -1076,6 +1076,59 @@ def test_acmart_prints_its_concepts_and_keywords_after_the_abstract(
     assert "We order 2$\\sim$20x faster.\n\n" + printed + "# 1 Introduction" in markdown
 
 
+ACM_AUTHORS = (
+    "\\author{Marisa Kirisame}\\affiliation{\\institution{University of Utah}\\city{Salt Lake City}"
+    "\\country{USA}}\\email{marisa@cs.utah.edu}\\author{Tiezhi Wang}\\affiliation{\\institution"
+    "{Tongji University}\\city{Shanghai}\\country{China}}\\author{Pavel Panchekha}\\affiliation{"
+    "\\department{School of Computing}\\institution{University of Utah}\\city{Salt Lake City}"
+    "\\country{USA}}\\affiliation{\\institution{INRIA}\\city{Paris}\\country{France}}"
+)
+
+
+@pytest.mark.parametrize(
+    ("options", "settings"),
+    [
+        (
+            "acmsmall",
+            "\\acmJournal{PACMPL}\\acmVolume{9}\\acmNumber{PLDI}\\acmArticle{219}\\acmMonth{6}",
+        ),
+        (
+            "sigconf",
+            "\\acmConference[SIGCOMM '21]{ACM SIGCOMM 2021 Conference}{August 23--28, 2021}"
+            "{Virtual Event, USA}\\acmBooktitle{ACM SIGCOMM 2021 Conference (SIGCOMM '21), "
+            "August 23--28, 2021, Virtual Event, USA}",
+        ),
+    ],
+)
+def test_acmart_front_matter_prints_as_the_first_page(
+    tmp_path, options: str, settings: str
+) -> None:
+    """megatron, parabs (acmsmall) and 1pipe (sigconf): pandoc kept the authors' names alone;
+    the page prints their affiliations (journal: ``NAME, Institution, Country`` per line;
+    conference: department, institution, city and country, e-mail under each name), the *ACM
+    Reference Format* paragraph and, in the journal formats, a footnote of the addresses."""
+    (tmp_path / "main.tex").write_text(
+        f"\\documentclass[{options}]{{acmart}}\\setcopyright{{none}}\\acmYear{{2025}}"
+        f"\\acmDOI{{10.1145/3729322}}{settings}\\begin{{document}}\\title{{Spineless Traversal}}"
+        f"{ACM_AUTHORS}\\begin{{abstract}}We order.\\end{{abstract}}\\keywords{{Web}}\\maketitle"
+        "\\section{Intro}Text.\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path, pymupdf.TEXT_DEHYPHENATE)
+    ours = Counter(align.normalize(markdown).split())
+    # the title block down to the first heading (the journal's article number above it aside),
+    # and the journal's footnote of addresses
+    parts = [page[: page.index("INTRO")].removeprefix("219\n")]
+    if "Authors" in page:
+        start = page.index("Authors")
+        parts.append(page[start : page.index(".\n", start)])
+    for part in parts:  # (a range and a link broken over two lines are one word each)
+        joined = part.replace("\u2013\n", "\u2013").replace(":\n//", "://")
+        assert not Counter(align.normalize(joined).split()) - ours, part
+    reference = "Marisa Kirisame, Tiezhi Wang, and Pavel Panchekha. 2025. Spineless Traversal."
+    assert f"**ACM Reference Format:**\n\n{reference}" in markdown
+    assert markdown.index("Web") < markdown.index("ACM Reference") < markdown.index("# 1 Intro")
+
+
 def test_boxed_text_prints_and_math_keeps_its_boxes() -> None:
     """pandoc keeps ``\\fbox``, ``\\mbox``, ``\\makebox`` and ``\\raisebox`` raw, their text
     with them; the page prints that text. In math a box stays LaTeX."""
