@@ -37,6 +37,7 @@ CJK = re.compile(f"[{_CJK_RANGES}]")
 # a CJK character (a word of its own, at its own offset) or a run of other characters
 _PIECE = re.compile(f"[{_CJK_RANGES}]|[^{_CJK_RANGES}]+")
 _PAGE_NUMBER = re.compile(r"\d+|[ivxlcdm]+")  # a normalised word that numbers a page
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")  # a code block's fence, and what follows it
 _START_WORDS = 4  # a block's first words, found in its page's text to place a float
 _MATH_WORDS = r"(?: \S+){0,6} "  # the words a piece of math prints between two words
 _MATH_OR_TEXT = re.compile(f"({MATH.pattern})|(?:(?!\\$).)+", re.DOTALL)
@@ -340,9 +341,13 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
     prose_blocks = [block for n, block in enumerate(blocks) if n not in float_indexes]
     prose = _prose(prose_blocks)
     cuts = _page_cuts(prose, _token_pages(prose.tokens, page_texts), len(page_texts))
-    parts: list[list[str]] = [
-        markdown_blocks(prose.text[cuts[p] : cuts[p + 1]]) for p in range(len(page_texts))
-    ]
+    parts: list[list[str]] = []
+    fence = None  # the fence line of a code block open where the page starts
+    for page in range(len(page_texts)):
+        blocks, fence = _code_blocks_whole(
+            markdown_blocks(prose.text[cuts[page] : cuts[page + 1]]), fence
+        )
+        parts.append(blocks)
     page_words = [set(normalize(text).split()) for text in page_texts] if floats else []
     for index, block in floats:
         prose_before = sum(1 for n in range(index) if n not in float_indexes)
@@ -357,6 +362,47 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
         PageMarkdown(p, "\n\n".join(part), char_f1("\n\n".join(part), page_texts[p]))
         for p, part in enumerate(parts)
     ]
+
+
+def _code_blocks_whole(blocks: list[str], fence: str | None) -> tuple[list[str], str | None]:
+    """A page's blocks with each fenced code block one block (its blank lines split it), closed
+    at the page's end and opened again on the next page where it runs on (a listing over three
+    pages had its fence open on the first and closed on the third): each page's markdown is
+    whole. Also the fence still open at the page's end, for the next page."""
+    out: list[str] = []
+    for block in blocks:
+        if fence is not None and not out and _closes(block.split("\n", 1)[0], fence):
+            fence, block = None, block.partition("\n")[2]  # closed where the last page ended
+            if not block.strip():
+                continue
+        if fence is not None:
+            out.append(f"{fence}\n{block}" if not out else f"{out.pop()}\n\n{block}")
+        else:
+            out.append(block)
+        for line in block.split("\n"):
+            found = _FENCE.match(line)
+            if found is None:
+                continue
+            if fence is None:
+                fence = line.strip()
+            elif _closes(line, fence):
+                fence = None
+    if fence is not None and out:
+        out[-1] += "\n" + fence[: len(fence) - len(fence.lstrip(fence[0]))]  # its marker alone
+    return out, fence
+
+
+def _closes(line: str, fence: str) -> bool:
+    """Whether ``line`` closes the code block ``fence`` opened: the same character, at least
+    as many, nothing after."""
+    found, opened = _FENCE.match(line), _FENCE.match(fence)
+    return bool(
+        found
+        and opened
+        and not found[2].strip()
+        and found[1][0] == opened[1][0]
+        and len(found[1]) >= len(opened[1])
+    )
 
 
 def _printed_figure_text(block: str, page_words: set[str]) -> str:

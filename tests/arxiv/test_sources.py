@@ -364,6 +364,29 @@ def test_a_float_whose_caption_starts_with_math_goes_where_the_page_prints_it() 
     assert blocks[0].startswith("图3-11:") and blocks[-1].startswith("Figure 2:")
 
 
+def test_a_code_block_over_pages_is_closed_and_opened_again_on_each() -> None:
+    """offline-rl: a listing of model parameters over three pages had its fence open on the
+    first page's markdown and closed on the third's; the second was code without a fence. Each
+    page now has its own whole code block, and a float the page prints inside its run goes
+    outside the block."""
+    rows = [f"'{n}.ln_1.weight{n}x'," for n in range(60)]
+    markdown = "Intro words here.\n\n``` python\n" + "\n".join(rows[:30]) + "\n\n"
+    markdown += "\n".join(rows[30:]) + "\n```\n\nAfter words there.\n\nFigure 1: A plot of loss."
+    pages = [
+        "Intro words here.\n" + "\n".join(rows[:20]),
+        "\n".join(rows[20:32]) + "\nFigure 1: A plot of loss.\n" + "\n".join(rows[32:45]),
+        "\n".join(rows[45:]) + "\nAfter words there.",
+    ]
+    parts = [part.markdown for part in align.split_pages(markdown, pages)]
+    for part, page in zip(parts, pages, strict=True):
+        assert part.count("```") % 2 == 0, part
+        assert set(re.findall(r"weight\d+x", part)) == set(re.findall(r"weight\d+x", page))
+    assert parts[1].startswith("``` python\n'20.") and "'44.ln_1.weight44x',\n```" in parts[1]
+    outside = re.sub(r"```.*?```", "", parts[1], flags=re.DOTALL)  # the float is no code
+    assert outside.strip() == "Figure 1: A plot of loss."
+    assert parts[2].endswith("```\n\nAfter words there.")
+
+
 def test_split_pages_cuts_a_paragraph_that_crosses_pages_and_moves_floats() -> None:
     markdown = (
         "# 1 Intro\n\nalpha beta gamma delta epsilon zeta eta theta iota kappa\n\n"
