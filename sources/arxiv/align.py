@@ -15,6 +15,8 @@ from rapidfuzz.distance import Indel, LCSseq
 
 # Inline and display math in markdown (``$…$``, ``$$…$$``): kept whole, never read as words.
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.DOTALL)
+# math inside a paragraph, line breaks and all (pandoc writes ``\$`` for a dollar sign)
+_MATH_IN_BLOCK = re.compile(r"(?<!\\)\$\$.*?(?<!\\)\$\$|(?<!\\)\$.+?(?<!\\)\$", re.DOTALL)
 _COMMAND = re.compile(r"\\[A-Za-z]+|\\.")
 # a caption as printed (``Figure 3:``, ``Table A.1:``, ctex's ``图2.1:``, a renamed ``Fig. 3:``,
 # acmart's ``Fig. 3.``, REVTeX's ``FIG. 3.``: see ``caption_labels_as_on_pages``)
@@ -128,7 +130,9 @@ class _Token:
 class _Prose:
     text: str
     block_starts: tuple[int, ...]
-    atomic: tuple[tuple[int, int], ...]  # spans (tables, display math) that cannot be cut
+    # spans that cannot be cut (tables, display math, math in a paragraph), and where a cut
+    # after one goes (past the blank line after a block)
+    atomic: tuple[tuple[int, int, int], ...]
     tokens: tuple[_Token, ...]
 
 
@@ -197,13 +201,18 @@ def with_figure_text_in_floats(blocks: list[str]) -> list[str]:
 def _prose(blocks: list[str]) -> _Prose:
     text_parts: list[str] = []
     starts: list[int] = []
-    atomic: list[tuple[int, int]] = []
+    atomic: list[tuple[int, int, int]] = []
     tokens: list[_Token] = []
     offset = 0
     for number, block in enumerate(blocks):
         starts.append(offset)
         if block.startswith("$$") or block.lstrip().startswith(("|", "<")):
-            atomic.append((offset, offset + len(block)))
+            atomic.append((offset, offset + len(block), offset + len(block) + 2))
+        else:  # math inside a paragraph (a display too) is not cut either
+            atomic += [
+                (offset + m.start(), offset + m.end(), offset + m.end())
+                for m in _MATH_IN_BLOCK.finditer(block)
+            ]
         for match in re.finditer(r"\S+", block):
             for piece in _PIECE.finditer(match[0]):  # CJK text has no spaces between words
                 for word in normalize(piece[0]).split():
@@ -243,9 +252,9 @@ def _cut(prose: _Prose, last: int | None, first: int | None) -> int:
         return breaks[0]
     following = next((t.start for t in prose.tokens[(last or -1) + 1 :]), len(prose.text))
     position = min(max(following, low), high)
-    for start, end in prose.atomic:
+    for start, end, after in prose.atomic:
         if start < position < end:
-            return end + 2 if first is None or prose.tokens[first].start >= end else start
+            return after if first is None or prose.tokens[first].start >= end else start
     return position
 
 

@@ -387,6 +387,23 @@ def test_a_code_block_over_pages_is_closed_and_opened_again_on_each() -> None:
     assert parts[2].endswith("```\n\nAfter words there.")
 
 
+def test_a_page_cut_never_falls_inside_math_in_a_paragraph() -> None:
+    """function-fields: a display (``$$…$$``) and inline math written over two lines inside a
+    paragraph; their letters are words the alignment matches, and a page cut fell between the
+    two dollar signs, leaving both pages with unbalanced math."""
+    markdown = (
+        "alpha beta gamma delta epsilon zeta. Then $$f = a_0 + a_1 x\n + a_2 y$$ so eta theta "
+        "and $w \\in\n {V}$ iota kappa lambda mu."
+    )
+    pages = [
+        "alpha beta gamma delta epsilon zeta. Then f = a0 + a1x",
+        "+ a2y so eta theta and w ∈\nV iota kappa lambda mu.",
+    ]
+    for split in (pages, [pages[0] + "\n+ a2y so eta theta and w ∈", "V iota kappa lambda mu."]):
+        for part in align.split_pages(markdown, split):
+            assert part.markdown.count("$") % 2 == 0, part.markdown
+
+
 def test_split_pages_cuts_a_paragraph_that_crosses_pages_and_moves_floats() -> None:
     markdown = (
         "# 1 Intro\n\nalpha beta gamma delta epsilon zeta eta theta iota kappa\n\n"
