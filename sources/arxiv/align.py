@@ -17,6 +17,8 @@ from rapidfuzz.distance import Indel, LCSseq
 MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.DOTALL)
 # math inside a paragraph, line breaks and all (pandoc writes ``\$`` for a dollar sign)
 _MATH_IN_BLOCK = re.compile(r"(?<!\\)\$\$.*?(?<!\\)\$\$|(?<!\\)\$.+?(?<!\\)\$", re.DOTALL)
+_CODE_SPAN = re.compile(r"`[^`\n]*`")
+_EMPHASIS = re.compile(r"(?<![\\*])\*{1,3}(?!\*)")  # a run of asterisks pandoc did not escape
 _COMMAND = re.compile(r"\\[A-Za-z]+|\\.")
 # a caption as printed (``Figure 3:``, ``Table A.1:``, ctex's ``图2.1:``, a renamed ``Fig. 3:``,
 # acmart's ``Fig. 3.``, REVTeX's ``FIG. 3.``: see ``caption_labels_as_on_pages``)
@@ -352,10 +354,8 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
     cuts = _page_cuts(prose, _token_pages(prose.tokens, page_texts), len(page_texts))
     parts: list[list[str]] = []
     fence = None  # the fence line of a code block open where the page starts
-    for page in range(len(page_texts)):
-        blocks, fence = _code_blocks_whole(
-            markdown_blocks(prose.text[cuts[page] : cuts[page + 1]]), fence
-        )
+    for text in _emphasis_closed_at_cuts(prose.text, cuts):
+        blocks, fence = _code_blocks_whole(markdown_blocks(text), fence)
         parts.append(blocks)
     page_words = [set(normalize(text).split()) for text in page_texts] if floats else []
     for index, block in floats:
@@ -371,6 +371,38 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
         PageMarkdown(p, "\n\n".join(part), char_f1("\n\n".join(part), page_texts[p]))
         for p, part in enumerate(parts)
     ]
+
+
+def _emphasis_closed_at_cuts(text: str, cuts: list[int]) -> list[str]:
+    """The text of each page, where a cut falls inside emphasis (an italic theorem over two
+    pages), closed at the page's end and opened again on the next: each page's markdown is
+    whole."""
+    pieces = [text[cuts[page] : cuts[page + 1]] for page in range(len(cuts) - 1)]
+    for page in range(1, len(pieces)):
+        cut = cuts[page]
+        opened = _open_emphasis(text[text.rfind("\n\n", 0, cut) + 1 : cut])
+        if opened and pieces[page - 1].strip() and pieces[page].strip():
+            pieces[page - 1] = pieces[page - 1].rstrip() + "".join(reversed(opened))
+            pieces[page] = "".join(opened) + pieces[page].lstrip()
+    return pieces
+
+
+def _open_emphasis(paragraph: str) -> list[str]:
+    """The emphasis markers (``*``, ``**``) open at the end of a paragraph's start, in the order
+    they opened; math and code are no markup, nor is an asterisk with spaces on both sides."""
+    plain = _CODE_SPAN.sub(" ", _MATH_IN_BLOCK.sub(" ", paragraph))
+    opened: list[str] = []
+    for run in _EMPHASIS.finditer(plain):
+        before = plain[run.start() - 1] if run.start() else " "
+        after = plain[run.end()] if run.end() < len(plain) else " "
+        if before.isspace() and after.isspace():
+            continue
+        for marker in ("**", "*") if len(run[0]) == 3 else (run[0],):
+            if marker in opened:
+                opened.remove(marker)
+            else:
+                opened.append(marker)
+    return opened
 
 
 def _code_blocks_whole(blocks: list[str], fence: str | None) -> tuple[list[str], str | None]:

@@ -404,6 +404,23 @@ def test_a_page_cut_never_falls_inside_math_in_a_paragraph() -> None:
             assert part.markdown.count("$") % 2 == 0, part.markdown
 
 
+def test_emphasis_cut_between_pages_is_closed_and_opened_again() -> None:
+    """function-fields: a theorem's italic body (and bold inside it) over two pages had its
+    ``*`` open on one page's markdown and closed on the next's. A literal asterisk with spaces
+    on both sides, math and code are no markup."""
+    markdown = (
+        "**Theorem 1.** *Let alpha beta gamma delta $a*b$ and `x*y` with 2 * 3 be **bold words "
+        "epsilon zeta** eta theta iota kappa.*\n\nNext paragraph here."
+    )
+    pages = [
+        "Theorem 1. Let alpha beta gamma delta a*b and x*y with 2 * 3 be bold words",
+        "epsilon zeta eta theta iota kappa.\nNext paragraph here.",
+    ]
+    first, second = (part.markdown for part in align.split_pages(markdown, pages))
+    assert first.endswith("be **bold words***") and second.startswith("***epsilon zeta** eta")
+    assert align._open_emphasis("*a $x*y$ `p*q` 2 * 3 **b") == ["*", "**"]
+
+
 def test_split_pages_cuts_a_paragraph_that_crosses_pages_and_moves_floats() -> None:
     markdown = (
         "# 1 Intro\n\nalpha beta gamma delta epsilon zeta eta theta iota kappa\n\n"
