@@ -27,11 +27,13 @@ _NO_TEXT = re.compile(
 )
 _NUMBERLINE = re.compile(r"(?:\\protect\s*)?\\numberline\s*")
 # a heading's contents line: ``\\numberline{2.1}`` (after a class's font commands: fduthesis'
-# ``\\normalfont \\sffamily \\numberline``), or a part's ``\\thepart\\hspace{1em}``
+# ``\\normalfont \\sffamily \\numberline``), a part's ``\\thepart\\hspace{1em}``, or the AMS
+# classes' ``\\tocsection {}{2}{Title}`` (an unnumbered heading's number is empty: not read)
 _TOC = re.compile(
     r"\\@writefile\{toc\}\{\\contentsline\s*\{(?:(part)\}\{([^{}\\]*)\\hspace\s*\{1em\}"
     r"|(part|chapter|section|subsection|subsubsection)\}"
-    r"\{(?:\\(?!numberline\b)[A-Za-z@]+\s*)*\\numberline\s*\{((?:[^{}]|\{[^{}]*\})*)\})"
+    r"\{(?:\\(?!numberline\b)[A-Za-z@]+\s*)*\\numberline\s*\{((?:[^{}]|\{[^{}]*\})*)\}"
+    r"|(part|chapter|section|subsection|subsubsection)\}\{\\toc\5\s*\{[^{}]*\}\{([^{}]+)\})"
 )
 
 
@@ -122,8 +124,8 @@ def parse_aux(aux: str) -> Compiled:
             citation = Citation(tex_text(groups[0]))
         compiled.citations[match[1]] = citation
     compiled.headings = [
-        (part or level, tex_text(part_number or number))
-        for part, part_number, level, number in _TOC.findall(aux)
+        (part or level or ams_level, tex_text(part_number or number or ams_number))
+        for part, part_number, level, number, ams_level, ams_number in _TOC.findall(aux)
     ]
     for match in _WRITEFILE.finditer(aux):
         entry = braced_groups(aux, match.end())

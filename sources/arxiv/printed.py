@@ -528,6 +528,8 @@ def _theorems(sources: str) -> dict[str, _Theorem]:
         owner = declared.get(shared.strip()) if shared else None
         counter = owner.counter if owner else name.strip()
         reset = owner.within if owner else (within.strip() or None)
+        if shared.strip() in _PARENT_LEVEL:  # ``[subsection]``: numbered as the headings are
+            counter, reset = shared.strip(), _PARENT_LEVEL[shared.strip()]
         declared[name.strip()] = _Theorem(title.strip(), counter, reset, not star)
     return declared
 
@@ -535,7 +537,9 @@ def _theorems(sources: str) -> dict[str, _Theorem]:
 def number_theorems(tex: str, compiled: Compiled, sources: str) -> str:
     """Theorem-like environments as the page prints their heads: ``\\textbf{Definition 3.8}
     (note).``, counted as LaTeX counts them (a shared counter steps for every environment that
-    uses it; one declared ``[section]`` restarts at each section and prints its number first).
+    uses it; one declared ``[section]`` restarts at each section and prints its number first;
+    one sharing a heading's counter, ``[subsection]``, steps with those headings and prints as
+    they do, ``1.2``).
     pandoc numbers each environment on its own from 1. Left to pandoc unless the headings'
     numbers are known (see :func:`number_headings`)."""
     theorems = _theorems(sources)
@@ -551,6 +555,9 @@ def number_theorems(tex: str, compiled: Compiled, sources: str) -> str:
             if number is not None:
                 current[event[1]] = counter_value(number)
                 counts = {c: n for c, n in counts.items() if _reset_by(theorems, c) != event[1]}
+                counts = {c: n for c, n in counts.items() if _PARENT_LEVEL.get(c) != event[1]}
+                last = current[event[1]].rpartition(".")[2]  # a heading steps its own counter
+                counts[event[1]] = int(last) if last.isdigit() else counts.get(event[1], 0) + 1
             continue
         theorem = theorems.get(event[3].strip())
         if theorem is None:
@@ -564,6 +571,9 @@ def number_theorems(tex: str, compiled: Compiled, sources: str) -> str:
         if theorem.numbered:
             counts[theorem.counter] = counts.get(theorem.counter, 0) + 1
             prefix = f"{current.get(theorem.within, '0')}." if theorem.within else ""
+            if theorem.counter in _PARENT_LEVEL:  # ``\thesubsection``: no chapter in an article
+                parent = current.get(theorem.within or "")
+                prefix = f"{parent}." if parent else ""
             head += f" {prefix}{counts[theorem.counter]}"
         note = balanced_group(tex, position, "[", "]")
         if note is not None:
@@ -571,6 +581,11 @@ def number_theorems(tex: str, compiled: Compiled, sources: str) -> str:
         out.append(f"\n\n\\textbf{{{head}}}{f' ({note[0]})' if note else ''}. ")
     out.append(tex[position:])
     return "".join(out)
+
+
+# a sectioning counter a theorem may share (``\\newtheorem{thm}[subsection]{Theorem}``), and the
+# level whose heading resets it and prints before it
+_PARENT_LEVEL = {"section": "chapter", "subsection": "section", "subsubsection": "subsection"}
 
 
 def _reset_by(theorems: dict[str, _Theorem], counter: str) -> str | None:

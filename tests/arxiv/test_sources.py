@@ -1243,6 +1243,29 @@ def test_theorem_heads_print_the_numbers_latex_counts(tmp_path) -> None:
         assert head in page and head in markdown, head
 
 
+@pytest.mark.parametrize("documentclass", ["amsart", "article"])
+def test_theorems_sharing_a_headings_counter_print_its_numbers(tmp_path, documentclass) -> None:
+    """function-fields (amsart): ``\\newtheorem{example}[subsection]{Example}`` steps the
+    subsection counter, which its subsection headings step too: Example 1.2 after Definition
+    1.1, 1.4 after subsection 1.3; a theorem sharing the section counter is Theorem 2. amsart writes its contents lines as ``\\tocsection
+    {}{1}{Places}``, which the headings' numbers had not been read from, so pandoc numbered
+    every example 1."""
+    (tmp_path / "main.tex").write_text(
+        f"\\documentclass{{{documentclass}}}\\newtheorem{{defn}}[subsection]{{Definition}}"
+        "\\newtheorem{example}[subsection]{Example}\\newtheorem{thm}[section]{Theorem}"
+        "\\begin{document}\\section{Places}\\begin{defn}First.\\end{defn}"
+        "\\begin{example}Second.\\end{example}\\subsection{Valuations}Words."
+        "\\begin{example}Third.\\end{example}\\begin{thm}Fourth.\\end{thm}\\section{Divisors}"
+        "\\begin{defn}Fifth.\\end{defn}\\begin{thm}Sixth.\\end{thm}\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    heads = re.compile(r"(Definition|Example|Theorem) (\d+(?:\.\d+)*)")
+    printed = heads.findall(page)
+    # the theorem steps the section counter it shares: the next section is 3
+    assert [number for _, number in printed] == ["1.1", "1.2", "1.4", "2", "3.1", "4"]
+    assert heads.findall(markdown.replace("**", "")) == printed
+
+
 @pytest.mark.parametrize("within", ["", "\\numberwithin{equation}{section}"])
 def test_equation_numbers_print_as_tags_counted_as_latex_counts(tmp_path, within: str) -> None:
     """One number per equation, one per align row (not a row with \\nonumber, not the rows of
