@@ -522,7 +522,8 @@ class _Theorem:
 
 
 def _theorems(sources: str) -> dict[str, _Theorem]:
-    """The paper's (and its styles') ``\\newtheorem`` declarations."""
+    """The paper's (and its styles') ``\\newtheorem`` declarations, with the level a later
+    ``\\numberwithin`` numbers a counter within."""
     declared: dict[str, _Theorem] = {}
     for star, name, shared, title, within in _NEWTHEOREM.findall(sources):
         owner = declared.get(shared.strip()) if shared else None
@@ -531,6 +532,10 @@ def _theorems(sources: str) -> dict[str, _Theorem]:
         if shared.strip() in _PARENT_LEVEL:  # ``[subsection]``: numbered as the headings are
             counter, reset = shared.strip(), _PARENT_LEVEL[shared.strip()]
         declared[name.strip()] = _Theorem(title.strip(), counter, reset, not star)
+    for counter, level in _NUMBER_WITHIN.findall(sources):  # ``\\numberwithin{thm}{section}``
+        for name, theorem in declared.items():
+            if theorem.counter == counter:
+                declared[name] = _Theorem(theorem.title, counter, level, theorem.numbered)
     return declared
 
 
@@ -605,7 +610,8 @@ _DISPLAY = re.compile(
     r"\\(part|chapter|section|subsection|subsubsection)\b"
     rf"|\\begin\s*\{{({'|'.join(sorted(_ONE_NUMBER | _ROW_NUMBERS))}|subequations)\}}"
 )
-_NUMBER_WITHIN = re.compile(r"\\(?:numberwithin|counterwithin)\s*\{equation\}\s*\{(\w+)\}")
+# amsmath's ``\\numberwithin{equation}{section}``, LaTeX's ``\\counterwithin``: (counter, level)
+_NUMBER_WITHIN = re.compile(r"\\(?:numberwithin|counterwithin)\*?\s*\{(\w+)\}\s*\{(\w+)\}")
 # a display's first label (in its body, before its end)
 _LABELLED_DISPLAY = re.compile(
     rf"\\begin\s*\{{({'|'.join(sorted(_ONE_NUMBER | _ROW_NUMBERS))})\}}"
@@ -625,9 +631,11 @@ def number_equations(tex: str, compiled: Compiled, sources: str) -> str:
     its number from the ``.aux``, which corrects the count. Left alone unless the headings'
     numbers are known (see :func:`number_headings`), and inside ``subequations``."""
     headings = {match.start(): number for match, number in _numbered_headings(tex, compiled)}
-    within_match = _NUMBER_WITHIN.search(sources)
+    set_within = [
+        level for counter, level in _NUMBER_WITHIN.findall(sources) if counter == "equation"
+    ]
     book = BOOK_CLASS.search(sources) or _numbered_in_chapters(tex, compiled)
-    within = within_match[1] if within_match else "chapter" if book else None
+    within = set_within[-1] if set_within else "chapter" if book else None
     if within is not None and not headings:
         return tex
     current: dict[str, str] = {}

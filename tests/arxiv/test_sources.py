@@ -1247,9 +1247,9 @@ def test_theorem_heads_print_the_numbers_latex_counts(tmp_path) -> None:
 def test_theorems_sharing_a_headings_counter_print_its_numbers(tmp_path, documentclass) -> None:
     """function-fields (amsart): ``\\newtheorem{example}[subsection]{Example}`` steps the
     subsection counter, which its subsection headings step too: Example 1.2 after Definition
-    1.1, 1.4 after subsection 1.3; a theorem sharing the section counter is Theorem 2. amsart writes its contents lines as ``\\tocsection
-    {}{1}{Places}``, which the headings' numbers had not been read from, so pandoc numbered
-    every example 1."""
+    1.1, 1.4 after subsection 1.3; a theorem sharing the section counter is Theorem 2.
+    amsart writes its contents lines as ``\\tocsection {}{1}{Places}``, which the headings'
+    numbers had not been read from, so pandoc numbered every example 1."""
     (tmp_path / "main.tex").write_text(
         f"\\documentclass{{{documentclass}}}\\newtheorem{{defn}}[subsection]{{Definition}}"
         "\\newtheorem{example}[subsection]{Example}\\newtheorem{thm}[section]{Theorem}"
@@ -1264,6 +1264,21 @@ def test_theorems_sharing_a_headings_counter_print_its_numbers(tmp_path, documen
     # the theorem steps the section counter it shares: the next section is 3
     assert [number for _, number in printed] == ["1.1", "1.2", "1.4", "2", "3.1", "4"]
     assert heads.findall(markdown.replace("**", "")) == printed
+
+
+def test_a_theorem_counter_numbered_within_sections_prints_their_numbers(tmp_path) -> None:
+    """mesh-posets: ``\\newtheorem{thm}{Theorem}`` and ``\\numberwithin{thm}{section}`` later
+    (amsmath): Definition 2.1, not 1; the theorems sharing ``thm`` go with it."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{amsmath}\\newtheorem{thm}{Theorem}"
+        "\\newtheorem{defn}[thm]{Definition}\\numberwithin{thm}{section}\\begin{document}"
+        "\\section{One}\\begin{thm}A.\\end{thm}\\begin{defn}B.\\end{defn}\\section{Two}"
+        "\\begin{defn}C.\\end{defn}\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    heads = re.compile(r"(Definition|Theorem) (\d+(?:\.\d+)*)")
+    assert [number for _, number in heads.findall(page)] == ["1.1", "1.2", "2.1"]
+    assert heads.findall(markdown.replace("**", "")) == heads.findall(page)
 
 
 @pytest.mark.parametrize("within", ["", "\\numberwithin{equation}{section}"])
