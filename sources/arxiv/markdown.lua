@@ -64,6 +64,17 @@ end
 
 function Link(l) return l.content end
 -- math already: a macro's \ensuremath{…} (vlpipe's \TextOrMath) is its group
+-- Code as a fenced block, with its language where it has one (pandoc indents a block without
+-- attributes): one way to write code, whose fences the page split closes and opens again where
+-- a listing runs over pages. The fence is longer than any run of backticks in the code.
+function CodeBlock(block)
+  local fence = "```"
+  for run in block.text:gmatch("`+") do
+    if #run >= #fence then fence = string.rep("`", #run + 1) end
+  end
+  local language = block.classes[1] and (" " .. block.classes[1]) or ""
+  return pandoc.RawBlock("markdown", fence .. language .. "\n" .. block.text .. "\n" .. fence .. "\n")
+end
 function Span(s) return s.content end
 function SmallCaps(s) return s.content end
 function Underline(s) return s.content end

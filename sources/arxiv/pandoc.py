@@ -23,7 +23,7 @@ from vlpipe.renderers.tex import strip_comments
 from vlpipe.sources.arxiv.align import CJK, MATH, normalize
 from vlpipe.sources.arxiv.archive import decode_tex
 from vlpipe.sources.arxiv.biblatex import biblatex_style, bibliography, is_biblatex, read_entries
-from vlpipe.sources.arxiv.compiled import TEX_SKIP, Compiled, read_compiled
+from vlpipe.sources.arxiv.compiled import TEX_SKIP, Compiled, braced_groups, read_compiled
 from vlpipe.sources.arxiv.macros import (
     BIBLIOGRAPHY_TEXT,
     PACKAGE_TEXT,
@@ -140,6 +140,52 @@ def listing_captions(tex: str, compiled: Compiled, sources: str) -> str:
         out += [tex[position : begin.start()], *([listing, line] if below else [line, listing])]
         position = end.end()
     return "".join(out) + tex[position:]
+
+
+def plain_listings(tex: str) -> str:
+    """``lstlisting``s as pandoc reads them: their options (over several lines, with braced
+    values: pandoc read them as code, or failed on the whole paper) cut down to the language,
+    written as pandoc names it (``C`` had become ``objectivec``, ``[ANSI]C`` stayed so), and
+    the LaTeX an ``escapeinside`` lets into the code (midas' fix lines in green) as the text it
+    prints."""
+    out, position = [], 0
+    for begin in _LSTLISTING.finditer(tex):
+        end = _LSTLISTING_END.search(tex, begin.end())
+        if begin.start() < position or end is None:
+            continue
+        options = balanced_group(tex, begin.end(), "[", "]")
+        body = tex[options[1] if options else begin.end() : end.start()]
+        escape = _escape_delimiters(options[0]) if options else None
+        if escape is not None:
+            opening, closing = map(re.escape, escape)
+            body = re.sub(f"{opening}(.*?){closing}", lambda m: _printed_text(m[1]), body)
+        language = _option(options[0], "language") if options else None
+        language = re.sub(r"^\[[^\]]*\]", "", language or "").strip().lower()
+        head = f"[language={language}]" if language else ""
+        out += [tex[position : begin.start()], f"\\begin{{lstlisting}}{head}", body, end[0]]
+        position = end.end()
+    return "".join(out) + tex[position:]
+
+
+def _escape_delimiters(options: str) -> tuple[str, str] | None:
+    """``escapeinside={<@}{@>}`` or ``escapeinside=||``: the two delimiters."""
+    found = re.search(r"(?:^|,)\s*escapeinside\s*=\s*", options)
+    if found is None:
+        return None
+    groups = braced_groups(options, found.end())
+    if len(groups) >= 2:
+        return groups[0], groups[1]
+    pair = options[found.end() : found.end() + 2]
+    return (pair[0], pair[1]) if len(pair) == 2 and "," not in pair else None
+
+
+def _printed_text(tex: str) -> str:
+    """Short LaTeX as the plain text it prints: commands that print nothing go with their
+    arguments (``\\color{green}``), other commands and braces leave their text."""
+    text = re.sub(
+        r"\\([_&%$#{}~^\\ ])", lambda m: " " if m[1] == " " else m[1], without_layout_commands(tex)
+    )
+    return re.sub(r"\\[A-Za-z@]+\*?\s*|[{}]", "", text)
 
 
 def _option(options: str, key: str) -> str | None:
@@ -998,7 +1044,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = normalize_tables(bilingual_captions(tex))
     tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)
-    tex = listing_captions(tex, compiled, sources)
+    tex = plain_listings(listing_captions(tex, compiled, sources))
     tex = contents_lists(normalize_figures(tex), compiled, sources)
     if compiled.bbl is not None:
         # biber's: data for biblatex to print, which it prints here; bibtex's: LaTeX (ACM's

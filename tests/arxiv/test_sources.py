@@ -1520,6 +1520,27 @@ def test_a_listings_caption_prints_where_the_page_prints_it(tmp_path) -> None:
     assert markdown.count("Listing") == 3  # the uncaptioned one has no line
 
 
+def test_a_listing_with_options_over_lines_and_escapes_is_its_code(tmp_path) -> None:
+    """midas: a listing whose options run over several lines with braced values, and whose
+    ``escapeinside`` lines print LaTeX in green. pandoc printed the options as the code and
+    lost the code; the escaped lines print as their text; ``language=C`` is ``c`` (pandoc
+    said ``objectivec``)."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{listings,xcolor}\\begin{document}\n"
+        "\\begin{lstlisting}[language=C, escapeinside={<@}{@>},\n    basicstyle=\\ttfamily, "
+        "frame=single,\n    caption={A double fetch in \\texttt{dedupe}.}, float]\n"
+        "same = memdup_user(argp, size);\n<@\\texttt{\\color{green}{+ \\textbf{if}(same->dest\\_"
+        "count != count)}}@>\nret = vfs_dedupe(file, same);\n\\end{lstlisting}\n\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    code = ["same = memdup_user(argp, size);", "+ if(same->dest_count != count)"]
+    code.append("ret = vfs_dedupe(file, same);")
+    shown = page.replace(" ", "")  # (the escaped line's \\_ prints as a space there)
+    assert all(line.replace(" ", "").replace("_count", "count") in shown for line in code)
+    assert "``` c\n" + "\n".join(code) + "\n```" in markdown
+    assert "Listing 1: A double fetch in `dedupe`." in markdown and "basicstyle" not in markdown
+
+
 def test_a_ctex_books_chapters_print_as_on_the_page(tmp_path) -> None:
     """ucasthesis: ctex writes a chapter's contents line as ``\\numberline {第一章\\hspace
     {.3em}}`` (``附录 A`` in the appendix, ``第1章`` where a class asks for arabic numbers),
