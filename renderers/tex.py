@@ -78,6 +78,19 @@ _CJK_CHARS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u
 # blank line after a comment still ends the paragraph
 _COMMENT = re.compile(r"(?<!\\)((?:\\\\)*)%.*(?:\n[ \t]*(?=\S))?")
 _URL_ARGUMENT = re.compile(r"\\(?:url|href)\s*\{[^{}]*\}")  # over line breaks too (a .bbl wraps)
+# text TeX reads as typed, where ``%`` and commands are text: \verb|…|, \lstinline, the verbatim
+# and code environments (the environment's options, braced values in them too, stay outside
+# ``body``)
+VERBATIM = re.compile(
+    r"\\verb\*?(?P<verb>[^A-Za-z\s*])[^\n]*?(?P=verb)"
+    r"|\\lstinline\s*(?:\[[^\]\n]*\])?(?:(?P<inline>[^A-Za-z\s{\[])[^\n]*?(?P=inline)|\{[^{}\n]*\})"
+    r"|\\begin\s*\{(?P<env>verbatim\*?|Verbatim\*?|BVerbatim|LVerbatim|spverbatim|lstlisting"
+    r"|minted|comment)\}(?P<options>(?:\s*\[(?:[^\[\]{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\])?"
+    r"(?:\s*\{[^{}\n]*\})?)"
+    r"(?P<body>.*?)\\end\s*\{(?P=env)\}",
+    re.DOTALL,
+)
+_KEPT_AS_TYPED = re.compile(f"{_URL_ARGUMENT.pattern}|{VERBATIM.pattern}", re.DOTALL)
 _FILE_LINE_ERROR = re.compile(r"^(?:\./)?([^\s:][^:]*):(\d+): (.+)$")
 # what asks for another run (rerunfilecheck says "Info" in every run, "Warning" only then)
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck Warning")
@@ -152,14 +165,17 @@ class TexResult:
 
 def strip_comments(tex: str) -> str:
     """TeX source without ``%`` comments (an escaped ``\\%`` stays, and so does a ``%`` in the URL
-    of a ``\\url``/``\\href``, which reads it verbatim: ``%E5%B8%B8``)."""
-    out, position = [], 0
-    for match in _URL_ARGUMENT.finditer(tex):
-        line_start = tex.rfind("\n", 0, match.start()) + 1
-        if match.start() < position or _COMMENT.search(tex, line_start, match.start()):
-            continue  # a URL inside a comment goes with it
+    of a ``\\url``/``\\href``, which reads it verbatim: ``%E5%B8%B8``, and in verbatim text and
+    code: ``printf("%d")`` in a listing)."""
+    out, position, start = [], 0, 0
+    while (match := _KEPT_AS_TYPED.search(tex, start)) is not None:
+        line_start = max(tex.rfind("\n", 0, match.start()) + 1, position)
+        if _COMMENT.search(tex, line_start, match.start()):  # commented out: goes with its line
+            line_end = tex.find("\n", match.start())
+            start = len(tex) if line_end < 0 else line_end + 1
+            continue
         out += [_COMMENT.sub(r"\1", tex[position : match.start()]), match[0]]
-        position = match.end()
+        position = start = match.end()
     return "".join(out) + _COMMENT.sub(r"\1", tex[position:])
 
 

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from rapidfuzz.distance import Indel
 
 from vlpipe.errors import ConfigError, DocumentError
-from vlpipe.renderers.tex import strip_comments
+from vlpipe.renderers.tex import VERBATIM, strip_comments
 from vlpipe.sources.arxiv.align import CJK, MATH, normalize
 from vlpipe.sources.arxiv.archive import decode_tex
 from vlpipe.sources.arxiv.biblatex import biblatex_style, bibliography, is_biblatex, read_entries
@@ -140,6 +140,31 @@ def listing_captions(tex: str, compiled: Compiled, sources: str) -> str:
         out += [tex[position : begin.start()], *([listing, line] if below else [line, listing])]
         position = end.end()
     return "".join(out) + tex[position:]
+
+
+_TYPED_MARK = re.compile(r"VLPIPETYPED(\d+)X")
+
+
+def verbatim_marked(tex: str) -> tuple[str, list[str]]:
+    """``tex`` with the text of each verbatim span (:data:`VERBATIM`: a code environment's body,
+    a ``\\verb|…|`` whole) replaced by a mark, and those texts: what TeX reads as typed is not
+    LaTeX to expand or clean up (a listing's ``#define X \\`` line ending in a backslash, its
+    ``\\n``, a LaTeX listing's ``\\vspace``). :func:`verbatim_restored` puts them back."""
+    typed: list[str] = []
+
+    def mark(match: re.Match[str]) -> str:
+        if match["body"] is None:
+            typed.append(match[0])
+            return f"VLPIPETYPED{len(typed) - 1}X"
+        typed.append(match["body"])
+        head, tail = match.start("body") - match.start(), match.end("body") - match.start()
+        return f"{match[0][:head]}VLPIPETYPED{len(typed) - 1}X{match[0][tail:]}"
+
+    return VERBATIM.sub(mark, tex), typed
+
+
+def verbatim_restored(tex: str, typed: list[str]) -> str:
+    return _TYPED_MARK.sub(lambda match: typed[int(match[1])], tex)
 
 
 def plain_listings(tex: str) -> str:
@@ -1044,7 +1069,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = normalize_tables(bilingual_captions(tex))
     tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)
-    tex = plain_listings(listing_captions(tex, compiled, sources))
+    tex = listing_captions(tex, compiled, sources)
     tex = contents_lists(normalize_figures(tex), compiled, sources)
     if compiled.bbl is not None:
         # biber's: data for biblatex to print, which it prints here; bibtex's: LaTeX (ACM's
@@ -1356,13 +1381,14 @@ def paper_markdown(
     ``.bbl`` files) for citations, references and heading numbers."""
     texts = tex_texts(files)
     compiled = read_compiled(outputs, main)
-    tex = flatten(main, texts)
+    tex, typed = verbatim_marked(flatten(main, texts))
     styles = loaded_styles(tex, files)
     tex = without_false_branches(tex, styles)
     sources = tex + "\n" + styles  # what sets the citation style
     known = {**PACKAGE_TEXT, **style_abbreviations(styles)}
     tex = expand_macros(replace_acronyms(tex), known=known)
-    markdown, conversion = _convert(prepare_for_pandoc(tex, compiled, sources), timeout_s)
+    prepared = plain_listings(verbatim_restored(prepare_for_pandoc(tex, compiled, sources), typed))
+    markdown, conversion = _convert(prepared, timeout_s)
     text, fallbacks = render_table_fallbacks(markdown)
     text = printed_caption_labels(text, compiled, sources)
     text = _DISPLAY_MATH_MD.sub(lambda m: _BLANK_LINES.sub("\n", m[0]), join_cjk_lines(text))

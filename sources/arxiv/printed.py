@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from vlpipe.renderers.tex import VERBATIM
 from vlpipe.sources.arxiv.biblatex import biblatex_style, is_biblatex, read_entries
 from vlpipe.sources.arxiv.biblatex import citations as biblatex_citations
 from vlpipe.sources.arxiv.compiled import Citation, Compiled
@@ -421,17 +422,12 @@ def _and_list(items: list[str]) -> str:
 
 
 # what TeX prints as typed: ``\\verb+\\chapter{x}+``, verbatim-like environments
-_VERBATIM = re.compile(
-    r"\\verb\*?([^A-Za-z\s*]).*?\1"
-    r"|\\begin\s*\{(verbatim\*?|Verbatim|lstlisting|minted|comment)\}.*?\\end\s*\{\2\}",
-    re.DOTALL,
-)
 _MATTER = re.compile(r"\\(frontmatter|mainmatter|backmatter)\b")
 
 
 def verbatim_spans(tex: str) -> list[tuple[int, int]]:
     """Where ``tex`` holds text TeX prints as typed (commands there are not commands)."""
-    return [match.span() for match in _VERBATIM.finditer(tex)]
+    return [match.span() for match in VERBATIM.finditer(tex)]
 
 
 def _in_front_or_back_matter(tex: str, offset: int) -> bool:

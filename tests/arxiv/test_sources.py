@@ -1541,6 +1541,31 @@ def test_a_listing_with_options_over_lines_and_escapes_is_its_code(tmp_path) -> 
     assert "Listing 1: A double fetch in `dedupe`." in markdown and "basicstyle" not in markdown
 
 
+def test_code_and_verbatim_text_stay_as_typed(tmp_path) -> None:
+    """A ``%`` in a listing (``printf("%d")``) was read as a comment start, which unbalanced
+    the paper and sent all of it to plain text; a line ending in a backslash, ``\\n`` and a
+    LaTeX command in code were changed as LaTeX. What TeX reads as typed stays as typed: code
+    environments, ``\\verb`` and ``\\lstinline``; a commented-out ``\\begin{verbatim}`` starts
+    nothing."""
+    code = [
+        "#define MAX(a, b) \\",
+        "  ((a) > (b) ? (a) : (b))",
+        'printf("%d items\\n", n); // 100% done \\foo \\vspace{1em}',
+    ]
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{listings}\\newcommand{\\foo}{EXPANDED}"
+        "\\begin{document}\nText \\foo. % \\begin{verbatim} in a comment\n"
+        "\\begin{lstlisting}[language=C,caption={[Short]A macro, 100\\% safe.}]\n"
+        + "\n".join(code)
+        + '\n\\end{lstlisting}\n\\begin{verbatim}\ns = "%s" % name  # 50%\n\\end{verbatim}\n'
+        "Inline \\verb|a % b| and \\lstinline{x % y}.\n\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    assert "Inline a % b and x % y." in page and "Inline `a % b` and `x % y`." in markdown
+    assert "Listing 1: A macro, 100% safe.\n\n``` c\n" + "\n".join(code) + "\n```" in markdown
+    assert '```\ns = "%s" % name  # 50%\n```' in markdown and markdown.startswith("Text EXPANDED.")
+
+
 def test_a_ctex_books_chapters_print_as_on_the_page(tmp_path) -> None:
     """ucasthesis: ctex writes a chapter's contents line as ``\\numberline {第一章\\hspace
     {.3em}}`` (``附录 A`` in the appendix, ``第1章`` where a class asks for arabic numbers),
