@@ -79,14 +79,14 @@ _CJK_CHARS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u
 _COMMENT = re.compile(r"(?<!\\)((?:\\\\)*)%.*(?:\n[ \t]*(?=\S))?")
 _URL_ARGUMENT = re.compile(r"\\(?:url|href)\s*\{[^{}]*\}")  # over line breaks too (a .bbl wraps)
 # text TeX reads as typed, where ``%`` and commands are text: \verb|…|, \lstinline, the verbatim
-# and code environments (the environment's options, braced values in them too, stay outside
-# ``body``)
+# and code environments (the environment's options on its line, braced values in them too, and
+# minted's language stay outside ``body``)
 VERBATIM = re.compile(
     r"\\verb\*?(?P<verb>[^A-Za-z\s*])[^\n]*?(?P=verb)"
     r"|\\lstinline\s*(?:\[[^\]\n]*\])?(?:(?P<inline>[^A-Za-z\s{\[])[^\n]*?(?P=inline)|\{[^{}\n]*\})"
     r"|\\begin\s*\{(?P<env>verbatim\*?|Verbatim\*?|BVerbatim|LVerbatim|spverbatim|lstlisting"
-    r"|minted|comment)\}(?P<options>(?:\s*\[(?:[^\[\]{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\])?"
-    r"(?:\s*\{[^{}\n]*\})?)"
+    r"|minted|comment)\}(?P<options>[ \t]*(?:\[(?:[^\[\]{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\])?"
+    r"[ \t]*(?:\{[^{}\n]*\})?)"
     r"(?P<body>.*?)\\end\s*\{(?P=env)\}",
     re.DOTALL,
 )

@@ -143,6 +143,7 @@ def listing_captions(tex: str, compiled: Compiled, sources: str) -> str:
 
 
 _TYPED_MARK = re.compile(r"VLPIPETYPED(\d+)X")
+_PARAMETER = re.compile(r"#+\d")
 
 
 def verbatim_marked(tex: str) -> tuple[str, list[str]]:
@@ -153,6 +154,8 @@ def verbatim_marked(tex: str) -> tuple[str, list[str]]:
     typed: list[str] = []
 
     def mark(match: re.Match[str]) -> str:
+        if _PARAMETER.search(match[0]):  # in a definition (``\\lstinline{#1}``): the macro's
+            return match[0]
         if match["body"] is None:
             typed.append(match[0])
             return f"VLPIPETYPED{len(typed) - 1}X"
@@ -160,36 +163,54 @@ def verbatim_marked(tex: str) -> tuple[str, list[str]]:
         head, tail = match.start("body") - match.start(), match.end("body") - match.start()
         return f"{match[0][:head]}VLPIPETYPED{len(typed) - 1}X{match[0][tail:]}"
 
-    return VERBATIM.sub(mark, tex), typed
+    head, begin, body = tex.partition("\\begin{document}")  # the preamble's are definitions
+    if not begin:
+        head, body = "", tex
+    return head + begin + VERBATIM.sub(mark, body), typed
 
 
 def verbatim_restored(tex: str, typed: list[str]) -> str:
     return _TYPED_MARK.sub(lambda match: typed[int(match[1])], tex)
 
 
-def plain_listings(tex: str) -> str:
-    """``lstlisting``s as pandoc reads them: their options (over several lines, with braced
-    values: pandoc read them as code, or failed on the whole paper) cut down to the language,
-    written as pandoc names it (``C`` had become ``objectivec``, ``[ANSI]C`` stayed so), and
-    the LaTeX an ``escapeinside`` lets into the code (midas' fix lines in green) as the text it
-    prints."""
-    out, position = [], 0
-    for begin in _LSTLISTING.finditer(tex):
-        end = _LSTLISTING_END.search(tex, begin.end())
-        if begin.start() < position or end is None:
-            continue
-        options = balanced_group(tex, begin.end(), "[", "]")
-        body = tex[options[1] if options else begin.end() : end.start()]
-        escape = _escape_delimiters(options[0]) if options else None
-        if escape is not None:
-            opening, closing = map(re.escape, escape)
-            body = re.sub(f"{opening}(.*?){closing}", lambda m: _printed_text(m[1]), body)
-        language = _option(options[0], "language") if options else None
-        language = re.sub(r"^\[[^\]]*\]", "", language or "").strip().lower()
-        head = f"[language={language}]" if language else ""
-        out += [tex[position : begin.start()], f"\\begin{{lstlisting}}{head}", body, end[0]]
-        position = end.end()
-    return "".join(out) + tex[position:]
+def plain_code(tex: str) -> str:
+    """Code environments as pandoc reads them. An ``lstlisting``'s options (over several lines,
+    with braced values: pandoc read them as code, or failed on the whole paper) cut down to the
+    language, written as pandoc names it (``C`` had become ``objectivec``, ``[ANSI]C`` stayed
+    so), and the LaTeX an ``escapeinside`` lets into the code (midas' fix lines in green) as
+    the text it prints; fancyvrb's ``Verbatim`` without options, its ``commandchars``
+    commands (megatron's ``+color~red!~…!``) as the text they print."""
+
+    def plain(match: re.Match[str]) -> str:
+        env, body = match["env"], match["body"]
+        if env not in ("lstlisting", "Verbatim", "BVerbatim", "LVerbatim"):
+            return match[0]
+        bracketed = balanced_group(match["options"], 0, "[", "]")
+        options = bracketed[0] if bracketed else ""
+        head = ""
+        if env == "lstlisting":
+            escape = _escape_delimiters(options)
+            if escape is not None:
+                opening, closing = map(re.escape, escape)
+                body = re.sub(f"{opening}(.*?){closing}", lambda m: _printed_text(m[1]), body)
+            language = re.sub(r"^\[[^\]]*\]", "", _option(options, "language") or "")
+            head = f"[language={language.strip().lower()}]" if language.strip() else ""
+        elif len(chars := re.findall(r"\\?(.)", _option(options, "commandchars") or "")) == 3:
+            body = _command_chars_text(body, "".join(chars))  # ``+~!``, ``\\\{\}``
+        return f"\\begin{{{env}}}{head}{body}\\end{{{env}}}"
+
+    return VERBATIM.sub(plain, tex)
+
+
+def _command_chars_text(body: str, chars: str) -> str:
+    """fancyvrb code whose three ``commandchars`` (escape, group open, group close) make commands
+    in it, as the text it prints: the code's own backslashes and braces stay."""
+    kept = str.maketrans(
+        {c: s for c, s in zip("\\{}", "\ue000\ue001\ue002", strict=True) if c not in chars}
+    )
+    commands = str.maketrans(dict(zip(chars, "\\{}", strict=True)))
+    text = _printed_text(body.translate(kept).translate(commands))
+    return text.translate({0xE000: "\\", 0xE001: "{", 0xE002: "}"})
 
 
 def _escape_delimiters(options: str) -> tuple[str, str] | None:
@@ -206,11 +227,22 @@ def _escape_delimiters(options: str) -> tuple[str, str] | None:
 
 def _printed_text(tex: str) -> str:
     """Short LaTeX as the plain text it prints: commands that print nothing go with their
-    arguments (``\\color{green}``), other commands and braces leave their text."""
-    text = re.sub(
-        r"\\([_&%$#{}~^\\ ])", lambda m: " " if m[1] == " " else m[1], without_layout_commands(tex)
-    )
+    arguments (``\\color{green}``), a command with several arguments prints its last
+    (``\\textcolor{red}{x}``, pygments' ``\\PY{k}{def}``), other commands and braces leave
+    their text."""
+    text = without_layout_commands(tex)
+    for _ in range(_NESTING_LIMIT):
+        text, found = _INNERMOST_CALL.subn(lambda m: _BRACED.findall(m[1])[-1], text)
+        if not found:
+            break
+    text = re.sub(r"\\([_&%$#{}~^\\ ])", lambda m: " " if m[1] == " " else m[1], text)
     return re.sub(r"\\[A-Za-z@]+\*?\s*|[{}]", "", text)
+
+
+# a command and its braced arguments, none of which holds a brace
+_INNERMOST_CALL = re.compile(r"\\[A-Za-z@]+\*?((?:[ \t]*\{[^{}]*\})+)")
+_BRACED = re.compile(r"\{([^{}]*)\}")
+_NESTING_LIMIT = 20
 
 
 def _option(options: str, key: str) -> str | None:
@@ -855,11 +887,11 @@ def figure_text(body: str) -> str:
     """The text a figure typesets besides its pictures and caption (flamingo's prompts and
     answers in boxes, an algorithm), in a :data:`FIGURE_TEXT` environment before it: the page
     prints it, and the page split moves it with the caption. A body with fewer than four words
-    outside commands (``\\centering``, a picture's options) has none."""
+    outside commands (``\\centering``, a picture's options) and no code has none."""
     text = _FLOAT_PLACEMENT.sub("", body)
     for command in (CAPTION, _PICTURE):
         text = replace_commands(text, command, lambda _command, _inside: "")
-    if len(_WORD.findall(_plain_text(text))) < 4:
+    if len(_WORD.findall(_plain_text(text))) < 4 and not _TYPED_MARK.search(text):  # no code
         return ""
     pieces, end = [], 0
     for math in _DISPLAY_MATH.finditer(text):
@@ -1387,7 +1419,7 @@ def paper_markdown(
     sources = tex + "\n" + styles  # what sets the citation style
     known = {**PACKAGE_TEXT, **style_abbreviations(styles)}
     tex = expand_macros(replace_acronyms(tex), known=known)
-    prepared = plain_listings(verbatim_restored(prepare_for_pandoc(tex, compiled, sources), typed))
+    prepared = plain_code(verbatim_restored(prepare_for_pandoc(tex, compiled, sources), typed))
     markdown, conversion = _convert(prepared, timeout_s)
     text, fallbacks = render_table_fallbacks(markdown)
     text = printed_caption_labels(text, compiled, sources)

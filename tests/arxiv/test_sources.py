@@ -1566,6 +1566,24 @@ def test_code_and_verbatim_text_stay_as_typed(tmp_path) -> None:
     assert '```\ns = "%s" % name  # 50%\n```' in markdown and markdown.startswith("Text EXPANDED.")
 
 
+def test_fancyvrb_commandchars_print_their_text_and_the_code_keeps_its_own(tmp_path) -> None:
+    """megatron: ``\\begin{Verbatim}[commandchars=+~!]`` with ``+color~red!~…!`` highlighting in
+    its code: the markdown held the commands as code. The code's own backslashes and braces
+    stay; pygments' ``\\PY{k}{def}`` with the standard command characters prints ``def``."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{fancyvrb,xcolor}\\newcommand{\\PY}[2]{#2}"
+        "\\begin{document}\n\\begin{Verbatim}[formatcom=\\color{gray}, commandchars=+~!]\n"
+        '+color~red!~typename P=uint32_t;! +color~black!~// for "pointers"!\n'
+        'void f() { x = "\\n"; }\n\\end{Verbatim}\n'
+        "\\begin{Verbatim}[commandchars=\\\\\\{\\}]\n"
+        "\\textcolor{red}{return} \\PY{k}{def} x\n\\end{Verbatim}\n\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    lines = ['typename P=uint32_t; // for "pointers"', 'void f() { x = "\\n"; }', "return def x"]
+    assert all(" ".join(line.split()) in " ".join(page.split()) for line in lines)
+    assert "```\n" + "\n".join(lines[:2]) + "\n```\n\n```\nreturn def x\n```" in markdown
+
+
 def test_a_ctex_books_chapters_print_as_on_the_page(tmp_path) -> None:
     """ucasthesis: ctex writes a chapter's contents line as ``\\numberline {第一章\\hspace
     {.3em}}`` (``附录 A`` in the appendix, ``第1章`` where a class asks for arabic numbers),
