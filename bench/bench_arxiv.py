@@ -1,7 +1,7 @@
 """arXiv source on real papers: compile yield, kept pages, page fidelity and time, vs TeX Live.
 
     python -m bench.arxiv.fetch_papers            # once: the papers of bench/arxiv/papers.json
-    python bench/bench_arxiv.py [--split regression|heldout|all] [--repeat 3] [--out FILE]
+    python bench/bench_arxiv.py [--split regression|heldout|unseen|all] [--repeat 3] [--out FILE]
                                 [--only NAME …] [--dump DIR]
 
 For each paper (a folder under ``bench/out/arxiv/papers``):
@@ -465,7 +465,9 @@ def _p10(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--split", choices=["regression", "heldout", "all"], default="all")
+    parser.add_argument(
+        "--split", choices=["regression", "heldout", "unseen", "all"], default="all"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timing repeats (medians)")
     parser.add_argument("--papers", type=Path, default=PAPERS)
     parser.add_argument("--only", nargs="*", help="paper names")
