@@ -116,13 +116,16 @@ def cite_style(sources: str, citations: dict[str, Citation]) -> CiteStyle:
     square = "square" in words or bool(numeric) or not author_year
     opening, closing = ("[", "]") if square and "round" not in words else ("(", ")")
     # natbib's ``\\bibpunct``'s fourth argument is its mode (n, s: numbers; else author-year):
-    # of several (one per branch), the last of the mode chosen
-    punct = list(_BIBPUNCT.finditer(sources))
+    # of several (one per branch), the last of the mode chosen; natbib's own ``\\bibstyle@NAME``
+    # definitions hold one per bibliography style, in force only for that style
+    definitions, text = _bibstyle_definitions(sources)
+    bibstyle = BIBLIOGRAPHY_STYLE.findall(sources)
+    own = definitions.get(bibstyle[-1].strip(), "") if bibstyle else ""
+    punct = list(_BIBPUNCT.finditer(text)) or list(_BIBPUNCT.finditer(own))
     punct = [
         m for m in punct if m[4] is None or (m[4].strip() in ("n", "s")) != author_year
     ] or punct
     separator = ";" if "semicolon" in words or "colon" in words or "comma" not in words else ","
-    bibstyle = BIBLIOGRAPHY_STYLE.findall(sources)
     if punct:
         opening, closing = punct[-1][1], punct[-1][2]
         separator = punct[-1][3] if punct[-1][3] is not None else separator
@@ -150,13 +153,7 @@ def natbib_options(sources: str) -> tuple[str, dict[str, str]]:
     options of NAME's definition where a style defines it (acmart's ``acmauthoryear``). Where
     the paper's load options do not choose among several ``\\citestyle``s, the first is in
     force: the paper's own (its text comes before its styles'), else a style's default."""
-    definitions: dict[str, str] = {}
-
-    def take_definition(match: re.Match[str], body: str) -> str:
-        definitions[match[1]] = body
-        return ""
-
-    text = replace_commands(sources, _BIBSTYLE_DEF, take_definition)
+    definitions, text = _bibstyle_definitions(sources)
     bodies, named = [], []
     for match in _CITESTYLE.finditer(text):
         group = balanced_group(text, match.end())
@@ -171,6 +168,18 @@ def natbib_options(sources: str) -> tuple[str, dict[str, str]]:
     settings = {key: value for body in bodies for key, value in _SETTING.findall(body)}
     words = ",".join(_SETTING.sub("", body) for body in bodies)
     return words.replace("acmauthoryear", "authoryear"), settings
+
+
+def _bibstyle_definitions(sources: str) -> tuple[dict[str, str], str]:
+    """natbib's ``\\bibstyle@NAME`` definitions (the settings ``\\bibliographystyle{NAME}``
+    brings) by NAME, and the sources without them."""
+    definitions: dict[str, str] = {}
+
+    def take_definition(match: re.Match[str], body: str) -> str:
+        definitions[match[1]] = body
+        return ""
+
+    return definitions, replace_commands(sources, _BIBSTYLE_DEF, take_definition)
 
 
 def _compressed(labels: list[str], run: str = "{}–{}") -> list[str]:
@@ -200,6 +209,10 @@ def format_citation(
     base = command.lower()
     if style.author_year:
         return _author_year(base, found, style)
+    if base in ("citeauthor", "citeyear"):  # names or years, not numbers: "proposed by Jia et al."
+        parts = [(c.year if base == "citeyear" else c.authors) if c else "" for c in found]
+        if all(parts):
+            return ", ".join(parts)
     labels = [c.label if c else UNDEFINED for c in found]
     labels = _compressed(labels) if style.compress else labels
     joined = style.label_sep.join(labels)

@@ -850,6 +850,27 @@ def test_a_natbib_bibliography_style_sets_its_punctuation() -> None:
     assert printed.replace_citations(tex, found, no_natbib_default) == (
         "(Doe, 2019; Smith et al., 2020)"
     )
+    # a paper shipping natbib.sty itself (author-disambiguation): the package's definitions
+    # for other bibliography styles are not the paper's (it printed [Newman, 2001])
+    shipped = (
+        "\\usepackage{natbib}\\bibliographystyle{apalike}\n"
+        "\\newcommand\\bibstyle@chicago{\\bibpunct{(}{)}{;}{a}{,}{,}}\n"
+        "\\newcommand\\bibstyle@named{\\bibpunct{[}{]}{;}{a}{,}{,}}\n"
+    )
+    assert printed.replace_citations(tex, found, shipped) == "(Doe, 2019; Smith et al., 2020)"
+    named = shipped.replace("{apalike}", "{named}")
+    assert printed.replace_citations(tex, found, named) == "[Doe, 2019; Smith et al., 2020]"
+
+
+def test_citeauthor_prints_names_in_a_numeric_style() -> None:
+    """ntnu-master-thesis (biblatex, numeric): ``proposed by \\citeauthor{jia}`` prints "Jia et
+    al.", the markdown had "[1]"; ``\\citeyear`` prints the year."""
+    cites = {"jia": compiled.Citation("1", "2025", "Jia et al."), "x": compiled.Citation("2")}
+    numeric = printed.CiteStyle(False, "[", "]", False, biblatex=True)
+    assert printed.format_citation("citeauthor", ["jia"], cites, numeric) == "Jia et al."
+    assert printed.format_citation("citeyear", ["jia"], cites, numeric) == "2025"
+    assert printed.format_citation("cite", ["jia"], cites, numeric) == "[1]"
+    assert printed.format_citation("citeauthor", ["x"], cites, numeric) == "[2]"  # no names known
 
 
 def test_acmart_author_year_chosen_by_the_paper_over_the_class_default() -> None:
