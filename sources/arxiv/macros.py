@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 _NEWCOMMAND = re.compile(r"\\(?:re)?newcommand\*?|\\providecommand\*?")
 # ``\\def\\name`` or an active character's ``\\def"#1"{…}``
-_DEF = re.compile(r"\\[egx]?def\s*(\\[A-Za-z@]+|[^\\\s{}%#])")
+_DEF = re.compile(r"\\[egx]?def(?![A-Za-z@])\s*(\\[A-Za-z@]+|[^\\\sA-Za-z0-9@{}%#])")
 _MATHOP = re.compile(r"\\DeclareMathOperator(\*?)\s*")
 _MACRO_USE = re.compile(r"\\([A-Za-z@]+)")
 _ENDS_IN_COMMAND = re.compile(r"\\[A-Za-z@]+\s*$")

@@ -1421,6 +1421,10 @@ def test_definitions_pandoc_cannot_read_leave_the_paper_convertible(tmp_path) ->
     assert converted.conversion_fallbacks == ()
     assert "Table 1: Energy levels." in converted.text and "0.875" in converted.text
     assert "#1" not in converted.text and "catcode" not in converted.text
+    # a command that starts with "def" is no \\def: meta-ot's $\\gS_2\\defeq\\{x\\}$ had lost the
+    # rest of the paper
+    tex = "\\newcommand{\\defeq}{:=}\\definecolor{g}{RGB}{1,2,3}$S\\defeq\\{x\\}$ and the rest."
+    assert macros.expand_macros(tex) == "\\definecolor{g}{RGB}{1,2,3}$S:=\\{x\\}$ and the rest."
 
 
 def test_a_macro_defined_again_expands_as_defined_where_it_is_used(tmp_path) -> None:
