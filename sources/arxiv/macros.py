@@ -438,32 +438,65 @@ _NEWIF = re.compile(r"\\newif\s*\\(if[A-Za-z@]+)")
 # ``\iffalse``, and ``\if 0`` ⏎ (``\if`` compares the ``0`` with the space the line end makes:
 # never equal): the idioms for leaving text out
 _FALSE_TEST = re.compile(r"\\iffalse(?![A-Za-z@])|\\if(?![A-Za-z@])\s*[^\s\\{}%]\s")
+# a switch declared, tested, or set (``\\CameraReadytrue``), and braces for the nesting
+_SWITCH_TOKEN = re.compile(
+    r"\\newif\s*\\if(?P<declared>[A-Za-z@]+)|\\if(?P<test>[A-Za-z@]+)"
+    r"|\\(?P<set>[A-Za-z@]+?)(?P<value>true|false)(?![A-Za-z@])|(?<!\\)(?P<brace>[{}])"
+)
 _CONDITIONAL_TOKEN = re.compile(r"\\newif\s*\\[A-Za-z@]+|\\([A-Za-z@]+)|\\.|([{}])")
 
 
 def without_false_branches(tex: str, styles: str = "") -> str:
-    """``tex`` without the text of always-false conditionals (``\\iffalse … \\fi``, ``\\if 0 …
-    \\fi``), their ``\\else`` branch kept: TeX prints none of it, and pandoc drops only a plain
-    ``\\iffalse`` (one nested ``\\ifx`` ends it early). Conditionals nest as TeX nests them
-    (its own and the ``\\newif``s of the paper and its ``styles``); a branch that would cross a
-    closing brace (an unbalanced ``\\iffalse`` in a definition) is left alone."""
+    """``tex`` without the text TeX's conditionals leave out: always-false ones (``\\iffalse …
+    \\fi``, ``\\if 0 … \\fi``), their ``\\else`` branch kept, and the branch a ``\\newif`` switch of
+    the paper does not take, its value set as the paper sets it at the top level (false when
+    declared), in reading order (asvc: ``\\ifCameraReady\\NotCameraReadyfalse\\else
+    \\NotCameraReadytrue\\fi``, then ``\\ifNotCameraReady … \\fi``). TeX prints none of it, and
+    pandoc drops only a plain ``\\iffalse`` (one nested ``\\ifx`` ends it early) and fails on
+    the rest. Conditionals nest as TeX nests them (its own and the ``\\newif``s of the paper and
+    its ``styles``); a branch that would cross a closing brace (an unbalanced ``\\iffalse`` in a
+    definition) is left alone."""
     conditionals = set(_PRIMITIVE_CONDITIONALS) | set(_NEWIF.findall(tex + styles))
+    tex = _switches_resolved(tex, conditionals)
     out, position = [], 0
     for test in _FALSE_TEST.finditer(tex):
         if test.start() < position:
             continue
-        branch = _false_branch(tex, test.end(), conditionals)
+        branch = _branches(tex, test.end(), conditionals)
         if branch is None:
             continue
-        end, kept = branch
+        end, _, kept = branch
         out += [tex[position : test.start()], kept]
         position = end
     return "".join(out) + tex[position:]
 
 
-def _false_branch(tex: str, start: int, conditionals: set[str]) -> tuple[int, str] | None:
-    """Where the conditional whose test ends at ``start`` ends (after its ``\\fi``) and the text
-    of its ``\\else`` branch; None when it has no ``\\fi`` inside the braces around it."""
+def _switches_resolved(tex: str, conditionals: set[str]) -> str:
+    """``tex`` with each test of a ``\\newif`` the paper declares replaced by the branch its
+    value takes (a ``\\NAMEtrue`` inside braces, as in a macro's body, is not followed)."""
+    values: dict[str, bool] = {}
+    depth, position = 0, 0
+    while (token := _SWITCH_TOKEN.search(tex, position)) is not None:
+        position = token.end()
+        if token["brace"]:
+            depth += 1 if token["brace"] == "{" else -1
+        elif token["declared"]:
+            values[token["declared"]] = False
+        elif token["set"] in values and depth == 0:
+            values[token["set"]] = token["value"] == "true"
+        elif token["test"] in values:
+            branch = _branches(tex, token.end(), conditionals)
+            if branch is not None:
+                end, taken, other = branch
+                tex = tex[: token.start()] + (taken if values[token["test"]] else other) + tex[end:]
+                position = token.start()
+    return tex
+
+
+def _branches(tex: str, start: int, conditionals: set[str]) -> tuple[int, str, str] | None:
+    """Where the conditional whose test ends at ``start`` ends (after its ``\\fi``), and the text
+    of its true and of its ``\\else`` branch; None when it has no ``\\fi`` inside the braces
+    around it."""
     depth, braces, other = 0, 0, None
     for token in _CONDITIONAL_TOKEN.finditer(tex, start):
         name, brace = token[1], token[2]
@@ -474,11 +507,13 @@ def _false_branch(tex: str, start: int, conditionals: set[str]) -> tuple[int, st
         elif name in conditionals:
             depth += 1
         elif name == "else" and depth == 0 and braces == 0:
-            other = token.end()
+            other = token
         elif name == "fi" and depth > 0:
             depth -= 1
         elif name == "fi" and braces == 0:
-            return token.end(), "" if other is None else tex[other : token.start()]
+            if other is None:
+                return token.end(), tex[start : token.start()], ""
+            return token.end(), tex[start : other.start()], tex[other.end() : token.start()]
         elif name == "fi":
             return None
     return None

@@ -514,8 +514,10 @@ def number_headings(tex: str, compiled: Compiled) -> str:
     return "".join(out)
 
 
+# ``\\newtheorem``, and Springer's llncs.cls ``\\spnewtheorem`` and ``\\spn@wtheorem``
 _NEWTHEOREM = re.compile(
-    r"\\newtheorem(\*?)\s*\{([^}]+)\}\s*(?:\[([^\]]+)\])?\s*\{([^}]*)\}(?:\s*\[([^\]]+)\])?"
+    r"\\(?:newtheorem|spnewtheorem|spn@wtheorem)(\*?)\s*\{([^}]+)\}\s*(?:\[([^\]]+)\])?"
+    r"\s*\{([^}]*)\}(?:\s*\[([^\]]+)\])?"
 )
 _THEOREM_EVENT = re.compile(
     r"\\(part|chapter|section|subsection|subsubsection)\b|\\(begin|end)\s*\{([^}]+)\}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import re
 import shutil
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -1367,6 +1368,45 @@ def test_refs_and_headings_print_the_compiles_numbers() -> None:
         "\\subsection*{A.1 Lemmas}"
     )
     assert printed.number_headings("\\section{Only one}", found) == "\\section{Only one}"
+
+
+def test_a_papers_switches_print_the_branch_they_take(tmp_path) -> None:
+    """asvc: ``\\newif\\ifCameraReady`` (left false), ``\\ifCameraReady\\NotCameraReadyfalse
+    \\else\\NotCameraReadytrue\\fi``, then ``\\ifNotCameraReady … \\fi`` around text the
+    page prints, and ``\\ifCameraReady\\linebreak[4]\\fi`` in math; pandoc failed on a switch
+    and converted that part as plain text. A switch set inside a definition's braces is set
+    only when the macro runs: not followed."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\newif\\ifCameraReady\\newif\\ifNotCameraReady\n"
+        "\\ifCameraReady\\NotCameraReadyfalse\\else\\NotCameraReadytrue\\fi\n"
+        "\\newcommand{\\ready}{\\CameraReadytrue}\\begin{document}\n"
+        "Shown\\ifNotCameraReady{} with details\\fi. Then $(a, \\ifCameraReady\\linebreak[4]"
+        "\\fi b)$.\\ifCameraReady Hidden.\\else{} Shown too.\\fi\n\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    assert "Shown with details. Then (a, b). Shown too." in " ".join(page.split())
+    assert markdown == "Shown with details. Then $(a,  b)$. Shown too.\n"
+
+
+def test_springer_llncs_theorems_are_numbered_as_printed(tmp_path) -> None:
+    """asvc: llncs.cls (shipped with the paper) declares its environments with ``\\spnewtheorem``
+    and ``\\spn@wtheorem``, each counted on its own: the markdown had pandoc's heads."""
+    shutil.copy(compiled_class("llncs.cls"), tmp_path / "llncs.cls")
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{llncs}\\begin{document}\\section{One}\\begin{definition}[Scheme]"
+        "First.\\end{definition}\\begin{lemma}Second.\\end{lemma}\\begin{definition}Third."
+        "\\end{definition}\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    heads = re.compile(r"(Definition|Lemma) (\d+)")
+    assert heads.findall(page) == [("Definition", "1"), ("Lemma", "1"), ("Definition", "2")]
+    assert heads.findall(markdown.replace("**", "")) == heads.findall(page)
+
+
+def compiled_class(name: str) -> Path:
+    """A class file of the TeX installation, to ship with a test paper as authors do."""
+    found = subprocess.run(["kpsewhich", name], capture_output=True, text=True, check=True)
+    return Path(found.stdout.strip())
 
 
 def test_text_tex_leaves_out_is_not_in_the_markdown(tmp_path) -> None:
