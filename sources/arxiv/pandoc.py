@@ -112,8 +112,6 @@ def _chemical_token(match: re.Match[str]) -> str:
     return f"_{{{match['count'] or match['sub'] or match['sub1']}}}"
 
 
-_LSTLISTING = re.compile(r"\\begin\s*\{lstlisting\}")
-_LSTLISTING_END = re.compile(r"\\end\s*\{lstlisting\}")
 _SHORT_CAPTION = re.compile(r"^\s*\[[^\]]*\]")
 
 
@@ -123,23 +121,23 @@ def listing_captions(tex: str, compiled: Compiled, sources: str) -> str:
     listing's number from the ``.aux``, else counted). pandoc keeps it only as an attribute of
     the code block, which the markdown does not print."""
     name = printed_name(sources, "lstlistingname", "Listing", "Listing")
-    out, position, count = [], 0, 0
-    for begin in _LSTLISTING.finditer(tex):
-        options = balanced_group(tex, begin.end(), "[", "]")
-        end = _LSTLISTING_END.search(tex, begin.end())
+    count = 0
+
+    def captioned(listing: re.Match[str]) -> str:
+        nonlocal count
+        options = balanced_group(listing["options"] or "", 0, "[", "]")
         caption = _option(options[0], "caption") if options else None
-        if begin.start() < position or end is None or caption is None:
-            continue
+        if listing["env"] != "lstlisting" or options is None or caption is None:
+            return listing[0]
         count += 1
         number = compiled.labels.get((_option(options[0], "label") or "").strip(), str(count))
         count = int(number) if number.isdigit() else count  # the compile's count corrects ours
         text = _SHORT_CAPTION.sub("", caption).strip()  # ``caption={[short]long}``: the long
         line = f"\n\n{name} {number}: {text}\n\n"
         below = (_option(options[0], "captionpos") or "t").strip() == "b"
-        listing = tex[begin.start() : end.end()]
-        out += [tex[position : begin.start()], *([listing, line] if below else [line, listing])]
-        position = end.end()
-    return "".join(out) + tex[position:]
+        return f"{listing[0]}{line}" if below else f"{line}{listing[0]}"
+
+    return VERBATIM.sub(captioned, tex)
 
 
 _TYPED_MARK = re.compile(r"VLPIPETYPED(\d+)X")
