@@ -452,8 +452,11 @@ def _in_front_or_back_matter(tex: str, offset: int) -> bool:
 
 def _numbered_headings(tex: str, compiled: Compiled) -> list[tuple[re.Match[str], str]]:
     """The source's numbered headings with the numbers the table of contents has for them (a
-    chapter of a book's front or back matter with none); none unless the two agree level by
-    level."""
+    chapter of a book's front or back matter with none, a chapter after ``\\appendix`` with
+    "Appendix" before its letter as report and book print it); none unless the two agree level
+    by level. Headings deeper than the contents list (a report's subsubsections under its
+    ``tocdepth``) are counted under their parent, and numbered where the Lua filter's levels
+    would number them (an article's subsubsections, not a report's)."""
     verbatim = verbatim_spans(tex)
     found = [
         match
@@ -466,10 +469,42 @@ def _numbered_headings(tex: str, compiled: Compiled) -> list[tuple[re.Match[str]
         if match[1] == "chapter" and _in_front_or_back_matter(tex, match.start())
     }
     numbered = [match for match in found if match.start() not in unnumbered]
-    if [m[1] for m in numbered] != [level for level, _ in compiled.headings]:
+    if not compiled.headings:
+        return []
+    depth = max(_LEVELS.index(level) for level, _ in compiled.headings)
+    if [m[1] for m in numbered if _LEVELS.index(m[1]) <= depth] != [
+        level for level, _ in compiled.headings
+    ]:
         return []
     numbers = iter(number for _, number in compiled.headings)
-    return [(match, "" if match.start() in unnumbered else next(numbers)) for match in found]
+    chapters = any(level == "chapter" for level, _ in compiled.headings)
+    appendix = _APPENDIX.search(tex)
+    latest: dict[str, str] = {}  # the number of the latest heading of each level
+    counts: dict[str, int] = {}  # headings deeper than the contents, counted under their parent
+    out = []
+    for match in found:
+        level = _LEVELS.index(match[1])
+        if match.start() in unnumbered:
+            out.append((match, ""))
+            continue
+        if level <= depth:
+            number = next(numbers)
+        else:
+            counts[match[1]] = counts.get(match[1], 0) + 1
+            parent = counter_value(latest.get(_LEVELS[level - 1], ""))
+            lua_level = level if chapters else level - 1  # pandoc's: chapter 1, or section 1
+            number = f"{parent}.{counts[match[1]]}" if parent and lua_level <= 3 else ""
+        latest = {name: n for name, n in latest.items() if _LEVELS.index(name) < level}
+        latest[match[1]] = number
+        counts = {name: n for name, n in counts.items() if _LEVELS.index(name) <= level}
+        if match[1] == "chapter" and appendix and match.start() > appendix.start():
+            number = f"Appendix {number}" if re.fullmatch(r"[A-Z]", number) else number
+        out.append((match, number))
+    return out
+
+
+_LEVELS = ("part", "chapter", "section", "subsection", "subsubsection")
+_APPENDIX = re.compile(r"\\appendix\b")
 
 
 _COUNTER_VALUE = re.compile(r"[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)*")

@@ -1324,6 +1324,38 @@ def test_equation_numbers_print_as_tags_counted_as_latex_counts(tmp_path, within
     assert f"See ({printed[2]})." in markdown
 
 
+@pytest.mark.parametrize("documentclass", ["report", "article"])
+def test_headings_deeper_than_the_contents_are_counted_under_them(tmp_path, documentclass) -> None:
+    """ntnu-master-thesis (report): its contents list stops at subsections, its text has
+    subsubsections, so the headings did not agree with the contents and the Lua filter counted
+    every heading, appendix chapters as 9, 10, 11 where the page prints "Appendix A". Headings
+    deeper than the contents are counted under their parent, numbered as the class numbers
+    them (not in a report, 1.1.1 in an article with ``tocdepth`` 2)."""
+    chapter = "\\chapter{Background}" if documentclass == "report" else ""
+    appendix = "\\chapter{Block Design}" if documentclass == "report" else "\\section{Block Design}"
+    (tmp_path / "main.tex").write_text(
+        f"\\documentclass{{{documentclass}}}\\setcounter{{tocdepth}}{{2}}\\begin{{document}}"
+        f"\\tableofcontents{chapter}\\section{{Predictor}}\\subsection{{Weights}}"
+        "\\subsubsection{Quantization}Text.\\subsubsection{Sums}Text.\\subsection{Coder}"
+        f"\\subsubsection{{Hybrid}}Text.\\appendix{appendix}Text.\\end{{document}}"
+    )
+    markdown, pages = compiled_markdown(tmp_path)
+    text = " ".join(" ".join(pages).split())
+    headings = re.findall(r"^#+ (.*)$", markdown, re.MULTILINE)
+    if documentclass == "report":
+        assert "1.1.1 Weights Quantization Text." in text and "Appendix A Block Design" in text
+        assert headings[1:] == [
+            "1 Background", "1.1 Predictor", "1.1.1 Weights", "Quantization", "Sums",
+            "1.1.2 Coder", "Hybrid", "Appendix A Block Design",
+        ]  # fmt: skip
+    else:
+        assert "1.1.1 Quantization Text." in text and "1.2.1 Hybrid" in text
+        assert headings[1:] == [
+            "1 Predictor", "1.1 Weights", "1.1.1 Quantization", "1.1.2 Sums", "1.2 Coder",
+            "1.2.1 Hybrid", "A Block Design",
+        ]  # fmt: skip
+
+
 def test_equations_are_numbered_within_chapters_where_the_compile_did(tmp_path) -> None:
     """fduthesis (TeX Live's, so not in the paper's folder) numbers equations within chapters,
     which the markdown printed as ``(69)`` where the page says ``(3.69)``; its ``.aux`` shows it
