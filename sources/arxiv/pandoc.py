@@ -41,6 +41,7 @@ from vlpipe.sources.arxiv.printed import (
     BIBLIOGRAPHY_STYLE,
     BOOK_CLASS,
     DOCUMENTCLASS,
+    SECTIONING_LEVELS,
     cite_as_printed,
     number_equations,
     number_headings,
@@ -1032,16 +1033,6 @@ def _aligned_pairs(scores: list[list[float]]) -> list[tuple[int, int]]:
     return pairs
 
 
-# LaTeX's sectioning levels: the contents print the entries at or above ``tocdepth``
-_TOC_LEVELS = {
-    "part": -1,
-    "chapter": 0,
-    "section": 1,
-    "subsection": 2,
-    "subsubsection": 3,
-    "paragraph": 4,
-    "subparagraph": 5,
-}
 # (a ``\\protect``ed one is written into the contents file, for the entries after it: not read)
 _TOC_DEPTH = re.compile(r"(?<!\\protect)\\setcounter\s*\{tocdepth\}\s*\{\s*(-?\d+)\s*\}")
 
@@ -1067,9 +1058,11 @@ def contents_lists(tex: str, compiled: Compiled, sources: str) -> str:
             return ""
         macro, english, chinese = _LIST_NAMES[kind]
         name = printed_name(sources, macro, english, chinese)
-        depth = toc_depth(sources, lines) if kind == "toc" else _TOC_LEVELS["subparagraph"]
+        depth = toc_depth(sources, lines) if kind == "toc" else SECTIONING_LEVELS["subparagraph"]
         entries = "\n\n".join(
-            f"{text} {page}" for level, text, page in lines if _TOC_LEVELS.get(level, 0) <= depth
+            f"{text} {page}"
+            for level, text, page in lines
+            if SECTIONING_LEVELS.get(level, 0) <= depth
         )
         return f"\\section*{{{name}}}\n\n{entries}\n\n"
 

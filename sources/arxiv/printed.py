@@ -471,8 +471,8 @@ def _numbered_headings(tex: str, compiled: Compiled) -> list[tuple[re.Match[str]
     numbered = [match for match in found if match.start() not in unnumbered]
     if not compiled.headings:
         return []
-    depth = max(_LEVELS.index(level) for level, _ in compiled.headings)
-    if [m[1] for m in numbered if _LEVELS.index(m[1]) <= depth] != [
+    depth = max(SECTIONING_LEVELS[level] for level, _ in compiled.headings)
+    if [m[1] for m in numbered if SECTIONING_LEVELS[m[1]] <= depth] != [
         level for level, _ in compiled.headings
     ]:
         return []
@@ -483,7 +483,7 @@ def _numbered_headings(tex: str, compiled: Compiled) -> list[tuple[re.Match[str]
     counts: dict[str, int] = {}  # headings deeper than the contents, counted under their parent
     out = []
     for match in found:
-        level = _LEVELS.index(match[1])
+        level = SECTIONING_LEVELS[match[1]]
         if match.start() in unnumbered:
             out.append((match, ""))
             continue
@@ -491,19 +491,29 @@ def _numbered_headings(tex: str, compiled: Compiled) -> list[tuple[re.Match[str]
             number = next(numbers)
         else:
             counts[match[1]] = counts.get(match[1], 0) + 1
-            parent = counter_value(latest.get(_LEVELS[level - 1], ""))
-            lua_level = level if chapters else level - 1  # pandoc's: chapter 1, or section 1
+            parent = counter_value(latest.get(_LEVEL_NAMES[level - 1], ""))
+            lua_level = level + 1 if chapters else level  # pandoc's: chapter 1, or section 1
             number = f"{parent}.{counts[match[1]]}" if parent and lua_level <= 3 else ""
-        latest = {name: n for name, n in latest.items() if _LEVELS.index(name) < level}
+        latest = {name: n for name, n in latest.items() if SECTIONING_LEVELS[name] < level}
         latest[match[1]] = number
-        counts = {name: n for name, n in counts.items() if _LEVELS.index(name) <= level}
+        counts = {name: n for name, n in counts.items() if SECTIONING_LEVELS[name] <= level}
         if match[1] == "chapter" and appendix and match.start() > appendix.start():
             number = f"Appendix {number}" if re.fullmatch(r"[A-Z]", number) else number
         out.append((match, number))
     return out
 
 
-_LEVELS = ("part", "chapter", "section", "subsection", "subsubsection")
+# LaTeX's sectioning levels: the contents print the entries at or above ``tocdepth``
+SECTIONING_LEVELS = {
+    "part": -1,
+    "chapter": 0,
+    "section": 1,
+    "subsection": 2,
+    "subsubsection": 3,
+    "paragraph": 4,
+    "subparagraph": 5,
+}
+_LEVEL_NAMES = {level: name for name, level in SECTIONING_LEVELS.items()}
 _APPENDIX = re.compile(r"\\appendix\b")
 
 
