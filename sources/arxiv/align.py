@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Indel, LCSseq
 
 # Inline and display math in markdown (``$…$``, ``$$…$$``): kept whole, never read as words.
-MATH = re.compile(r"\$\$.*?\$\$|\$[^$\n]*\$", re.DOTALL)
+# (pandoc writes ``\$`` for a dollar sign: no math starts or ends there)
+MATH = re.compile(r"(?<!\\)\$\$.*?(?<!\\)\$\$|(?<!\\)\$(?:\\\$|[^$\n])*\$", re.DOTALL)
 # math inside a paragraph, line breaks and all (pandoc writes ``\$`` for a dollar sign)
 _MATH_IN_BLOCK = re.compile(r"(?<!\\)\$\$.*?(?<!\\)\$\$|(?<!\\)\$.+?(?<!\\)\$", re.DOTALL)
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
@@ -44,7 +45,7 @@ _PAGE_NUMBER = re.compile(r"\d+|[ivxlcdm]+")  # a normalised word that numbers a
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")  # a code block's fence, and what follows it
 _START_WORDS = 4  # a block's first words, found in its page's text to place a float
 _MATH_WORDS = r"(?: \S+){0,6} "  # the words a piece of math prints between two words
-_MATH_OR_TEXT = re.compile(f"({MATH.pattern})|(?:(?!\\$).)+", re.DOTALL)
+_MATH_OR_TEXT = re.compile(f"({MATH.pattern})|(?:\\\\\\$|(?!\\$).)+", re.DOTALL)
 _TABLE_PAGES_AHEAD = 2  # a table's next row is on its page or one of the next two
 RUNNING_REPEATS = 3  # a line on this many pages (page numbers aside) is a running head or foot
 
@@ -270,15 +271,25 @@ def _page_cuts(prose: _Prose, pages: list[int | None], count: int) -> list[int]:
     return cuts
 
 
-def _float_page(block: str, page_words: list[set[str]], fallback: int) -> int:
+def _float_page(block: str, page_words: list[set[str]], home: int, lists: set[int]) -> int:
     """The page whose words (``page_words``) include most of the float's words (floats move away
-    from their place in the source), else the page of its place in the source."""
+    from their place in the source, ``home``), else ``home``. A page of a contents list
+    (``lists``) holds no float, though a list of tables repeats each caption's words."""
     words = set(normalize(block).split())
     if not words:
-        return fallback
-    overlaps = [len(words & page) / len(words) for page in page_words]
-    best = max(range(len(page_words)), key=lambda p: (overlaps[p], -abs(p - fallback)))
-    return best if overlaps[best] >= 0.5 else fallback
+        return home
+    pages = [p for p in range(len(page_words)) if p not in lists or p == home]
+    overlaps = {p: len(words & page_words[p]) / len(words) for p in pages}
+    best = max(pages, key=lambda p: (overlaps[p], -abs(p - home)), default=home)
+    return best if overlaps.get(best, 0.0) >= 0.5 else home
+
+
+def _contents_pages(page_texts: list[str]) -> set[int]:
+    """The pages that print a contents list: lines of dot leaders (``. . . . 15``)."""
+    return {page for page, text in enumerate(page_texts) if len(_DOT_LEADERS.findall(text)) >= 3}
+
+
+_DOT_LEADERS = re.compile(r"(?:\. ?){6,}\s*\S*$", re.MULTILINE)
 
 
 def _table_pieces(block: str, page_words: list[set[str]], first: int) -> list[tuple[int, str]]:
@@ -358,11 +369,12 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
         blocks, fence = _code_blocks_whole(markdown_blocks(text), fence)
         parts.append(blocks)
     page_words = [set(normalize(text).split()) for text in page_texts] if floats else []
+    lists = _contents_pages(page_texts) if floats else set()
     for index, block in floats:
         prose_before = sum(1 for n in range(index) if n not in float_indexes)
         offset = prose.block_starts[prose_before] if prose_before < len(prose_blocks) else None
         home = _page_of_offset(cuts, offset)
-        first = _float_page(block, page_words, home)
+        first = _float_page(block, page_words, home, lists)
         if index not in footnotes and not _starts_as_float(block):  # a figure's own text
             block = _printed_figure_text(block, page_words[first])
         for page, piece in _table_pieces(block, page_words, first):

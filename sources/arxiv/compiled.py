@@ -83,12 +83,17 @@ def braced_groups(text: str, start: int) -> list[str]:
     return found
 
 
+_MATH_SHIFT = re.compile(r"\$([^$]*)\$")
+
+
 def tex_text(value: str) -> str:
     """A label or name from the ``.aux`` as printed: ties and braces gone, dashes as printed."""
     value = value.replace("~", " ").replace("\\nobreakspace {}", " ").replace("--", "–")
     # ctex's ``第1章\hspace {.3em}``: a space, not the length's text
     value = _HSPACE.sub(" ", value)
     value = re.sub(r"\\[A-Za-z@]+\s*", "", value)
+    # alpha's ``CFG{$^{+}$}20`` prints CFG+20: math as its characters
+    value = _MATH_SHIFT.sub(lambda m: m[1].replace("^", "").replace("_", ""), value)
     return " ".join(value.replace("{", "").replace("}", "").split())
 
 

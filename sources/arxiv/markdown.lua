@@ -112,6 +112,22 @@ function Math(m)
   return m
 end
 
+-- Inline formulas side by side (``\ensuremath{a}\ensuremath{b}``) as one: written next to each
+-- other they would open display math (``$a$$b$``) that runs on to the next ``$$``.
+function Inlines(inlines)
+  local out = pandoc.List()
+  for _, inline in ipairs(inlines) do
+    local last = out[#out]
+    if inline.t == "Math" and inline.mathtype == "InlineMath" and last ~= nil
+        and last.t == "Math" and last.mathtype == "InlineMath" then
+      last.text = last.text .. " " .. inline.text
+    else
+      out:insert(inline)
+    end
+  end
+  return out
+end
+
 -- The LaTeX of an environment pandoc does not know, read as blocks with this filter's rules;
 -- nothing when pandoc cannot read it either (mathpar's \and outside a table).
 local function read_latex(text)
@@ -120,7 +136,7 @@ local function read_latex(text)
   local blocks = doc.blocks
   local rules = {RawBlock = RawBlock, RawInline = RawInline, Link = Link, Span = Span,
     SmallCaps = SmallCaps, Underline = Underline, Header = Header, Para = Para,
-    Figure = Figure, Table = Table, Math = Math, Cite = Cite}
+    Figure = Figure, Table = Table, Math = Math, Cite = Cite, Inlines = Inlines}
   return pandoc.walk_block(pandoc.Div(blocks), rules).content
 end
 
@@ -144,15 +160,32 @@ function RawInline(raw)
   return pandoc.utils.blocks_to_inlines(read_latex(inner))
 end
 
--- A table pandoc could not read arrives raw (the reader runs with +raw_tex): it becomes a marker
--- holding its number (0: no caption) and its LaTeX in hex, which vlpipe.sources.arxiv.pandoc
--- renders as its caption and plain-text cells. Any other environment pandoc does not know
+local function has_table(blocks)
+  local found = false
+  pandoc.walk_block(pandoc.Div(blocks), {Table = function() found = true end})
+  return found
+end
+
+-- A table float arrives raw: vlpipe hands every one over as table*, which the reader keeps raw
+-- (+raw_tex), because where pandoc cannot read a table float's tabular it drops the caption too.
+-- Read here as a table float (with these rules: a subtable's tables too), it is its caption and
+-- tables (and its notes) where pandoc reads a tabular; otherwise, as a raw tabular is, it becomes a marker holding its number (0: no caption)
+-- and its LaTeX in hex, which vlpipe.sources.arxiv.pandoc renders as its caption and plain-text
+-- cells. Any other environment pandoc does not know
 -- (acmart's acks, revtex's widetext, elsarticle's frontmatter, a class's theorem) prints its
 -- content: its begin and end and its arguments are dropped. Those in NOT_TEXT print nothing.
 function RawBlock(raw)
   local inner = box_text(raw.text)
   if inner then return read_latex(inner) end
   local env = raw.text:match("\\begin%s*{(%a+%*?)}")
+  if env == "table*" then
+    local float = raw.text:gsub("\\begin%s*{table%*}", "\\begin{table}", 1)
+    float = float:gsub("\\end%s*{table%*}(%s*)$", "\\end{table}%1")
+    local counted = {figures, tables, notes}
+    local blocks = read_latex(float)
+    if has_table(blocks) then return blocks end
+    figures, tables, notes = table.unpack(counted)  -- not read: counted as the marker below
+  end
   if env == "tabular" or env == "tabular*" or env == "longtable" or env == "tabularx"
       or env == "table" or env == "table*" then
     local number = 0

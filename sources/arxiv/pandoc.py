@@ -91,6 +91,15 @@ _CHEM_ARROWS = {
 }
 
 
+# a bold math command around a formula in text (coles' table cells: ``\\bm{$0.602$}``), which
+# pandoc drops with its argument: the formula, bold
+_BOLD_AROUND_MATH = re.compile(r"\\(?:bm|boldsymbol|mathbf|pmb)\s*\{\s*\$([^${}]*)\$\s*\}")
+
+
+def bold_formulas_in_text(tex: str) -> str:
+    return _BOLD_AROUND_MATH.sub(lambda m: f"$\\boldsymbol{{{m[1]}}}$", tex)
+
+
 def chemical_formulas(tex: str) -> str:
     """mhchem's ``\\ce{Cu2MnAl}`` as the math it prints (``\\mathrm{Cu_{2}MnAl}``): pandoc
     does not know mhchem and drops the formula. Counts become subscripts, charges and mass
@@ -775,6 +784,7 @@ _LAYOUT_ARGUMENTS = {
         0,
     ),
     **dict.fromkeys(["vspace", "hspace", "addvspace", "color", "thispagestyle", "pagestyle"], 1),
+    "mathcolor": 1,  # its colour; the formula stays
     **dict.fromkeys(["setlength", "addtolength", "setcounter", "addtocounter"], 2),
 }
 _LAYOUT = re.compile(rf"\\({'|'.join(_LAYOUT_ARGUMENTS)})(?![A-Za-z@])\*?")
@@ -909,6 +919,7 @@ _EXPL3_INTERNAL = re.compile(r"\\[clg]?__[A-Za-z_@]+(?::[A-Za-z]*)?")
 _CONTROL_SPACE_AT_LINE_END = re.compile(r"(?<!\\)(\\(?:\\\\)*)\n")
 _ARGUMENT_ON_NEXT_LINE = re.compile(r"(\\[A-Za-z@]+)[ \t]*\n[ \t]*(?=\{)")
 _IMPLICIT_BRACE = re.compile(r"\\([be])group\b")
+_TABLE_FLOAT = re.compile(r"\\(begin|end)\s*\{table\*?\}")
 _LISTS = re.compile(r"\\(tableofcontents|listoffigures|listoftables)\b\s*")
 _LIST_FILES = {"tableofcontents": "toc", "listoffigures": "lof", "listoftables": "lot"}
 _LIST_NAMES = {  # LaTeX's names, ctex's, and the macros a class renews them with
@@ -935,13 +946,37 @@ _ENTRY_NUMBER = re.compile(r"[\w.-]*\d[\w.-]*")
 def printed_name(sources: str, macro: str, english: str, chinese: str) -> str:
     """The name LaTeX prints for ``\\<macro>`` (``\\figurename``, ``\\contentsname`` …): the
     paper's or its class's last renewal, else ctex's Chinese name, else LaTeX's English one."""
-    renewed = re.findall(
+    renewed = re.finditer(
         rf"\\(?:renewcommand\s*\{{?\\{macro}\}}?|def\\{macro})\s*\{{([^{{}}]*)\}}", sources
     )
     # a renewal to another class macro (``\\def\\bibname{\\ucas@label@ch@bibname}``) is not
     # followed: the defaults stand for it
-    text = [name for name in renewed if not name.lstrip().startswith("\\")]
-    return text[-1] if text else chinese if _CTEX.search(sources) else english
+    text = [
+        (found.start(), found[1]) for found in renewed if not found[1].lstrip().startswith("\\")
+    ]
+    anywhere = [name for start, name in text if not _inside_definition(sources, start)]
+    if anywhere:
+        return anywhere[-1]
+    if text:  # set only inside definitions, a class's languages (llncs): the first, its default
+        return text[0][1]
+    return chinese if _CTEX.search(sources) else english
+
+
+# the start of a definition's body: what it sets is set only where the macro runs or the class
+# option is given (llncs' ``\\switcht@deutsch`` names the German ``Tabelle``)
+_DEFINITION_BODY = re.compile(
+    r"\\(?:[gex]?def\s*\\[A-Za-z@]+[^{]*|DeclareOption\*?\s*\{[^{}]*\}\s*"
+    r"|(?:re)?newcommand\*?\s*\{?\\[A-Za-z@]+\}?\s*(?:\[\d\]\s*)?)(?=\{)"
+)
+_DEFINITION_REACH = 20_000  # characters before a renewal searched for a definition around it
+
+
+def _inside_definition(sources: str, position: int) -> bool:
+    for found in _DEFINITION_BODY.finditer(sources, max(0, position - _DEFINITION_REACH), position):
+        group = balanced_group(sources, found.end())
+        if group is not None and found.end() < position < group[1]:
+            return True
+    return False
 
 
 def printed_caption_labels(markdown: str, compiled: Compiled, sources: str) -> str:
@@ -1091,7 +1126,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = footnotes_at_their_marks(tex)
     tex = normalize_tables(bilingual_captions(tex))
     tex = _single_paragraph_captions(tex)
-    tex = minted_shortcuts(text_symbols(chemical_formulas(tex)), sources)
+    tex = minted_shortcuts(text_symbols(chemical_formulas(bold_formulas_in_text(tex))), sources)
     tex = listing_captions(tex, compiled, sources)
     tex = contents_lists(normalize_figures(tex), compiled, sources)
     if compiled.bbl is not None:
@@ -1100,7 +1135,8 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
         bbl = (
             bibliography(read_entries(compiled.bbl), biblatex_style(sources))
             if is_biblatex(compiled.bbl)
-            else strip_comments(compiled.bbl)
+            # IEEEtran's ``\\hskip 1em plus 0.5em minus 0.4em\\relax`` between the parts
+            else TEX_SKIP.sub(" ", strip_comments(compiled.bbl))
         )
         place = _BIBLIOGRAPHY.search(tex)
         if place is not None:
@@ -1113,6 +1149,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
         references = _references(listed[1], labels, _references_heading(sources))
         tex = tex[: listed.start()] + references + tex[listed.end() :]
     tex = _ARGUMENT_ON_NEXT_LINE.sub(r"\1 ", _CONTROL_SPACE_AT_LINE_END.sub(r"\1 \n", tex))
+    tex = _TABLE_FLOAT.sub(r"\\\1{table*}", tex)  # read by markdown.lua (see its RawBlock)
     return _IMPLICIT_BRACE.sub(lambda m: "{" if m[1] == "b" else "}", _EXPL3_INTERNAL.sub("", tex))
 
 

@@ -301,7 +301,13 @@ def cite_as_printed(tex: str, cites: dict[str, Citation] | None, style: CiteStyl
             return match[0]
         if style.superscript and command.lower() in ("cite", "citep"):
             return f"\\textsuperscript{{{escape(printed)}}}"
-        return _with_notes(printed, _NOTE.findall(match[2]), style)
+        cited = _with_notes(printed, _NOTE.findall(match[2]), style)
+        # right after a command (a table row's ``\\\\``, ``\\toprule``), ``[4]`` would be read as
+        # its option
+        after_command = (
+            _ENDS_WITH_COMMAND.search(tex, max(0, match.start() - 40), match.start()) is not None
+        )
+        return "{}" + cited if cited.startswith("[") and after_command else cited
 
     return _CITE.sub(replace, tex)
 
@@ -309,6 +315,7 @@ def cite_as_printed(tex: str, cites: dict[str, Citation] | None, style: CiteStyl
 # biblatex's commands as the natbib ones that print the same (standard styles)
 _BIBLATEX_AS_NATBIB = {"parencite": "citep", "autocite": "citep", "textcite": "citet"}
 _NOTE = re.compile(r"\[([^\]]*)\]")
+_ENDS_WITH_COMMAND = re.compile(r"\\(?:[A-Za-z@]+\*?|\\)\s*\Z")
 _PAGES = re.compile(r"\d+")
 _PAGE_RANGE = re.compile(r"\d+\s*(?:-+|–)\s*\d+")
 

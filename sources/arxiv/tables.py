@@ -131,8 +131,13 @@ def _without_column_types(tex: str) -> str:
     return replace_commands(tex, _NEWCOLUMNTYPE, lambda _, __: "")
 
 
+# ``\\multicolumn1{c}{…}``: TeX reads one digit as the argument, pandoc fails on the table
+_UNBRACED_SPAN = re.compile(r"\\multi(column|row)\s*(\d)(?!\d)")
+
+
 def normalize_tables(tex: str) -> str:
     """Tables rewritten into the ``tabular`` pandoc reads (see the module docstring)."""
+    tex = _UNBRACED_SPAN.sub(r"\\multi\1{\2}", tex)
     tex = _unwrap_boxes(_ENV_BOX.sub("", _RULES.sub(" ", _without_column_types(tex))))
     tex = _LONGTABLE.sub(_longtable_as_table, tex)
     out, position = [], 0
@@ -231,12 +236,29 @@ _CELL_PICTURE = re.compile(r"\\includegraphics\*?\s*(?:\[(?:[^\[\]]|\[[^\]]*\])*
 
 
 def _plain(cell: str) -> str:
-    cell = _CELL_PICTURE.sub(" ", cell)
-    cell = re.sub(
-        r"\\(?:textbf|textit|emph|texttt|textsc|mathrm|text|underline)\s*\{([^{}]*)\}", r"\1", cell
+    """A cell's text, its formulas kept as markdown math (``$\\pi_i$``, ``|`` as ``\\vert``: a
+    pipe would end the cell)."""
+    out, position = [], 0
+    for math in _CELL_MATH.finditer(cell):
+        formula = " ".join((math[1] if math[1] is not None else math[2]).split())
+        out += [
+            _plain_text(cell[position : math.start()]),
+            "$" + formula.replace("|", "\\vert ") + "$",
+        ]
+        position = math.end()
+    return " ".join(" ".join([*out, _plain_text(cell[position:])]).split())
+
+
+_CELL_MATH = re.compile(r"(?<!\\)\$([^$]+)(?<!\\)\$|\\\((.+?)\\\)")
+
+
+def _plain_text(text: str) -> str:
+    text = _CELL_PICTURE.sub(" ", text)
+    text = re.sub(
+        r"\\(?:textbf|textit|emph|texttt|textsc|mathrm|text|underline)\s*\{([^{}]*)\}", r"\1", text
     )
-    cell = re.sub(r"\\[A-Za-z@]+\*?", " ", cell)
-    return " ".join(cell.replace("{", " ").replace("}", " ").replace("\\%", "%").split())
+    text = re.sub(r"\\[A-Za-z@]+\*?", " ", text)
+    return text.replace("{", " ").replace("}", " ").replace("\\%", "%")
 
 
 def table_caption(table: str) -> str | None:

@@ -1781,6 +1781,11 @@ def test_tables_are_rewritten_for_pandoc() -> None:
     assert tables.cells_as_text(captioned) == [["A", "B"], ["1", "2"]]
     wide = "\\begin{tabularx}{\\linewidth}{lX} a & b \\\\ c & d\\end{tabularx}"
     assert tables.cells_as_text(wide) == [["a", "b"], ["c", "d"]]
+    # formulas stay markdown math (asvc's fallback cells had read ``$| _i|$`` for ``$|\\pi_i|$``),
+    # a pipe in them as \\vert, which would end the cell
+    maths = "\\begin{tabular}{ll} $|\\pi_i|$ & \\(O(\\log n)\\) \\textbf{time}\\\\\\end{tabular}"
+    assert tables.cells_as_text(maths) == [["$\\vert \\pi_i\\vert $", "$O(\\log n)$ time"]]
+    assert tables.table_caption("\\caption{Proof $\\pi_I$ sizes.}") == "Proof $\\pi_I$ sizes."
     ruled = "\\begin{tabular}{ll}a & b\\\\ \\specialrule{.05em}{.05em}{.05em} c & d\\\\"
     ruled += "\\rowcolors[\\hline]{2}{gray!10}{white} e & f\\\\\\end{tabular}"
     assert tables.normalize_tables(ruled) == (
@@ -2034,3 +2039,60 @@ def test_only_the_styles_the_paper_loads_set_its_citations() -> None:
         "prophecy/macros.sty": b"\\def\\b{B}",
     }
     assert pandoc.loaded_styles("\\usepackage{macros}", shadowed) == "\\def\\a{A}"
+
+
+def test_two_column_tables_convert_with_their_formulas_and_alpha_labels(tmp_path) -> None:
+    """asvc (llncs, alpha labels) and datacomp: a ``table*`` had gone to the plain-text fallback
+    (pandoc 2.x keeps it raw), which dropped its formulas' commands (``$| _i|$``) and the colour
+    name of ``\\mathcolor`` stood in the cells; side-by-side ``\\ensuremath``s were written
+    ``$a$$b$``, read as display math up to the next ``$$`` (a page split lost four pages); a
+    row opening with a citation lost it as ``\\\\``'s option; the class's German table name,
+    set only in a language switch, named the table; alpha's ``CFG+20`` printed ``CFG\\$^+\\$20``."""
+    (tmp_path / "refs.bib").write_text(
+        "@article{cfg, author={Ann Cat and Bob Fox and Cy Gale and Di Hart and Ed Ito},"
+        " title={Vectors},"
+        " journal={J. Crypto}, year={2020}}\n"
+        "@article{lm, author={Lu Lai and Gi Mal}, title={Subvectors}, journal={J. Crypto},"
+        " year={2019}}\n"
+    )
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass[twocolumn]{article}\\usepackage{booktabs,xcolor,bm}\n"
+        "\\makeatletter\\def\\switcht@albion{\\def\\tablename{Table}}\\switcht@albion\n"
+        "\\def\\switcht@deutsch{\\def\\tablename{Tabelle}}\\makeatother\n"
+        "\\newcommand{\\rn}{\\ensuremath{\\mathcolor{red}{n}}}\n"
+        "\\begin{document}\nVector commitments \\cite{cfg} cost \\$5 each.\n"
+        "\\begin{table*}[t]\\caption{Costs of proofs $\\pi_i$ in \\cite{lm}.}\n"
+        "\\begin{tabular}{lll}\\toprule\nScheme & Proof & Update\\\\\\midrule\n"
+        "\\cite{lm} & \\rn & \\ensuremath{n}\\ensuremath{\\log n}\\\\\n"
+        "\\cite{cfg} & \\bm{$0.602$} & $\\mathcolor{red}{n^2}$\\\\\\bottomrule\n"
+        "\\end{tabular}\\end{table*}\n"
+        "Proofs are small.\n\\bibliographystyle{alpha}\\bibliography{refs}\n\\end{document}\n"
+    )
+    markdown, texts = compiled_markdown(tmp_path)
+    assert "Table 1: Costs of proofs $\\pi_i$ in [LM19]." in markdown and "Table 1" in texts[1]
+    assert "[CFG+20]" in markdown and "CFG+20" in texts[0]
+    rows = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert "[LM19]" in rows[2] and "$\\mathcolor" not in markdown and "red" not in markdown
+    assert "$n \\log n$" in rows[2] and "$$" not in markdown
+    assert "[CFG+20]" in rows[3] and "$\\boldsymbol{0.602}$" in rows[3]
+    assert "cost \\$5 each" in markdown
+    parts = align.split_pages(markdown, texts)
+    assert all(part.score > 0.9 for part in parts), [part.score for part in parts]
+
+
+def test_ieeetran_reference_skips_print_no_glue(tmp_path) -> None:
+    """IEEEtran's bibliography puts ``\\hskip 1em plus 0.5em minus 0.4em\\relax`` between an
+    entry's parts: every reference of tor-dns printed "1em plus 0.5em minus 0.4em"."""
+    (tmp_path / "refs.bib").write_text(
+        "@inproceedings{tor, author={Roger Dingledine}, title={Tor: the second-generation onion"
+        " router}, booktitle={USENIX Security}, publisher={USENIX}, year={2004}}\n"
+    )
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\begin{document}Onion routing \\cite{tor}.\n"
+        "\\bibliographystyle{IEEEtran}\\bibliography{refs}\\end{document}\n"
+    )
+    markdown, texts = compiled_markdown(tmp_path)
+    reference = next(line for line in markdown.splitlines() if "Dingledine" in line)
+    assert "plus" not in reference and "em" not in reference.split()
+    printed = texts[0][texts[0].index("[1] R. Dingledine") :].rsplit("\n1\n", 1)[0]
+    assert re.sub(r"\W", "", reference) == re.sub(r"\W", "", printed)  # "USENIX Se⏎curity"
