@@ -50,7 +50,10 @@ from pathlib import Path
 from typing import Any
 
 import pymupdf
-from pylatexenc.latex2text import LatexNodes2Text
+from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
+from pylatexenc.latexwalker import LatexNode, LatexWalker
+from pylatexenc.latexwalker import get_default_latex_context_db as walker_context_db
+from pylatexenc.macrospec import MacroSpec
 from rapidfuzz.distance import Indel
 
 from vlpipe.filters.stage import apply_filters
@@ -75,7 +78,6 @@ _SPACE = re.compile(r"\s+")
 _AUTHOR_YEAR = re.compile(
     r"([\[(])[A-Z][\w'’-]+(?:\s+(?:et\s+al\.|and|&)(?:\s+[A-Z][\w'’-]+)?)?,?\s+(?:1[89]|20)\d\d[a-z]?\b"
 )
-_MATH_TEXT = LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
 _RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Please rerun|rerunfilecheck Warning")
 
 
@@ -127,12 +129,145 @@ def _markdown_text(markdown: str) -> str:
 
 
 def _printed_math(match: re.Match[str]) -> str:
-    """Math as the page prints its characters (``\\tau_{i}`` → ``τ_i``), so that symbols written
-    as commands count; what pylatexenc cannot read keeps its LaTeX."""
+    """Math as the page prints its characters (``\\tau_{i}`` → ``τ_i``, symbols written as
+    commands count) and sets them apart (:func:`_set_as_tex_sets`); what pylatexenc cannot read
+    keeps its LaTeX."""
     try:
-        return str(_MATH_TEXT.latex_to_text(match[0].strip("$")))
+        source = _scripts_marked(match[0].strip("$"))
+        nodes = LatexWalker(source, latex_context=_MATH_SOURCE).get_latex_nodes()[0]
+        return _set_as_tex_sets(_MATH_TEXT.nodelist_to_text(nodes))
     except Exception:  # malformed math in the markdown is measured as written
         return match[0]
+
+
+# How TeX spaces math (The TeXbook, ch. 18): spaces typed in math print nothing; a relation, a
+# binary operator and the punctuation after a formula's item are set apart, but not inside a
+# sub- or superscript; an operator name (\log, \det) is a word of its own, joined only to an
+# opening bracket or its scripts; a large operator's limits and a fraction's two parts are set
+# above and below (lines of their own in the text layer); text in math keeps its spaces. The
+# text layer shows a space where TeX leaves a gap, so the words are those TeX's spacing makes.
+_OPERATOR, _OPERATOR_END, _GAP, _SCRIPT = "\x01", "\x02", "\x03", "\x04"
+_RELATIONS = "=<>≤≥≠≈≡∼≃≅∝⊂⊃⊆⊇∈∉∋→←↔⇒⇐⇔↦⟶⟹⟵⟼↪↠≪≫≺≻⪯⪰⊢⊨∣∥⊥:≔≜≐⊊⊋↑↓≲≳≍⊏⊑⊒∤"
+_BINARY_OPERATORS = "+-−±∓×÷·∗⋆∘•∩∪∧∨⊕⊗⊖⊙⊎⊓⊔∖⋅†‡⋄◦⊘⋉⋊⊞⊠"
+_SET_APART = frozenset(_RELATIONS + _BINARY_OPERATORS + ",;&")  # & parts a matrix's columns
+_OPERATOR_NAMES = frozenset(
+    re.findall(
+        r"\w+",
+        "arccos arcsin arctan arg cos cosh cot coth csc deg det dim exp gcd hom inf ker lg lim "
+        "liminf limsup ln log max min Pr sec sin sinh sup tan tanh",
+    )
+)
+_WITH_LIMITS = re.compile(
+    r"\\(?:sum|prod|coprod|int|iint|iiint|oint|bigcup|bigcap|bigoplus|bigotimes|bigodot"
+    r"|biguplus|bigsqcup|bigvee|bigwedge|lim|liminf|limsup|max|min|sup|inf|det|gcd|Pr)"
+    r"(?![A-Za-z])(?:\s*\\(?:no)?limits)?\s*$"
+)
+_TWO_PARTS = ("frac", "tfrac", "dfrac", "cfrac", "binom", "tbinom", "dbinom")
+_TEXT_IN_MATH = ("text", "mbox", "hbox", "textrm", "textit", "textbf", "textsf", "texttt")
+_SPACING = ("quad", "qquad", ",", ";", ":", " ", "enspace", "\\", "newline", "cr")
+
+
+def _argument_text(node: LatexNode, l2tobj: LatexNodes2Text) -> str:
+    arguments = node.nodeargd.argnlist if node.nodeargd else []
+    return l2tobj.nodelist_to_text([arguments[-1]]) if arguments and arguments[-1] else ""
+
+
+def _script_text(node: LatexNode, l2tobj: LatexNodes2Text) -> str:
+    return "".join(_SCRIPT + c if c in _SET_APART else c for c in _argument_text(node, l2tobj))
+
+
+def _operator_name(name: str) -> str:
+    return _OPERATOR + (f"{name[:3]}{_GAP}{name[3:]}" if name in ("liminf", "limsup") else name)
+
+
+def _math_contexts() -> tuple[LatexNodes2Text, Any]:
+    """pylatexenc's printer and parser, with the markers :func:`_set_as_tex_sets` reads."""
+    printed = [
+        *(MacroTextSpec(name, _operator_name(name) + _OPERATOR_END) for name in _OPERATOR_NAMES),
+        *(MacroTextSpec(name, f"%s{_GAP}%s") for name in _TWO_PARTS),
+        *(MacroTextSpec(name, _GAP) for name in _SPACING),
+        MacroTextSpec("!", ""),
+        *(
+            MacroTextSpec(
+                name, simplify_repl=lambda n, l2tobj: _argument_text(n, l2tobj).replace(" ", _GAP)
+            )
+            for name in _TEXT_IN_MATH
+        ),
+        MacroTextSpec(
+            "operatorname",
+            simplify_repl=lambda n, l2tobj: _OPERATOR + _argument_text(n, l2tobj) + _OPERATOR_END,
+        ),
+        MacroTextSpec("vlpscript", simplify_repl=_script_text),
+        MacroTextSpec(
+            "vlplimit", simplify_repl=lambda n, l2tobj: _GAP + _script_text(n, l2tobj) + _GAP
+        ),
+    ]
+    text = get_default_latex_context_db()
+    text.add_context_category("printed-math", prepend=True, macros=printed)
+    parsed = walker_context_db()
+    arguments = [
+        *(MacroSpec(name, "{{") for name in _TWO_PARTS if name != "frac"),
+        MacroSpec("operatorname", "*{"),
+        MacroSpec("vlpscript", "{"),
+        MacroSpec("vlplimit", "{"),
+    ]
+    parsed.add_context_category("printed-math", prepend=True, macros=arguments)
+    return LatexNodes2Text(math_mode="text", strict_latex_spaces=True, latex_context=text), parsed
+
+
+_MATH_TEXT, _MATH_SOURCE = _math_contexts()
+
+
+def _script_argument(tex: str, start: int) -> tuple[str, int]:
+    """A sub- or superscript's argument after ``start`` (a braced group, a command or a
+    character) and the index after it."""
+    index = start
+    while index < len(tex) and tex[index].isspace():
+        index += 1
+    if index < len(tex) and tex[index] == "{":
+        depth = 0
+        for end in range(index, len(tex)):
+            if end > index and tex[end - 1] == "\\":
+                continue
+            depth += {"{": 1, "}": -1}.get(tex[end], 0)
+            if depth == 0:
+                return tex[index + 1 : end], end + 1
+        return tex[index + 1 :], len(tex)
+    command = re.match(r"\\(?:[A-Za-z]+|.)|.", tex[index:], re.DOTALL)
+    width = len(command[0]) if command else 0
+    return tex[index : index + width], index + width
+
+
+def _scripts_marked(tex: str) -> str:
+    """Each script's argument wrapped for the printer: ``\\vlplimit`` after a large operator,
+    else ``\\vlpscript``."""
+    out: list[str] = []
+    index, limits = 0, False
+    while index < len(tex):
+        char = tex[index]
+        if char in "_^" and (index == 0 or tex[index - 1] != "\\"):
+            limits = limits or _WITH_LIMITS.search(tex[max(0, index - 40) : index]) is not None
+            argument, index = _script_argument(tex, index + 1)
+            wrapper = "vlplimit" if limits else "vlpscript"
+            out.append(f"{char}\\{wrapper}{{{_scripts_marked(argument)}}}")
+            continue
+        limits = limits and char.isspace()
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+def _set_as_tex_sets(printed: str) -> str:
+    out, in_script = [], False
+    for char in _SPACE.sub("", printed):
+        if char == _SCRIPT:
+            in_script = True
+            continue
+        out.append(f" {char} " if char in _SET_APART and not in_script else char)
+        in_script = False
+    text = re.sub(_OPERATOR_END + r"(?=[(\[{|‖⟨^_])", "", "".join(out))
+    text = text.replace(_OPERATOR, " ").replace(_OPERATOR_END, " ").replace(_GAP, " ")
+    return text.replace("|", "¦")  # a bar in math is no table's cell border
 
 
 def page_text(page: pymupdf.Page) -> str:

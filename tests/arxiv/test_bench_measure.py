@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pymupdf
@@ -48,6 +49,32 @@ def test_markdown_math_is_measured_as_the_characters_it_prints() -> None:
     page = "With τpair and sin2θ, e.g. Cu2MnAl"
     expected = ["with", "τpair", "and", "sin2θ", "eg", "cu2mnal"]
     assert bench_arxiv.markdown_words(markdown) == bench_arxiv.words(page) == expected
+
+
+def test_markdown_math_is_spaced_as_tex_sets_it() -> None:
+    """TeX prints no space typed in math and sets relations, binary operators and punctuation
+    apart (not in scripts); an operator name is a word; limits and a fraction's parts are
+    stacked. The pages are pdfTeX's text layers of christodoulou-yau p. 5 and weil-etale p. 10."""
+    cases = [
+        (
+            "$\\mathrm{d} \\sigma_{g} = \\sqrt{\\det(g_{ij})} \\ "
+            "\\mathrm{d} x^1 \\wedge \\mathrm{d} x^2$",
+            "dσg =\n�\ndet(gij) dx1 ∧dx2",
+        ),
+        (
+            "$H^i (X_\\text{\\it \\'{e}t}, \\mathbb{Z}^c (n)) "
+            "\\cong H^i (U_\\text{\\it \\'{e}t}, \\mathbb{Z}^c (n))$",
+            "Hi(X´et, Zc(n)) ∼= Hi(U´et, Zc(n))",
+        ),
+        (
+            "$$\\sum_{i=1}^3 |x_{i+1}|^2 = 8\\pi\\deg(\\Phi) \\log n$$",
+            "3\n�\ni=1\n|xi+1|2 = 8π deg(Φ) log n",
+        ),
+        ("$\\frac{\\partial u}{\\partial x^k} \\text{ if } k \\leq n$", "∂u\n∂xk if k ≤ n"),
+    ]
+    for markdown, page in cases:
+        # (in their order on the line: limits stacked above and below their operator)
+        assert Counter(bench_arxiv.markdown_words(markdown)) == Counter(bench_arxiv.words(page))
 
 
 def test_tokens_read_math_however_the_text_layer_spaces_it() -> None:
