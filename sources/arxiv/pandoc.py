@@ -43,6 +43,7 @@ from vlpipe.sources.arxiv.printed import (
     DOCUMENTCLASS,
     SECTIONING_LEVELS,
     cite_as_printed,
+    cleveref_names,
     number_equations,
     number_headings,
     number_theorems,
@@ -1115,7 +1116,9 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     which fails pandoc on the whole paper)."""
     cleveref = _CLEVEREF.search(sources)
     tex = number_equations(tex, compiled, sources)  # before the labels go: it reads them
-    tex = replace_refs(_LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "")
+    tex = replace_refs(
+        _LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "", cleveref_names(sources)
+    )
     citations, printed = printed_citations(compiled, sources)
     tex = number_theorems(cite_as_printed(tex, citations, printed), compiled, sources)
     tex = _PART.sub(r"\\section*", number_headings(tex, compiled))
@@ -1246,9 +1249,17 @@ _PANDOC_READS = frozenset(["\\url", "\\href"])
 def bibliography_macros(preamble: str) -> dict[str, Macro]:
     """The macros a ``.bbl``'s preamble defines for its entries (``\\bibinfo{author}{…}``,
     ``\\natexlab{a}``, ACM's ``\\showarticletitle``): pandoc knows none of them and drops their
-    text."""
+    text. One that sets a register (IEEEtran's ``\\BIBentryALTinterwordspacing``:
+    ``\\spaceskip=\\fontdimen2\\font plus …``) prints nothing."""
     defined, _ = collect_macros(preamble)
-    return {name: macro for name, macro in defined.items() if name not in _PANDOC_READS}
+    return {
+        name: Macro(macro.params, macro.default, "") if _ASSIGNMENT.match(macro.body) else macro
+        for name, macro in defined.items()
+        if name not in _PANDOC_READS
+    }
+
+
+_ASSIGNMENT = re.compile(r"\s*\\[A-Za-z@]+\s*=")
 
 
 # vlpipe's markdown conventions as a pandoc Lua filter: a package data file next to this module.

@@ -355,13 +355,16 @@ def _label_kind(compiled: Compiled, key: str) -> str:
     }.get(kind, kind)
 
 
-def replace_refs(tex: str, compiled: Compiled, cleveref_options: str = "") -> str:
+def replace_refs(
+    tex: str, compiled: Compiled, cleveref_options: str = "", renamed: CrefNames | None = None
+) -> str:
     """``\\ref``-like commands replaced by what the compile's ``\\newlabel``s make them print:
-    the number (with the names ``\\autoref``/``\\cref`` put before it), the page
-    (``\\pageref``) or the title (``\\nameref``); ``??`` for a label the compile did not
-    resolve, as on the page."""
+    the number (with the names ``\\autoref``/``\\cref`` put before it, the paper's own where it
+    ``renamed`` a counter: see :func:`cleveref_names`), the page (``\\pageref``) or the title
+    (``\\nameref``); ``??`` for a label the compile did not resolve, as on the page."""
     capitalize = "capitalize" in cleveref_options or "capitalise" in cleveref_options
     noabbrev = "noabbrev" in cleveref_options
+    renamed = renamed or {}
 
     def replace(match: re.Match[str]) -> str:
         if match[3] is not None:  # \crefrange{first}{last}
@@ -369,7 +372,7 @@ def replace_refs(tex: str, compiled: Compiled, cleveref_options: str = "") -> st
             if None in ends:
                 return "??"
             kind = _label_kind(compiled, match[4].strip())
-            name = _cref_name(kind, match[3], capitalize, noabbrev, plural=True)
+            name = _cref_name(kind, match[3], capitalize, noabbrev, True, renamed)
             shown = [f"({n})" if kind == "equation" else str(n) for n in ends]
             return escape(f"{name} {shown[0]} to {shown[1]}".strip())
         command, keys = match[1], [k.strip() for k in match[2].split(",")]
@@ -382,7 +385,7 @@ def replace_refs(tex: str, compiled: Compiled, cleveref_options: str = "") -> st
             return escape(", ".join(numbers))
         if command in ("cref", "Cref", "vref"):
             labels = [(_label_kind(compiled, key), n) for key, n in zip(keys, numbers, strict=True)]
-            return escape(_cleveref_list(labels, command, capitalize, noabbrev))
+            return escape(_cleveref_list(labels, command, capitalize, noabbrev, renamed))
         kind = _label_kind(compiled, keys[0])
         shown = [f"({n})" if command == "eqref" else n for n in numbers]
         text = ", ".join(shown)
@@ -394,11 +397,35 @@ def replace_refs(tex: str, compiled: Compiled, cleveref_options: str = "") -> st
     return _REF.sub(replace, tex)
 
 
-def _cref_name(kind: str, command: str, capitalize: bool, noabbrev: bool, plural: bool) -> str:
-    """cleveref's name for a label's counter: ``\\Cref`` prints the full capitalised one
-    (``Figure``), ``\\cref`` ``fig.`` (``Fig.`` with the ``capitalise`` option, ``figure`` with
-    ``noabbrev``); ``plural``: ``figs.``, ``Figures``, ``appendices``. None for an unknown
-    counter."""
+# (counter, "cref" or "Cref") → the singular and plural names a paper set
+CrefNames = dict[tuple[str, str], tuple[str, str]]
+_CREFNAME = re.compile(r"\\(cref|Cref)name\s*\{([A-Za-z]+)\}\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+
+
+def cleveref_names(sources: str) -> CrefNames:
+    """The names a paper sets for cleveref's counters (``\\Crefname{section}{Sect.}{Sects.}``);
+    one of ``\\crefname``/``\\Crefname`` set alone gives the other, its first letter's case
+    changed, as cleveref does (meta-ot's page prints "sect. 2")."""
+    names = {
+        (counter, command): (one, many)
+        for command, counter, one, many in _CREFNAME.findall(sources)
+    }
+    for (counter, command), (one, many) in list(names.items()):
+        other, case = ("Cref", str.upper) if command == "cref" else ("cref", str.lower)
+        names.setdefault((counter, other), (case(one[:1]) + one[1:], case(many[:1]) + many[1:]))
+    return names
+
+
+def _cref_name(
+    kind: str, command: str, capitalize: bool, noabbrev: bool, plural: bool, renamed: CrefNames
+) -> str:
+    """cleveref's name for a label's counter: the paper's own (``renamed``), else ``\\Cref``
+    prints the full capitalised one (``Figure``), ``\\cref`` ``fig.`` (``Fig.`` with the
+    ``capitalise`` option, ``figure`` with ``noabbrev``); ``plural``: ``figs.``, ``Figures``,
+    ``appendices``. None for an unknown counter."""
+    own = renamed.get((kind, "Cref" if command.startswith("C") else "cref"))
+    if own is not None:
+        return own[1] if plural else own[0]
     names = _NAMES.get(kind)
     if names is None:
         return ""
@@ -415,7 +442,11 @@ def _cref_name(kind: str, command: str, capitalize: bool, noabbrev: bool, plural
 
 
 def _cleveref_list(
-    labels: list[tuple[str, str]], command: str, capitalize: bool, noabbrev: bool
+    labels: list[tuple[str, str]],
+    command: str,
+    capitalize: bool,
+    noabbrev: bool,
+    renamed: CrefNames,
 ) -> str:
     """What ``\\cref{a,b,…}`` prints for its labels' (counter, number)s: grouped by counter in
     order of first appearance, each group sorted and named (plural for several), runs of three
@@ -428,7 +459,7 @@ def _cleveref_list(
     for kind, numbers in groups.items():
         ordered = sorted(dict.fromkeys(numbers), key=_number_order)
         shown = [f"({n})" if kind == "equation" else n for n in _compressed(ordered, "{} to {}")]
-        name = _cref_name(kind, command, capitalize, noabbrev, plural=len(ordered) > 1)
+        name = _cref_name(kind, command, capitalize, noabbrev, len(ordered) > 1, renamed)
         parts.append(f"{name} {_and_list(shown)}".strip())
     return _and_list(parts)
 

@@ -1245,6 +1245,25 @@ def test_cleveref_lists_print_as_cleveref_prints_them(tmp_path, options: str) ->
     assert printed.replace_refs(CLEVEREF_REFS, found, options) == page
 
 
+def test_cleveref_names_a_paper_sets_print_as_set(tmp_path) -> None:
+    """meta-ot sets ``\\Crefname{section}{Sect.}{Sects.}`` only; its page prints "sect. 2" for
+    ``\\cref`` (cleveref derives the other name), where vlpipe printed the default "section 2"."""
+    names = "\\Crefname{section}{Sect.}{Sects.}\\crefname{figure}{pic.}{pics.}"
+    refs = "\\cref{a} and \\Cref{a,b}; \\cref{f1} and \\Cref{f1}"
+    (tmp_path / "main.tex").write_text(
+        f"\\documentclass{{article}}\\usepackage{{cleveref}}{names}\\begin{{document}}"
+        "\\section{A}\\label{a}\\section{B}\\label{b}"
+        "\\begin{figure}\\caption{x}\\label{f1}\\end{figure}"
+        f"\\clearpage {refs}\\end{{document}}"
+    )
+    result = compile_latex_dir(tmp_path)
+    with pymupdf.open(stream=result.pdf) as doc:
+        page = " ".join(doc[-1].get_text().split()[:-1])
+    found = compiled.read_compiled(result.outputs, "main.tex")
+    assert page == "sect. 1 and Sects. 1 and 2; pic. 1 and Pic. 1"
+    assert printed.replace_refs(refs, found, "", printed.cleveref_names(names)) == page
+
+
 def test_theorem_heads_print_the_numbers_latex_counts(tmp_path) -> None:
     """pandoc numbers each theorem environment from 1 ("Definition 1" where the page says
     "Definition 3.8"): a shared counter, a counter within sections and an unnumbered one, as
@@ -2082,10 +2101,13 @@ def test_two_column_tables_convert_with_their_formulas_and_alpha_labels(tmp_path
 
 def test_ieeetran_reference_skips_print_no_glue(tmp_path) -> None:
     """IEEEtran's bibliography puts ``\\hskip 1em plus 0.5em minus 0.4em\\relax`` between an
-    entry's parts: every reference of tor-dns printed "1em plus 0.5em minus 0.4em"."""
+    entry's parts, and sets the spacing of an entry with a URL with a macro that assigns
+    ``\\spaceskip``: every reference of tor-dns printed "1em plus 0.5em minus 0.4em", and
+    "=plus 4minus" before it."""
     (tmp_path / "refs.bib").write_text(
         "@inproceedings{tor, author={Roger Dingledine}, title={Tor: the second-generation onion"
-        " router}, booktitle={USENIX Security}, publisher={USENIX}, year={2004}}\n"
+        " router}, booktitle={USENIX Security}, publisher={USENIX}, year={2004},"
+        " url={https://example.org/tor.pdf}}\n"
     )
     (tmp_path / "main.tex").write_text(
         "\\documentclass{article}\\begin{document}Onion routing \\cite{tor}.\n"
