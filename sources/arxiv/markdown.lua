@@ -93,8 +93,8 @@ local NOT_TEXT = {tikzpicture = true, pgfpicture = true, picture = true, pspictu
   xy = true, dot2tex = true, comment = true, filecontents = true, CCSXML = true}
 
 -- Math as its TeX, without the pictures inside it (fudan's tensor diagrams are tikzpictures
--- inside equations: their node options and coordinates are no text the page prints); a
--- formula that was a picture alone is dropped.
+-- and included graphics inside equations: their node options, coordinates and file names are
+-- no text the page prints); a formula that was a picture alone is dropped.
 function Math(m)
   local text = m.text:gsub("\\ensuremath%s*(%b{})", "%1")
   local pictures, found = 0, 0
@@ -106,6 +106,13 @@ function Math(m)
     text, found = text:gsub("\\begin%s*{" .. name .. "}.-\\end%s*{" .. name .. "}", "")
     pictures = pictures + found
   end
+  text, found = text:gsub("\\includegraphics%s*%b[]%s*%b{}", "")
+  pictures = pictures + found
+  text, found = text:gsub("\\includegraphics%s*%b{}", "")
+  pictures = pictures + found
+  -- the boxes a picture was set in (fudan's \vcenter{\hbox{\includegraphics{…}}}), left empty
+  found = pictures
+  while found > 0 do text, found = text:gsub("\\%a+%s*{%s*}", "") end
   if not text:match("%S") then return {} end
   -- where a picture went, no space is left at the formula's ends ($a $ is no inline math)
   m.text = pictures > 0 and text:match("^%s*(.-)%s*$") or text

@@ -1081,6 +1081,15 @@ def test_a_display_with_a_picture_in_it_stays_one_display() -> None:
     )
     markdown = pandoc.paper_markdown({"main.tex": alone.encode()}, "main.tex", {}).text
     assert markdown == "Before.\n\nAfter $a$.\n"
+    # an included graphic set in boxes (fudan's \\vcenter{\\hbox{\\includegraphics{…}}}) prints no
+    # file name, nor the boxes
+    boxed = (
+        "\\documentclass{article}\\usepackage{graphicx}\\begin{document}Before.\n\n\\[ F = "
+        "\\vcenter{\\hbox{\\includegraphics[height=2cm]{images/d.pdf}}} \\]\n\n"
+        "After.\\end{document}"
+    )
+    markdown = pandoc.paper_markdown({"main.tex": boxed.encode()}, "main.tex", {}).text
+    assert markdown == "Before.\n\n$$F =$$\n\nAfter.\n"
 
 
 @pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
