@@ -37,6 +37,22 @@ class Macro:
     body: str
 
 
+def _with_argument(body: str, number: int, value: str, macros: dict[str, Macro]) -> str:
+    """``body`` with its parameter ``#number`` replaced by ``value``. A control word before the
+    parameter stays one (``\\partial#1`` with ``E``: ``\\partial E``; TeX read the body's tokens
+    before the argument came), unless the two make a macro's name (the bibliography helper
+    ``\\bibitem#1`` stands for revtex's ``\\csname bibitem#1\\endcsname``: ``\\bibitemNoStop``)."""
+
+    def joined(match: re.Match[str]) -> str:
+        name = match[1] + _NAME_START.findall(value)[0]
+        return match[1] + ("" if name in macros else " ") + value
+
+    return re.sub(rf"(\\[A-Za-z@]+)#{number}(?!\d)", joined, body).replace(f"#{number}", value)
+
+
+_NAME_START = re.compile(r"^[A-Za-z@]*")  # (matches every text, if only with nothing)
+
+
 def balanced_group(
     tex: str, start: int, opener: str = "{", closer: str = "}"
 ) -> tuple[str, int] | None:
@@ -391,7 +407,7 @@ def _expand_once(text: str, macros: dict[str, Macro]) -> str:
             continue
         body = macro.body
         for number, value in enumerate(args, start=1):
-            body = body.replace(f"#{number}", value)
+            body = _with_argument(body, number, value, macros)
         if (
             macro.params == 0
             and text[cursor : cursor + 2] == "{}"

@@ -174,6 +174,9 @@ def test_expand_macros() -> None:
     assert macros.expand_macros(tex) == (
         "$\\mathbb{R} (a, \\varepsilon) f(x) f(y) \\operatorname*{arg\\,max}_z$ Net works, Net s"
     )
+    # fudan's \\pdv: a control word before a parameter stays one (\\partialE is no command)
+    derivative = "\\newcommand{\\pdv}[2]{\\frac{\\partial#1}{\\partial#2}}$\\pdv{E}{x}$"
+    assert macros.expand_macros(derivative) == "$\\frac{\\partial E}{\\partial x}$"
 
 
 def test_a_let_copies_a_macro_and_a_heading_layout_is_not_expanded() -> None:
