@@ -297,7 +297,8 @@ def _table_pieces(block: str, page_words: list[set[str]], first: int) -> list[tu
     (a ``longtable``) is cut between rows, each piece keeping the header. Its rows go to pages
     in order, at most ``_TABLE_PAGES_AHEAD`` pages apart, on the path that matches the most row
     words with the pages' (a datasheet's rows repeat another's questions: its answers decide).
-    Anything else is one piece on ``first``."""
+    Anything else, and a table whose words that path does not find either, is one piece on
+    ``first``."""
     lines = block.split("\n")
     words = set(normalize(block).split())
     if (
@@ -308,7 +309,11 @@ def _table_pieces(block: str, page_words: list[set[str]], first: int) -> list[tu
     ):
         return [(first, block)]
     head, rows = lines[:2], lines[2:]
-    pages = _row_pages([set(normalize(row).split()) for row in rows], page_words, first)
+    row_words = [set(normalize(row).split()) for row in rows]
+    pages = _row_pages(row_words, page_words, first)
+    found = set().union(*(row & page_words[p] for row, p in zip(row_words, pages, strict=True)))
+    if len(found) < len(words) / 2:  # its pages do not hold its words either: cells the text
+        return [(first, block)]  # layer spells otherwise (``0.631±0.003``), kept on ``first``
     pieces: list[tuple[int, list[str]]] = []
     for page, row in zip(pages, rows, strict=True):
         if not pieces or pieces[-1][0] != page:
@@ -366,15 +371,20 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
     parts: list[list[str]] = []
     fence = None  # the fence line of a code block open where the page starts
     for text in _emphasis_closed_at_cuts(prose.text, cuts):
-        blocks, fence = _code_blocks_whole(markdown_blocks(text), fence)
-        parts.append(blocks)
+        page_blocks, fence = _code_blocks_whole(markdown_blocks(text), fence)
+        parts.append(page_blocks)
     page_words = [set(normalize(text).split()) for text in page_texts] if floats else []
     lists = _contents_pages(page_texts) if floats else set()
+    placed: dict[int, int] = {}  # a float's block index → its page
     for index, block in floats:
         prose_before = sum(1 for n in range(index) if n not in float_indexes)
         offset = prose.block_starts[prose_before] if prose_before < len(prose_blocks) else None
         home = _page_of_offset(cuts, offset)
-        first = _float_page(block, page_words, home, lists)
+        if block.lstrip().startswith("|") and _FLOAT.match(blocks[index - 1] if index else ""):
+            # a table whose cells the text layer spells otherwise (``0.631±0.003``) stays with
+            # the caption before it
+            home = placed.get(index - 1, home)
+        first = placed[index] = _float_page(block, page_words, home, lists)
         if index not in footnotes and not _starts_as_float(block):  # a figure's own text
             block = _printed_figure_text(block, page_words[first])
         for page, piece in _table_pieces(block, page_words, first):

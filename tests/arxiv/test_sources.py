@@ -2130,3 +2130,26 @@ def test_ieeetran_reference_skips_print_no_glue(tmp_path) -> None:
     assert "plus" not in reference and "em" not in reference.split()
     printed = texts[0][texts[0].index("[1] R. Dingledine") :].rsplit("\n1\n", 1)[0]
     assert re.sub(r"\W", "", reference) == re.sub(r"\W", "", printed)  # "USENIX Se⏎curity"
+
+
+def test_a_table_whose_cells_the_page_spells_otherwise_stays_with_its_caption() -> None:
+    """coles (acmart): cells ``$0.631 \\pm 0.003$`` print as "0.631±0.003", so no page holds most
+    of the table's words; it was cut up as a longtable and its rows went to an earlier page whose
+    prose names the same baselines and numbers, away from its caption."""
+    prose = "Baselines SOP, NSP and CPC reached 0.493, 0.622 and 0.594 in earlier work."
+    markdown = (
+        f"{prose}\n\nLater prose about something else entirely here.\n\n"
+        "Table 6: Quality of embeddings for the downstream task\n\n"
+        "| Method | Age | Churn |\n|---|---|---|\n"
+        "| SOP | $0.493 \\pm 0.002$ | $0.782 \\pm 0.005$ |\n"
+        "| NSP | $0.622 \\pm 0.004$ | $0.830 \\pm 0.004$ |\n"
+        "| CPC | $0.594 \\pm 0.002$ | $0.802 \\pm 0.003$ |"
+    )
+    pages = [
+        prose,
+        "Later prose about something else entirely here.\nTable 6: Quality of embeddings for "
+        "the downstream task\nMethod Age Churn\nSOP 0.493±0.002 0.782±0.005\n"
+        "NSP 0.622±0.004 0.830±0.004\nCPC 0.594±0.002 0.802±0.003",
+    ]
+    first, second = align.split_pages(markdown, pages)
+    assert "|" not in first.markdown and second.markdown.count("\n| ") == 4
