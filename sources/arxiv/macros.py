@@ -453,7 +453,27 @@ _PRIMITIVE_CONDITIONALS = frozenset(
 _NEWIF = re.compile(r"\\newif\s*\\(if[A-Za-z@]+)")
 # ``\iffalse``, and ``\if 0`` ⏎ (``\if`` compares the ``0`` with the space the line end makes:
 # never equal): the idioms for leaving text out
-_FALSE_TEST = re.compile(r"\\iffalse(?![A-Za-z@])|\\if(?![A-Za-z@])\s*[^\s\\{}%]\s")
+# ``\\ifdefined\\forArxiv``: false where nothing defines the name (see ``_undefined``)
+_FALSE_TEST = re.compile(
+    r"\\iffalse(?![A-Za-z@])|\\if(?![A-Za-z@])\s*[^\s\\{}%]\s"
+    r"|\\ifdefined\s*\\(?P<name>[A-Za-z@]+)(?![A-Za-z@])"
+)
+# names the engines define, which a paper tests to know which engine runs it
+_ENGINE_NAME = re.compile(r"pdf|XeTeX|xetex|luatex|directlua|Umath|eTeX|Xe|Lua|lua")
+
+
+def _undefined(name: str, sources: str) -> bool:
+    """Whether ``\\name`` is a flag nothing defines: the paper and its styles only test it
+    (bundler's ``\\ifdefined\\forArxiv`` around a citation notice the page does not print). A
+    name used otherwise may come from a package of TeX Live, and an engine's own names
+    (``\\XeTeXversion``) are the engine's to define: both are left alone."""
+    if _ENGINE_NAME.match(name):
+        return False
+    uses = len(re.findall(rf"\\{re.escape(name)}(?![A-Za-z@])", sources))
+    tests = len(re.findall(rf"\\ifdefined\s*\\{re.escape(name)}(?![A-Za-z@])", sources))
+    return uses == tests
+
+
 # a switch declared, tested, or set (``\\CameraReadytrue``), and braces for the nesting
 _SWITCH_TOKEN = re.compile(
     r"\\newif\s*\\if(?P<declared>[A-Za-z@]+)|\\if(?P<test>[A-Za-z@]+)"
@@ -476,7 +496,7 @@ def without_false_branches(tex: str, styles: str = "") -> str:
     tex = _switches_resolved(tex, conditionals)
     out, position = [], 0
     for test in _FALSE_TEST.finditer(tex):
-        if test.start() < position:
+        if test.start() < position or (test["name"] and not _undefined(test["name"], tex + styles)):
             continue
         branch = _branches(tex, test.end(), conditionals)
         if branch is None:

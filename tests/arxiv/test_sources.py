@@ -1451,6 +1451,21 @@ def test_a_papers_switches_print_the_branch_they_take(tmp_path) -> None:
     assert markdown == "Shown with details. Then $(a,  b)$. Shown too.\n"
 
 
+def test_a_flag_nothing_defines_leaves_its_text_out(tmp_path) -> None:
+    """bundler: ``\\ifdefined\\forArxiv`` around a citation notice; nothing defines the flag,
+    so the page prints no notice, where the markdown had it. A name the paper uses otherwise (a
+    class's command) or an engine's own is not judged."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\begin{document}\n\\ifdefined\\forArxiv If you cite this "
+        "paper, cite the proceedings.\\fi Site-to-site control.\\end{document}"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    assert " ".join(page.split()) == "Site-to-site control. 1"
+    assert markdown == "Site-to-site control.\n"
+    assert not macros._undefined("section", "\\ifdefined\\section a\\fi \\section{b}")
+    assert not macros._undefined("XeTeXversion", "\\ifdefined\\XeTeXversion x\\fi")
+
+
 def test_springer_llncs_theorems_are_numbered_as_printed(tmp_path) -> None:
     """asvc: llncs.cls (shipped with the paper) declares its environments with ``\\spnewtheorem``
     and ``\\spn@wtheorem``, each counted on its own: the markdown had pandoc's heads."""
