@@ -116,6 +116,9 @@ function Math(m)
   if not text:match("%S") then return {} end
   -- where a picture went, no space is left at the formula's ends ($a $ is no inline math)
   m.text = pictures > 0 and text:match("^%s*(.-)%s*$") or text
+  -- inline math on one line: a line break typed in it ($i \neq⏎j$) made readers of the
+  -- markdown pair its dollars with the next formula's, reading the prose between as math
+  if m.mathtype == "InlineMath" then m.text = m.text:gsub("%s*\n%s*", " ") end
   return m
 end
 

@@ -2168,3 +2168,16 @@ def test_a_table_whose_cells_the_page_spells_otherwise_stays_with_its_caption() 
     ]
     first, second = align.split_pages(markdown, pages)
     assert "|" not in first.markdown and second.markdown.count("\n| ") == 4
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="needs pandoc")
+def test_inline_math_over_a_line_break_is_one_line() -> None:
+    """author-disambiguation: ``$i \\neq`` ⏎ ``j$`` in the source; pandoc kept the line break,
+    and the markdown's readers (the page split, the bench) paired its dollars with the next
+    formula's, reading the prose between as math."""
+    document = (
+        "\\documentclass{article}\\begin{document}For all $i \\neq\nj$, and where subsets $c_i$, "
+        "or clusters, each hold signatures.\\end{document}"
+    )
+    markdown = pandoc.paper_markdown({"main.tex": document.encode()}, "main.tex", {}).text
+    assert align.MATH.findall(markdown) == ["$i \\neq j$", "$c_i$"]
