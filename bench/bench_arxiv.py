@@ -1,8 +1,8 @@
 """arXiv source on real papers: compile yield, kept pages, page fidelity and time, vs TeX Live.
 
     python -m bench.arxiv.fetch_papers            # once: the papers of bench/arxiv/papers.json
-    python bench/bench_arxiv.py [--split regression|heldout|unseen|all] [--repeat 3] [--out FILE]
-                                [--only NAME …] [--dump DIR]
+    python bench/bench_arxiv.py [--split regression|heldout|unseen|fresh|all] [--repeat 3]
+                                [--out FILE] [--only NAME …] [--dump DIR]
 
 For each paper (a folder under ``bench/out/arxiv/papers``):
 
@@ -16,7 +16,10 @@ For each paper (a folder under ``bench/out/arxiv/papers``):
   did not come from): the word-multiset F1 and the sequence similarity (2·LCS / total length,
   over the same word sequences), words normalised (NFKC, lower case, letters and digits; each
   CJK character a word; the page's hyphenated line ends joined; the markdown's math written as
-  the characters it prints (pylatexenc: ``\\tau`` → τ); markdown markup, other LaTeX
+  the characters it prints (pylatexenc: ``\\tau`` → τ) with the gaps TeX sets between them (no
+  space typed in math; relations, binary operators and punctuation set apart outside scripts;
+  operator names, a large operator's limits and a fraction's parts words of their own: see
+  ``_set_as_tex_sets``); markdown markup, other LaTeX
   commands and environment names dropped, emphasis and sub/superscript marks joining what they
   touch, as the page prints it). The citation check: the numbers in bracketed numeric citations
   (``[1, 4–6]``) on the page and in the markdown (its math left out), a group counting only when
@@ -601,7 +604,7 @@ def _p10(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--split", choices=["regression", "heldout", "unseen", "all"], default="all"
+        "--split", choices=["regression", "heldout", "unseen", "fresh", "all"], default="all"
     )
     parser.add_argument("--repeat", type=int, default=3, help="timing repeats (medians)")
     parser.add_argument("--papers", type=Path, default=PAPERS)
