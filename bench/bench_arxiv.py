@@ -53,7 +53,13 @@ from pathlib import Path
 from typing import Any
 
 import pymupdf
-from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
+from pylatexenc.latex2text import (
+    EnvironmentTextSpec,
+    LatexNodes2Text,
+    MacroTextSpec,
+    SpecialsTextSpec,
+    get_default_latex_context_db,
+)
 from pylatexenc.latexwalker import LatexNode, LatexWalker
 from pylatexenc.latexwalker import get_default_latex_context_db as walker_context_db
 from pylatexenc.macrospec import MacroSpec
@@ -152,7 +158,7 @@ def _printed_math(match: re.Match[str]) -> str:
 _OPERATOR, _OPERATOR_END, _GAP, _SCRIPT = "\x01", "\x02", "\x03", "\x04"
 _RELATIONS = "=<>≤≥≠≈≡∼≃≅∝⊂⊃⊆⊇∈∉∋→←↔⇒⇐⇔↦⟶⟹⟵⟼↪↠≪≫≺≻⪯⪰⊢⊨∣∥⊥:≔≜≐⊊⊋↑↓≲≳≍⊏⊑⊒∤"
 _BINARY_OPERATORS = "+-−±∓×÷·∗⋆∘•∩∪∧∨⊕⊗⊖⊙⊎⊓⊔∖⋅†‡⋄◦⊘⋉⋊⊞⊠"
-_SET_APART = frozenset(_RELATIONS + _BINARY_OPERATORS + ",;&")  # & parts a matrix's columns
+_SET_APART = frozenset(_RELATIONS + _BINARY_OPERATORS + ",;")
 _OPERATOR_NAMES = frozenset(
     re.findall(
         r"\w+",
@@ -164,6 +170,17 @@ _WITH_LIMITS = re.compile(
     r"\\(?:sum|prod|coprod|int|iint|iiint|oint|bigcup|bigcap|bigoplus|bigotimes|bigodot"
     r"|biguplus|bigsqcup|bigvee|bigwedge|lim|liminf|limsup|max|min|sup|inf|det|gcd|Pr)"
     r"(?![A-Za-z])(?:\s*\\(?:no)?limits)?\s*$"
+)
+_MATRICES = (
+    "matrix",
+    "pmatrix",
+    "bmatrix",
+    "Bmatrix",
+    "vmatrix",
+    "Vmatrix",
+    "smallmatrix",
+    "array",
+    "cases",
 )
 _TWO_PARTS = ("frac", "tfrac", "dfrac", "cfrac", "binom", "tbinom", "dbinom")
 _TEXT_IN_MATH = ("text", "mbox", "hbox", "textrm", "textit", "textbf", "textsf", "texttt")
@@ -206,7 +223,12 @@ def _math_contexts() -> tuple[LatexNodes2Text, Any]:
         ),
     ]
     text = get_default_latex_context_db()
-    text.add_context_category("printed-math", prepend=True, macros=printed)
+    cells = [SpecialsTextSpec("&", _GAP)]  # a matrix's or an alignment's columns
+    # a matrix as its cells (pylatexenc writes ``[ 1 0; 0 1 ]``, its spaces typed)
+    matrices = [EnvironmentTextSpec(name) for name in _MATRICES]
+    text.add_context_category(
+        "printed-math", prepend=True, macros=printed, environments=matrices, specials=cells
+    )
     parsed = walker_context_db()
     arguments = [
         *(MacroSpec(name, "{{") for name in _TWO_PARTS if name != "frac"),
