@@ -68,7 +68,7 @@ from rapidfuzz.distance import Indel
 from vlpipe.filters.stage import apply_filters
 from vlpipe.recipe import load_recipe
 from vlpipe.renderers import PdfConfig, TexResult, render_pdf
-from vlpipe.renderers.tex import detect_engine
+from vlpipe.renderers.tex import detect_engine, read_by
 from vlpipe.schema import Document
 from vlpipe.sources.arxiv import ArxivRecipe
 from vlpipe.sources.arxiv import step as arxiv_step
@@ -378,10 +378,12 @@ def citation_mismatch(markdown: str, page_text: str, labels: set[int] | None = N
 def texlive_nonstop(folder: Path, main: str) -> tuple[bytes | None, float, int]:
     """The PDF TeX Live writes in nonstop mode (None: none), the seconds its passes took, and
     the passes."""
-    texts = [
-        p.read_text(errors="replace") for p in folder.rglob("*.tex") if p.stat().st_size < 2**22
-    ]
-    engine = detect_engine(texts)
+    texts = {
+        p.relative_to(folder).as_posix(): p.read_text(errors="replace")
+        for p in folder.rglob("*.tex")
+        if p.stat().st_size < 2**22
+    }
+    engine = detect_engine(read_by(main, texts))
     stem = Path(main).stem
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp, "paper")

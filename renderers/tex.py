@@ -190,6 +190,38 @@ def detect_engine(sources: Iterable[str]) -> TexEngine:
     return "xelatex" if any(_CJK_CHARS.search(t) for t in texts) else "pdflatex"
 
 
+def read_by(main: str, texts: Mapping[str, str]) -> list[str]:
+    """The ``.tex`` texts (``texts``: by path in the folder) that TeX reads for ``main``: it and
+    what it inputs, includes or imports, at any depth. A folder also holds other documents (a
+    poster loading fontspec, cover letters): their engine is not the paper's. Every ``.tex``
+    text of the folder when a name is computed (a macro in it) or not in the folder."""
+    tex_files = {name: text for name, text in texts.items() if name.endswith(".tex")}
+    read: dict[str, str] = {}
+    todo = [main]
+    while todo:
+        name = todo.pop()
+        if name in read:
+            continue
+        if name not in tex_files:
+            return list(tex_files.values())
+        read[name] = tex_files[name]
+        for found in _READS_FILE.finditer(strip_comments(read[name])):
+            target = "".join(part for part in found.groups() if part).strip()
+            if "\\" in target or "#" in target:
+                return list(tex_files.values())
+            target = str(PurePosixPath(target.removeprefix("./")))
+            todo.append(target if target.endswith(".tex") else f"{target}.tex")
+    return list(read.values())
+
+
+# the files a document reads: \input{x} (or \input x), \include, \subfile, \import{dir/}{x}
+_READS_FILE = re.compile(
+    r"\\(?:input|include|subfile|InputIfFileExists)\s*\{([^{}]+)\}"
+    r"|\\input\s+([^\s{}\\%]+)"
+    r"|\\(?:sub)?import\s*\{([^{}]*)\}\s*\{([^{}]+)\}"
+)
+
+
 def minted_draft(sources: Iterable[str]) -> bool:
     """Whether to load minted in ``draft`` mode: some source loads minted and none mentions its
     ``frozencache`` (with which minted reads shipped highlighting and needs no shell escape)."""
@@ -507,7 +539,8 @@ def _compile(workdir: Path, home: Path, main: str, cfg: TexConfig) -> TexResult:
         if p.suffix in _PACKAGE_SUFFIXES and p.is_file() and p.stat().st_size < 2**22
     }
     if cfg.engine == "auto":
-        engine: TexEngine = detect_engine(t for p, t in sources.items() if p.suffix == ".tex")
+        texts = {p.relative_to(workdir).as_posix(): t for p, t in sources.items()}
+        engine: TexEngine = detect_engine(read_by(main_path.name, texts))
     else:
         engine = cfg.engine
     binary = find_tex_binary(engine)

@@ -16,6 +16,7 @@ from vlpipe.renderers.tex import (
     detect_engine,
     first_tex_error,
     minted_draft,
+    read_by,
     strip_comments,
     unsafe_bcf_sources,
 )
@@ -89,6 +90,28 @@ def test_engine_detection() -> None:
     assert detect_engine(["中文"]) == "xelatex"
     assert detect_engine([r"\usepackage{CJKutf8} 中文"]) == "pdflatex"
     assert detect_engine([r"% \usepackage{xeCJK}" + "\n" + r"50\% done"]) == "pdflatex"
+
+
+def test_the_engine_is_that_of_the_files_the_main_file_reads(tmp_path) -> None:
+    """hdsnn (Springer Nature): the paper's folder also holds a poster that loads fontspec; the
+    paper (``\\pdfoutput=1`` on its first line) went to xelatex, which stopped at 100 errors."""
+    (tmp_path / "main.tex").write_text(
+        "\\pdfoutput=1\n\\documentclass{article}\\begin{document}\\input{sections/intro}"
+        "\\include{more}\\end{document}\n"
+    )
+    (tmp_path / "sections").mkdir()
+    (tmp_path / "sections" / "intro.tex").write_text("Spiking networks.\n")
+    (tmp_path / "more.tex").write_text("Delays.\n")
+    (tmp_path / "poster.tex").write_text("\\documentclass{article}\\usepackage{fontspec}\n")
+    texts = {p.relative_to(tmp_path).as_posix(): p.read_text() for p in tmp_path.rglob("*.tex")}
+    assert sorted(read_by("main.tex", texts)) == sorted(
+        texts[name] for name in ("main.tex", "sections/intro.tex", "more.tex")
+    )
+    result = compile_latex_dir(tmp_path)
+    assert result.errors == () and "Spiking networks." in _pdf_text(result.pdf)[0]
+    # an input whose name TeX computes: every .tex of the folder is read for the engine
+    texts["main.tex"] = "\\input{\\dir/intro}"
+    assert len(read_by("main.tex", texts)) == 4
 
 
 def test_first_error_line_and_biber_sources() -> None:
