@@ -1466,7 +1466,9 @@ def paper_markdown(
     return PaperMarkdown(text, fallbacks, tuple(conversion))
 
 
-_LOADS = re.compile(r"\\(documentclass|usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}")
+_LOADS = re.compile(
+    r"\\(documentclass|usepackage|RequirePackage)\s*(?:\[([^\]]*)\])?\s*\{([^}]*)\}"
+)
 
 
 def loaded_styles(tex: str, files: dict[str, bytes]) -> str:
@@ -1477,15 +1479,43 @@ def loaded_styles(tex: str, files: dict[str, bytes]) -> str:
     by_name: dict[str, str] = {}
     for name in sorted(files, key=lambda path: (path.count("/"), path)):
         by_name.setdefault(PurePosixPath(name).name, name)
-    wanted = []
-    for kind, names in _LOADS.findall(tex):
-        suffix = ".cls" if kind == "documentclass" else ".sty"
+    wanted: dict[str, set[str]] = {}  # a style's file → the options it is loaded with
+    for load in _LOADS.finditer(tex):
+        suffix = ".cls" if load[1] == "documentclass" else ".sty"
+        options = {option.strip() for option in (load[2] or "").split(",")}
         # ``\\usepackage{Style/artratex}``: a path to the paper's own style
-        wanted += [
-            by_name.get(PurePosixPath(name.strip()).name + suffix) for name in names.split(",")
-        ]
-    loaded = (decode_tex(files[name]) for name in dict.fromkeys(wanted) if name)
-    return strip_comments("\n".join(loaded))
+        for name in load[3].split(","):
+            found = by_name.get(PurePosixPath(name.strip()).name + suffix)
+            if found:
+                wanted.setdefault(found, set()).update(options)
+    loaded = (
+        with_options(strip_comments(decode_tex(files[name])), options)
+        for name, options in wanted.items()
+    )
+    return "\n".join(loaded)
+
+
+def with_options(style: str, options: set[str]) -> str:
+    """A class's or package's text as loaded with ``options``: the body of each
+    ``\\DeclareOption`` it is loaded with (or executes by default) where it is declared, the others
+    gone, then the branches of its switches those bodies set (sn-jnl's ``default`` option sets
+    ``\\if@Default@refstyle``, whose branch loads natbib for numbers; the branches of its other
+    reference styles load it for author-year)."""
+    chosen = options | {
+        option.strip() for group in _EXECUTE_OPTIONS.findall(style) for option in group.split(",")
+    }
+    out, position = [], 0
+    for declared in _DECLARE_OPTION.finditer(style):
+        body = balanced_group(style, declared.end())
+        if body is None or declared.start() < position:
+            continue
+        out += [style[position : declared.start()], body[0] if declared[1] in chosen else ""]
+        position = body[1]
+    return without_false_branches("".join(out) + style[position:])
+
+
+_DECLARE_OPTION = re.compile(r"\\DeclareOption\*?\s*(?:\{([^{}]*)\})?\s*(?=\{)")
+_EXECUTE_OPTIONS = re.compile(r"\\ExecuteOptions\s*\{([^{}]*)\}")
 
 
 # a display's blank lines (where a picture in it was, fduthesis' TikZ in math) would end it as a

@@ -23,15 +23,18 @@ _CITE = re.compile(
 _NATBIB = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[([^\]]*)\])?\s*\{[^}]*\bnatbib\b")
 _CITE_PACKAGE = re.compile(r"\\(?:usepackage|RequirePackage)\s*(?:\[[^\]]*\])?\s*\{[^}]*\bcite\b")
 # natbib's options set later (``\\biboptions``: elsarticle's way to pass them)
-_CITESTYLE = re.compile(r"\\(setcitestyle|citestyle|biboptions)\s*(?=\{)")
+# (``\\@citestyle``: natbib's own, which AASTeX calls)
+_CITESTYLE = re.compile(r"\\(setcitestyle|@?citestyle|biboptions)\s*(?=\{)")
 _BIBSTYLE_DEF = re.compile(
     r"\\(?:newcommand|renewcommand|def)\s*\{?\s*\\bibstyle@([A-Za-z]+)\s*\}?\s*"
 )
 _COMMENT = re.compile(r"(?<!\\)%[^\n]*")
 _SETTING = re.compile(r"(\w+)\s*=\s*\{([^{}]*)\}")  # natbib's open={[}, aysep={} …
 _NUMERIC_CLASS = re.compile(r"\\documentclass\s*(?:\[([^\]]*)\])?\s*\{(?:elsarticle|acmart)\}")
+# natbib's \\bibpunct{open}{close}{separator}{mode}{author-year separator}{…}
 _BIBPUNCT = re.compile(
-    r"\\bibpunct\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}\s*\{([^}]*)\}(?:\s*\{([^}]*)\}\s*\{([^}]*)\})?"
+    r"\\bibpunct\s*(?:\[[^\]]*\])?\s*\{([^}]*)\}\s*\{([^}]*)\}"
+    r"(?:\s*\{([^}]*)\}\s*\{([^}]*)\}(?:\s*\{([^}]*)\})?)?"
 )
 BIBLIOGRAPHY_STYLE = re.compile(r"\\bibliographystyle\s*\{([^}]*)\}")
 # natbib's own \bibstyle@NAME punctuation (open, close, separator between citations, mode: n and
@@ -121,7 +124,10 @@ def cite_style(sources: str, citations: dict[str, Citation]) -> CiteStyle:
     definitions, text = _bibstyle_definitions(sources)
     bibstyle = BIBLIOGRAPHY_STYLE.findall(sources)
     own = definitions.get(bibstyle[-1].strip(), "") if bibstyle else ""
-    punct = list(_BIBPUNCT.finditer(text)) or list(_BIBPUNCT.finditer(own))
+    # a named style's punctuation (AASTeX's ``\\@citestyle{aas}``: round brackets) comes after
+    # the sources' own
+    named = "\n".join(definitions.get(name, "") for name in _named_citestyles(text, sources))
+    punct = [*_BIBPUNCT.finditer(text), *_BIBPUNCT.finditer(named)] or list(_BIBPUNCT.finditer(own))
     punct = [
         m for m in punct if m[4] is None or (m[4].strip() in ("n", "s")) != author_year
     ] or punct
@@ -141,7 +147,8 @@ def cite_style(sources: str, citations: dict[str, Citation]) -> CiteStyle:
         "compress" in options or "sort&compress" in options or bool(_CITE_PACKAGE.search(sources))
     )
     superscript = "super" in words and not author_year
-    aysep = settings.get("aysep", ",")
+    aysep = punct[-1][5] if punct and punct[-1][5] is not None else ","
+    aysep = settings.get("aysep", aysep)
     separator = settings.get("citesep", separator).strip() or separator
     return CiteStyle(author_year, opening, closing, compress, superscript, aysep, separator)
 
@@ -154,13 +161,12 @@ def natbib_options(sources: str) -> tuple[str, dict[str, str]]:
     the paper's load options do not choose among several ``\\citestyle``s, the first is in
     force: the paper's own (its text comes before its styles'), else a style's default."""
     definitions, text = _bibstyle_definitions(sources)
-    bodies, named = [], []
+    bodies = []
     for match in _CITESTYLE.finditer(text):
         group = balanced_group(text, match.end())
-        if group is not None:
-            (named if match[1] == "citestyle" else bodies).append(group[0].strip())
-    chosen = {w.strip() for m in _LOAD_OPTIONS.finditer(sources) for w in m[1].split(",")}
-    for style in named if chosen & {"authoryear", *_NUMERIC} else named[:1]:
+        if group is not None and not match[1].endswith("citestyle"):
+            bodies.append(group[0].strip())
+    for style in _named_citestyles(text, sources):
         inner = definitions.get(style, "")
         found = [balanced_group(inner, m.end()) for m in _CITESTYLE.finditer(inner)]
         bodies += [group[0] for group in found if group is not None] or [style]
@@ -168,6 +174,18 @@ def natbib_options(sources: str) -> tuple[str, dict[str, str]]:
     settings = {key: value for body in bodies for key, value in _SETTING.findall(body)}
     words = ",".join(_SETTING.sub("", body) for body in bodies)
     return words.replace("acmauthoryear", "authoryear"), settings
+
+
+def _named_citestyles(text: str, sources: str) -> list[str]:
+    """The ``\\citestyle{NAME}``s in force (``text``: the sources without natbib's style
+    definitions): all where the paper's load options choose among them, else the first."""
+    named = [
+        group[0].strip()
+        for match in _CITESTYLE.finditer(text)
+        if match[1].endswith("citestyle") and (group := balanced_group(text, match.end()))
+    ]
+    chosen = {w.strip() for m in _LOAD_OPTIONS.finditer(sources) for w in m[1].split(",")}
+    return named if chosen & {"authoryear", *_NUMERIC} else named[:1]
 
 
 def _bibstyle_definitions(sources: str) -> tuple[dict[str, str], str]:

@@ -2073,7 +2073,7 @@ def test_only_the_styles_the_paper_loads_set_its_citations() -> None:
         "sigplanconf.cls": b"\\bibpunct{(}{)}{;}{a}{}{,}",  # another venue's class, unused
     }
     tex = files["main.tex"].decode()
-    assert pandoc.loaded_styles(tex, files) == "\\citestyle{acmnumeric} \\def\\eg{e.g.}"
+    assert pandoc.loaded_styles(tex, files) == "\\citestyle{acmnumeric} \n\\def\\eg{e.g.}"
     thesis = {"Thesis.tex": b"", "Style/artratex.sty": b"\\citestyle{authoryear}"}
     assert pandoc.loaded_styles("\\usepackage[authoryear]{Style/artratex}", thesis) == (
         "\\citestyle{authoryear}"
@@ -2181,3 +2181,50 @@ def test_inline_math_over_a_line_break_is_one_line() -> None:
     )
     markdown = pandoc.paper_markdown({"main.tex": document.encode()}, "main.tex", {}).text
     assert align.MATH.findall(markdown) == ["$i \\neq j$", "$c_i$"]
+
+
+def test_a_class_option_chooses_the_citation_style(tmp_path) -> None:
+    """hdsnn (Springer Nature's sn-jnl): the class option ``default`` sets a switch whose branch
+    loads natbib for numbers; another branch loads it for author-year, which vlpipe had read, so
+    24 pages printed "(Bohte et al., 2002)" where the page prints "[7]"."""
+    (tmp_path / "snlike.cls").write_text(
+        "\\NeedsTeXFormat{LaTeX2e}\\ProvidesClass{snlike}\n"
+        "\\newif\\if@basic@refstyle\\global\\@basic@refstylefalse\n"
+        "\\newif\\if@Default@refstyle\\global\\@Default@refstylefalse\n"
+        "\\DeclareOption{sn-basic}{\\global\\@basic@refstyletrue}\n"
+        "\\DeclareOption{default}{\\global\\@Default@refstyletrue}\n"
+        "\\DeclareOption*{\\PassOptionsToClass{\\CurrentOption}{article}}\n"
+        "\\ProcessOptions\\relax\n\\LoadClass{article}\n"
+        "\\if@basic@refstyle\\usepackage[authoryear]{natbib}\\fi\n"
+        "\\if@Default@refstyle\\usepackage[numbers,sort&compress]{natbib}\\fi\n"
+    )
+    (tmp_path / "refs.bib").write_text(
+        "@article{bohte, author={Sander Bohte and Joost Kok}, title={SpikeProp},"
+        " journal={Neurocomputing}, year={2002}}\n"
+    )
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass[default]{snlike}\\begin{document}SpikeProp \\citep{bohte} learns "
+        "spike times.\\bibliographystyle{apalike}\\bibliography{refs}\\end{document}\n"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    assert "SpikeProp [1] learns spike times." in " ".join(page.split())
+    assert markdown.startswith("SpikeProp [1] learns spike times.")
+
+
+def test_a_citation_style_a_class_calls_by_name_sets_the_punctuation(tmp_path) -> None:
+    """nzmodes (AASTeX 7): the class sets numeric square brackets, then calls natbib's
+    ``\\@citestyle{aas}``, whose ``\\bibpunct{(}{)}{;}{a}{}{,}`` prints "(Tegmark et al. 1997)":
+    round brackets, no comma before the year. vlpipe printed "[Tegmark et al., 1997]"."""
+    (tmp_path / "aaslike.cls").write_text(
+        "\\NeedsTeXFormat{LaTeX2e}\\ProvidesClass{aaslike}\\LoadClass{article}\n"
+        "\\RequirePackage{natbib}\\bibpunct{[}{]}{,}{n}{}{,}\n"
+        "\\newcommand{\\bibstyle@aas}{\\bibpunct{(}{)}{;}{a}{}{,}}\\@citestyle{aas}\n"
+    )
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{aaslike}\\begin{document}Band powers \\citep{TTH} compress the data."
+        "\\begin{thebibliography}{}\\bibitem[Tegmark et al.(1997)]{TTH} Tegmark, M. 1997, ApJ"
+        "\\end{thebibliography}\\end{document}\n"
+    )
+    markdown, [page] = compiled_markdown(tmp_path)
+    assert "Band powers (Tegmark et al. 1997) compress" in " ".join(page.split())
+    assert markdown.startswith("Band powers (Tegmark et al. 1997) compress the data.")
