@@ -246,6 +246,9 @@ TEXT_COMMANDS = frozenset(
 # acknowledgements
 PACKAGE_TEXT: dict[str, Macro] = {
     "\\IEEEPARstart": Macro(2, None, "#1#2"),
+    # IEEEtran's author blocks: a name, an affiliation, each set in a row of the title's table
+    "\\IEEEauthorblockN": Macro(1, None, "#1"),
+    "\\IEEEauthorblockA": Macro(1, None, "#1"),
     # the kernel's text-or-math choice, as the math form in math mode (``\\ensuremath``)
     "\\TextOrMath": Macro(2, None, "\\ensuremath{#2}"),
     "\\acks": Macro(1, None, "\\section*{Acknowledgments}\n\n#1"),
@@ -373,7 +376,10 @@ def expand_macros(
         expanded = _expand_once(text, macros)
         if expanded == text or len(expanded) > limit:
             break
-        text = expanded
+        # a macro that defines macros (namedtensor's ``\\ndef{\\height}{height}``): what its uses
+        # define is defined from there on
+        defined, text = collect_macros(expanded)
+        macros.update(defined)
     return text
 
 

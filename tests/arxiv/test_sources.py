@@ -174,6 +174,11 @@ def test_expand_macros() -> None:
     assert macros.expand_macros(tex) == (
         "$\\mathbb{R} (a, \\varepsilon) f(x) f(y) \\operatorname*{arg\\,max}_z$ Net works, Net s"
     )
+    # namedtensor's \\ndef defines a macro where it is used
+    named = (
+        "\\newcommand{\\ndef}[2]{\\newcommand{#1}{\\mathsf{#2}}}\\ndef{\\height}{height}$\\height$"
+    )
+    assert macros.expand_macros(named) == "$\\mathsf{height}$"
     # fudan's \\pdv: a control word before a parameter stays one (\\partialE is no command)
     derivative = "\\newcommand{\\pdv}[2]{\\frac{\\partial#1}{\\partial#2}}$\\pdv{E}{x}$"
     assert macros.expand_macros(derivative) == "$\\frac{\\partial E}{\\partial x}$"
