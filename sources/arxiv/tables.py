@@ -242,17 +242,17 @@ def _plain(cell: str) -> str:
     for math in _CELL_MATH.finditer(cell):
         formula = " ".join((math[1] if math[1] is not None else math[2]).split())
         out += [
-            _plain_text(cell[position : math.start()]),
+            _cell_text(cell[position : math.start()]),
             "$" + formula.replace("|", "\\vert ") + "$",
         ]
         position = math.end()
-    return " ".join(" ".join([*out, _plain_text(cell[position:])]).split())
+    return " ".join(" ".join([*out, _cell_text(cell[position:])]).split())
 
 
 _CELL_MATH = re.compile(r"(?<!\\)\$([^$]+)(?<!\\)\$|\\\((.+?)\\\)")
 
 
-def _plain_text(text: str) -> str:
+def _cell_text(text: str) -> str:
     text = _CELL_PICTURE.sub(" ", text)
     text = re.sub(
         r"\\(?:textbf|textit|emph|texttt|textsc|mathrm|text|underline)\s*\{([^{}]*)\}", r"\1", text
