@@ -298,13 +298,20 @@ BIBLIOGRAPHY_TEXT: dict[str, Macro] = {
 }
 
 
+_DEFINES_PARAMETER = re.compile(
+    r"\\(?:newcommand|renewcommand|providecommand)\*?\s*\{\s*#1\s*\}\s*(?:\[\d\])?\s*\{.*\}",
+    re.DOTALL,
+)
+
+
 def style_abbreviations(style: str) -> dict[str, Macro]:
     """The text macros a paper's own ``.sty``/``.cls`` defines: CVPR's ``\\eg``, ``\\etal``,
     ``\\wrt`` (parameterless, lower-case names, short bodies without ``@`` internals), and
     short macros whose bodies only print text (NeurIPS's checklist ``\\answerYes[1][]{…}``:
     every command in them formats text, or is such a macro of the style: parabs-pldi's
     ``\\l{x}`` is ``\\ensureMath{\\textsf{x}}``). A style's other macros (``\\maketitle`` …)
-    are its business, not text."""
+    are its business, not text. A macro that only defines the macro it is given is kept too.
+    """
     macros, _ = collect_macros(style)
     found = {
         name: macro
@@ -321,6 +328,13 @@ def style_abbreviations(style: str) -> dict[str, Macro]:
         and macro.params <= 2
         and re.fullmatch(r"\\[A-Za-z]{1,20}", name)
         and len(macro.body) <= 80
+    }
+    # a macro that only defines a macro (namedtensor's ``\\ndef{\\height}{height}``): where the
+    # paper uses it, it defines what the paper then uses
+    found |= {
+        name: macro
+        for name, (macro, _) in candidates.items()
+        if _DEFINES_PARAMETER.fullmatch(macro.body.strip())
     }
     while True:  # a macro made of text commands and text macros is one
         text = TEXT_COMMANDS | {name[1:] for name in found}

@@ -174,6 +174,15 @@ def test_expand_macros() -> None:
     assert macros.expand_macros(tex) == (
         "$\\mathbb{R} (a, \\varepsilon) f(x) f(y) \\operatorname*{arg\\,max}_z$ Net works, Net s"
     )
+    # namedtensor's \\ndef (in its .sty) defines a macro where it is used
+    style = (
+        "\\newcommand{\\name}[1]{\\mathsf{\\strut #1}}"
+        "\\newcommand{\\ndef}[2]{\\newcommand{#1}{\\name{#2}}}"
+    )
+    assert set(macros.style_abbreviations(style)) == {"\\ndef"}
+    used = "\\ndef{\\height}{height}$\\height$"
+    known = macros.style_abbreviations(style)
+    assert macros.expand_macros(used, known=known) == "$\\name{height}$"
     # namedtensor's \\ndef defines a macro where it is used
     named = (
         "\\newcommand{\\ndef}[2]{\\newcommand{#1}{\\mathsf{#2}}}\\ndef{\\height}{height}$\\height$"
