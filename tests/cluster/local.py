@@ -30,6 +30,7 @@ import psutil
 RAY = str(Path(sys.executable).with_name("ray"))
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 START_TIMEOUT_S = 180.0  # a head on a busy 2-core machine can take half a minute
+WORKER_STARTS = 2  # a worker node that exits while it registers is started once more
 OBJECT_STORE_BYTES = 200 * 1024 * 1024
 
 
@@ -141,10 +142,23 @@ def local_cluster(
             _start_node([*head, *common, *node_options(HEAD_IP)], node_env, temp / "head.log")
         )
         _wait(lambda: _get(f"{cluster.job_server}/api/version"), processes, temp)
-        processes.append(
-            _start_node([*worker, *common, *node_options(WORKER_IP)], node_env, temp / "worker.log")
-        )
-        _wait(lambda: _alive_nodes(cluster.job_server) == 2, processes, temp)
+        for attempt in range(WORKER_STARTS):
+            node = _start_node(
+                [*worker, *common, *node_options(WORKER_IP)],
+                node_env,
+                temp / f"worker{attempt}.log",
+            )
+            processes.append(node)
+            try:
+                _wait(lambda: _alive_nodes(cluster.job_server) == 2, processes, temp)
+                break
+            except RuntimeError:
+                # on a busy machine a worker's raylet can miss the GCS's registration deadline
+                # ("Failed to get node info: Deadline Exceeded") and ``ray start`` exits: once more
+                if node.poll() is None or attempt + 1 == WORKER_STARTS:
+                    raise
+                processes.remove(node)
+                _kill_tree(node)
         yield cluster
     finally:
         for process in reversed(processes):
