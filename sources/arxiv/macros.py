@@ -512,11 +512,12 @@ def without_false_branches(tex: str, styles: str = "") -> str:
     the rest. Conditionals nest as TeX nests them (its own and the ``\\newif``s of the paper and
     its ``styles``); a branch that would cross a closing brace (an unbalanced ``\\iffalse`` in a
     definition) is left alone."""
-    conditionals = set(_PRIMITIVE_CONDITIONALS) | set(_NEWIF.findall(tex + styles))
+    sources = tex + styles
+    conditionals = set(_PRIMITIVE_CONDITIONALS) | set(_NEWIF.findall(sources))
     tex = _switches_resolved(tex, conditionals)
     out, position = [], 0
     for test in _FALSE_TEST.finditer(tex):
-        if test.start() < position or (test["name"] and not _undefined(test["name"], tex + styles)):
+        if test.start() < position or (test["name"] and not _undefined(test["name"], sources)):
             continue
         branch = _branches(tex, test.end(), conditionals)
         if branch is None:

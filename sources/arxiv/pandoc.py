@@ -963,10 +963,11 @@ def printed_name(sources: str, macro: str, english: str, chinese: str) -> str:
     return chinese if _CTEX.search(sources) else english
 
 
-# the start of a definition's body: what it sets is set only where the macro runs or the class
-# option is given (llncs' ``\\switcht@deutsch`` names the German ``Tabelle``)
+# the start of a definition's body: what it sets is set only where the macro runs (llncs'
+# ``\\switcht@deutsch`` names the German ``Tabelle``); a style's options are resolved already
+# (``with_options``)
 _DEFINITION_BODY = re.compile(
-    r"\\(?:[gex]?def\s*\\[A-Za-z@]+[^{]*|DeclareOption\*?\s*\{[^{}]*\}\s*"
+    r"\\(?:[gex]?def\s*\\[A-Za-z@]+[^{]*"
     r"|(?:re)?newcommand\*?\s*\{?\\[A-Za-z@]+\}?\s*(?:\[\d\]\s*)?)(?=\{)"
 )
 _DEFINITION_REACH = 20_000  # characters before a renewal searched for a definition around it
