@@ -155,7 +155,7 @@ def _printed_math(match: re.Match[str]) -> str:
 # opening bracket or its scripts; a large operator's limits and a fraction's two parts are set
 # above and below (lines of their own in the text layer); text in math keeps its spaces. The
 # text layer shows a space where TeX leaves a gap, so the words are those TeX's spacing makes.
-_OPERATOR, _OPERATOR_END, _GAP, _SCRIPT = "\x01", "\x02", "\x03", "\x04"
+_OPERATOR, _OPERATOR_END, _GAP, _SCRIPT, _SCRIPT_END = "\x01", "\x02", "\x03", "\x04", "\x05"
 _RELATIONS = "=<>≤≥≠≈≡∼≃≅∝⊂⊃⊆⊇∈∉∋→←↔⇒⇐⇔↦⟶⟹⟵⟼↪↠≪≫≺≻⪯⪰⊢⊨∣∥⊥:≔≜≐⊊⊋↑↓≲≳≍⊏⊑⊒∤"
 _BINARY_OPERATORS = "+-−±∓×÷·∗⋆∘•∩∪∧∨⊕⊗⊖⊙⊎⊓⊔∖⋅†‡⋄◦⊘⋉⋊⊞⊠"
 _SET_APART = frozenset(_RELATIONS + _BINARY_OPERATORS + ",;")
@@ -183,7 +183,11 @@ _MATRICES = (
     "cases",
 )
 _TWO_PARTS = ("frac", "tfrac", "dfrac", "cfrac", "binom", "tbinom", "dbinom")
+_STACKED = ("underset", "overset", "stackrel")  # one part set above the other
 _TEXT_IN_MATH = ("text", "mbox", "hbox", "textrm", "textit", "textbf", "textsf", "texttt")
+_TEXT_LINES = ("intertext", "shortintertext")  # a line of text between an alignment's rows
+_SET_APART_AS = ("mathbin", "mathrel")  # made a binary operator or a relation
+_PHANTOMS = ("phantom", "vphantom", "hphantom")  # space only
 _SPACING = ("quad", "qquad", ",", ";", ":", " ", "enspace", "\\", "newline", "cr")
 
 
@@ -193,7 +197,8 @@ def _argument_text(node: LatexNode, l2tobj: LatexNodes2Text) -> str:
 
 
 def _script_text(node: LatexNode, l2tobj: LatexNodes2Text) -> str:
-    return "".join(_SCRIPT + c if c in _SET_APART else c for c in _argument_text(node, l2tobj))
+    script = _argument_text(node, l2tobj)
+    return "".join(_SCRIPT + c if c in _SET_APART else c for c in script) + _SCRIPT_END
 
 
 def _operator_name(name: str) -> str:
@@ -205,17 +210,32 @@ def _math_contexts() -> tuple[LatexNodes2Text, Any]:
     printed = [
         *(MacroTextSpec(name, _operator_name(name) + _OPERATOR_END) for name in _OPERATOR_NAMES),
         *(MacroTextSpec(name, f"%s{_GAP}%s") for name in _TWO_PARTS),
+        *(MacroTextSpec(name, f"{_GAP}%s{_GAP}%s{_GAP}") for name in _STACKED),
         *(MacroTextSpec(name, _GAP) for name in _SPACING),
-        MacroTextSpec("!", ""),
+        *(MacroTextSpec(name, "") for name in ("!", *_PHANTOMS)),
         *(
             MacroTextSpec(
                 name, simplify_repl=lambda n, l2tobj: _argument_text(n, l2tobj).replace(" ", _GAP)
             )
             for name in _TEXT_IN_MATH
         ),
-        MacroTextSpec(
-            "operatorname",
-            simplify_repl=lambda n, l2tobj: _OPERATOR + _argument_text(n, l2tobj) + _OPERATOR_END,
+        *(
+            MacroTextSpec(
+                name,
+                simplify_repl=lambda n, l2tobj: (
+                    _GAP + _argument_text(n, l2tobj).replace(" ", _GAP) + _GAP
+                ),
+            )
+            for name in (*_TEXT_LINES, *_SET_APART_AS)
+        ),
+        *(
+            MacroTextSpec(
+                name,
+                simplify_repl=lambda n, l2tobj: (
+                    _OPERATOR + _argument_text(n, l2tobj) + _OPERATOR_END
+                ),
+            )
+            for name in ("operatorname", "mathop")
         ),
         MacroTextSpec("vlpscript", simplify_repl=_script_text),
         MacroTextSpec(
@@ -231,7 +251,8 @@ def _math_contexts() -> tuple[LatexNodes2Text, Any]:
     )
     parsed = walker_context_db()
     arguments = [
-        *(MacroSpec(name, "{{") for name in _TWO_PARTS if name != "frac"),
+        *(MacroSpec(name, "{{") for name in _TWO_PARTS + _STACKED if name != "frac"),
+        *(MacroSpec(name, "{") for name in (*_TEXT_LINES, *_SET_APART_AS, *_PHANTOMS, "mathop")),
         MacroSpec("operatorname", "*{"),
         MacroSpec("vlpscript", "{"),
         MacroSpec("vlplimit", "{"),
@@ -290,7 +311,11 @@ def _set_as_tex_sets(printed: str) -> str:
             continue
         out.append(f" {char} " if char in _SET_APART and not in_script else char)
         in_script = False
-    text = re.sub(_OPERATOR_END + r"(?=[(\[{|‖⟨^_])", "", "".join(out))
+    # an operator's scripts are its own (``\\cos^2 t``: the gap comes after the ``2``), and it
+    # joins an opening bracket
+    scripts = f"{_OPERATOR_END}((?:[\\^_][^{_SCRIPT_END}]*{_SCRIPT_END})+)"
+    text = re.sub(scripts, rf"\1{_OPERATOR_END}", "".join(out))
+    text = re.sub(_OPERATOR_END + r"(?=[(\[{|‖⟨])", "", text).replace(_SCRIPT_END, "")
     text = text.replace(_OPERATOR, " ").replace(_OPERATOR_END, " ").replace(_GAP, " ")
     return text.replace("|", "¦")  # a bar in math is no table's cell border
 

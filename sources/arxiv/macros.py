@@ -242,6 +242,30 @@ TEXT_COMMANDS = frozenset(
 )
 
 
+# Standard math notation (letters, alphabets, operators, relations, arrows, delimiters): a
+# paper's own package of notation (namedtensor's ``\\name``, ``\\nsum``; Iris' ``\\iGname``)
+# is made of these, and the markdown's math keeps them as written
+MATH_NOTATION = frozenset(
+    re.findall(
+        r"\w+",
+        """alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu
+    nu xi
+    pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega Gamma Delta Theta
+    Lambda Xi Pi Sigma Upsilon Phi Psi Omega
+    mathcal mathbb mathbf mathfrak mathscr mathtt boldsymbol bm operatorname text
+    frac sqrt sum prod int oint bigcup bigcap bigoplus bigotimes bigwedge bigvee limits nolimits
+    substack underset overset mathop mathbin mathrel mathord vphantom hphantom phantom
+    left right overline underline hat tilde bar vec dot ddot widehat widetilde
+    vdash models top bot emptyset varnothing odot oplus otimes ominus star ast cdot cdots
+    times div pm mp circ bullet to rightarrow leftarrow Rightarrow Leftarrow leftrightarrow
+    Rrightarrow mapsto rightsquigarrow rightarrowtail leq geq neq le ge equiv approx sim simeq
+    cong propto in notin subset subseteq supset supseteq cup cap wedge vee neg forall exists
+    nabla partial infty sqcup sqcap sqsubseteq sqsupseteq triangleright blacktriangleright
+    triangleleft square boxempty langle rangle lfloor rfloor lceil rceil mid parallel perp""",
+    )
+)
+
+
 # Text that standard packages print and pandoc drops: IEEEtran's drop-cap first word, PMLR/JMLR's
 # acknowledgements
 PACKAGE_TEXT: dict[str, Macro] = {
@@ -309,8 +333,10 @@ def style_abbreviations(style: str) -> dict[str, Macro]:
     ``\\wrt`` (parameterless, lower-case names, short bodies without ``@`` internals), and
     short macros whose bodies only print text (NeurIPS's checklist ``\\answerYes[1][]{…}``:
     every command in them formats text, or is such a macro of the style: parabs-pldi's
-    ``\\l{x}`` is ``\\ensureMath{\\textsf{x}}``). A style's other macros (``\\maketitle`` …)
-    are its business, not text. A macro that only defines the macro it is given is kept too.
+    ``\\l{x}`` is ``\\ensureMath{\\textsf{x}}``), or standard math notation (namedtensor's
+    ``\\nsum{#1}`` is ``\\sum\\limits_{\\substack{#1}}``). A style's other macros
+    (``\\maketitle`` …) are its business, not text. A macro that only defines the macro it is
+    given is kept too.
     """
     macros, _ = collect_macros(style)
     found = {
@@ -337,7 +363,7 @@ def style_abbreviations(style: str) -> dict[str, Macro]:
         if _DEFINES_PARAMETER.fullmatch(macro.body.strip())
     }
     while True:  # a macro made of text commands and text macros is one
-        text = TEXT_COMMANDS | {name[1:] for name in found}
+        text = TEXT_COMMANDS | MATH_NOTATION | {name[1:] for name in found}
         more = {n: m for n, (m, used) in candidates.items() if n not in found and used <= text}
         if not more:
             return found

@@ -25,11 +25,12 @@ class NoMainFile(DocumentError):
 
 
 def tex_texts(files: dict[str, bytes]) -> dict[str, str]:
-    """The decoded ``.tex`` files (and ``.bbl``), comments removed."""
+    """The decoded ``.tex`` files (and ``.bbl``, and ``.sty`` a paper may ``\\input`` by its full
+    name: parabs-pldi's ``\\input{prophecy/macros.sty}``), comments removed."""
     return {
         name: strip_comments(decode_tex(data))
         for name, data in files.items()
-        if name.endswith((*TEX_SUFFIXES, ".bbl"))
+        if name.endswith((*TEX_SUFFIXES, ".bbl", ".sty"))
     }
 
 

@@ -162,6 +162,10 @@ def test_flatten_inlines_inputs_recursively_and_survives_cycles() -> None:
     }
     flat = mainfile.flatten("main.tex", texts)
     assert " ".join(flat.split()) == "A one inner B two C"
+    # a style read by its full name (parabs-pldi's \\input{prophecy/macros.sty})
+    files = {"main.tex": b"\\input{prophecy/macros.sty} \\model", "prophecy/macros.sty": b"\\def"}
+    flat = mainfile.flatten("main.tex", mainfile.tex_texts(files))
+    assert " ".join(flat.split()) == "\\def \\model"
 
 
 def test_expand_macros() -> None:
@@ -174,15 +178,21 @@ def test_expand_macros() -> None:
     assert macros.expand_macros(tex) == (
         "$\\mathbb{R} (a, \\varepsilon) f(x) f(y) \\operatorname*{arg\\,max}_z$ Net works, Net s"
     )
-    # namedtensor's \\ndef (in its .sty) defines a macro where it is used
+    # namedtensor.sty's notation is standard math, and its \\ndef defines a macro where it is
+    # used; a style's layout (\\kern, \\hrule) is not expanded
     style = (
-        "\\newcommand{\\name}[1]{\\mathsf{\\strut #1}}"
+        "\\newcommand{\\namedtensorstrut}{\\vphantom{fg}}"
+        "\\newcommand{\\name}[1]{\\ensuremath{\\mathsf{\\namedtensorstrut #1}}}"
+        "\\newcommand{\\nsum}[1]{\\sum\\limits_{\\substack{#1}}}"
         "\\newcommand{\\ndef}[2]{\\newcommand{#1}{\\name{#2}}}"
+        "\\def\\footnoterule{\\kern-3pt \\hrule width 5pc \\kern 2.6pt}"
     )
-    assert set(macros.style_abbreviations(style)) == {"\\ndef"}
-    used = "\\ndef{\\height}{height}$\\height$"
     known = macros.style_abbreviations(style)
-    assert macros.expand_macros(used, known=known) == "$\\name{height}$"
+    assert set(known) == {"\\namedtensorstrut", "\\name", "\\nsum", "\\ndef"}
+    used = "\\ndef{\\height}{height}$\\nsum{\\height} A$"
+    assert macros.expand_macros(used, known=known) == (
+        "$\\sum\\limits_{\\substack{\\ensuremath{\\mathsf{\\vphantom{fg} height}}}} A$"
+    )
     # namedtensor's \\ndef defines a macro where it is used
     named = (
         "\\newcommand{\\ndef}[2]{\\newcommand{#1}{\\mathsf{#2}}}\\ndef{\\height}{height}$\\height$"
