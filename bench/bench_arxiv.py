@@ -142,7 +142,7 @@ def _printed_math(match: re.Match[str]) -> str:
     commands count) and sets them apart (:func:`_set_as_tex_sets`); what pylatexenc cannot read
     keeps its LaTeX."""
     try:
-        source = _scripts_marked(match[0].strip("$"))
+        source = _scripts_marked(match[0].strip("$"), display=match[0].startswith("$$"))
         nodes = LatexWalker(source, latex_context=_MATH_SOURCE).get_latex_nodes()[0]
         return _set_as_tex_sets(_MATH_TEXT.nodelist_to_text(nodes))
     except Exception:  # malformed math in the markdown is measured as written
@@ -166,11 +166,44 @@ _OPERATOR_NAMES = frozenset(
         "liminf limsup ln log max min Pr sec sin sinh sup tan tanh",
     )
 )
+# large operators: set apart as operator names are
+_LARGE_OPERATORS = {
+    "sum": "∑",
+    "prod": "∏",
+    "coprod": "∐",
+    "int": "∫",
+    "iint": "∬",
+    "iiint": "∭",
+    "oint": "∮",
+    "bigcup": "⋃",
+    "bigcap": "⋂",
+    "bigoplus": "⨁",
+    "bigotimes": "⨂",
+    "bigodot": "⨀",
+    "biguplus": "⨄",
+    "bigsqcup": "⨆",
+    "bigvee": "⋁",
+    "bigwedge": "⋀",
+}
+# (in a display; inline, only where ``\\limits`` asks)
 _WITH_LIMITS = re.compile(
-    r"\\(?:sum|prod|coprod|int|iint|iiint|oint|bigcup|bigcap|bigoplus|bigotimes|bigodot"
-    r"|biguplus|bigsqcup|bigvee|bigwedge|lim|liminf|limsup|max|min|sup|inf|det|gcd|Pr)"
-    r"(?![A-Za-z])(?:\s*\\(?:no)?limits)?\s*$"
+    rf"\\(?:{'|'.join(_LARGE_OPERATORS)}|lim|liminf|limsup|max|min|sup|inf|det|gcd|Pr)"
+    r"(?![A-Za-z])\s*$"
 )
+_LIMITS = re.compile(r"\\limits\s*$")
+# a script's command that takes its arguments with it (``_\\mathbb{Z}``)
+_SCRIPT_COMMAND_ARGUMENTS = {
+    **dict.fromkeys(
+        re.findall(
+            r"\w+",
+            "mathbb mathrm mathcal mathbf mathit mathsf mathtt mathfrak mathscr boldsymbol bm "
+            "text textrm textit textbf textsf operatorname hat tilde bar vec dot widehat "
+            "widetilde overline underline",
+        ),
+        1,
+    ),
+    **dict.fromkeys(("frac", "tfrac", "dfrac", "binom"), 2),
+}
 _MATRICES = (
     "matrix",
     "pmatrix",
@@ -209,6 +242,10 @@ def _math_contexts() -> tuple[LatexNodes2Text, Any]:
     """pylatexenc's printer and parser, with the markers :func:`_set_as_tex_sets` reads."""
     printed = [
         *(MacroTextSpec(name, _operator_name(name) + _OPERATOR_END) for name in _OPERATOR_NAMES),
+        *(
+            MacroTextSpec(name, _OPERATOR + symbol + _OPERATOR_END)
+            for name, symbol in _LARGE_OPERATORS.items()
+        ),
         *(MacroTextSpec(name, f"%s{_GAP}%s") for name in _TWO_PARTS),
         *(MacroTextSpec(name, f"{_GAP}%s{_GAP}%s{_GAP}") for name in _STACKED),
         *(MacroTextSpec(name, _GAP) for name in _SPACING),
@@ -265,37 +302,53 @@ _MATH_TEXT, _MATH_SOURCE = _math_contexts()
 
 
 def _script_argument(tex: str, start: int) -> tuple[str, int]:
-    """A sub- or superscript's argument after ``start`` (a braced group, a command or a
-    character) and the index after it."""
-    index = start
+    """A sub- or superscript's argument after ``start`` (a braced group, a command with the
+    arguments it takes, or a character) and the index after it."""
+    index = _after_spaces(tex, start)
+    if index < len(tex) and tex[index] == "{":
+        end = _group_end(tex, index)
+        return tex[index + 1 : end - 1], end
+    command = re.match(r"\\(?:[A-Za-z]+|.)|.", tex[index:], re.DOTALL)
+    end = index + (len(command[0]) if command else 0)
+    for _ in range(_SCRIPT_COMMAND_ARGUMENTS.get(command[0][1:] if command else "", 0)):
+        group = _after_spaces(tex, end)
+        end = _group_end(tex, group) if group < len(tex) and tex[group] == "{" else end
+    return tex[index:end], end
+
+
+def _after_spaces(tex: str, index: int) -> int:
     while index < len(tex) and tex[index].isspace():
         index += 1
-    if index < len(tex) and tex[index] == "{":
-        depth = 0
-        for end in range(index, len(tex)):
-            if end > index and tex[end - 1] == "\\":
-                continue
-            depth += {"{": 1, "}": -1}.get(tex[end], 0)
-            if depth == 0:
-                return tex[index + 1 : end], end + 1
-        return tex[index + 1 :], len(tex)
-    command = re.match(r"\\(?:[A-Za-z]+|.)|.", tex[index:], re.DOTALL)
-    width = len(command[0]) if command else 0
-    return tex[index : index + width], index + width
+    return index
 
 
-def _scripts_marked(tex: str) -> str:
-    """Each script's argument wrapped for the printer: ``\\vlplimit`` after a large operator,
-    else ``\\vlpscript``."""
+def _group_end(tex: str, index: int) -> int:
+    """The index after the braced group that opens at ``index`` (the text's end if unclosed)."""
+    depth = 0
+    for end in range(index, len(tex)):
+        if end > index and tex[end - 1] == "\\":
+            continue
+        depth += {"{": 1, "}": -1}.get(tex[end], 0)
+        if depth == 0:
+            return end + 1
+    return len(tex)
+
+
+def _scripts_marked(tex: str, display: bool) -> str:
+    """Each script's argument wrapped for the printer: ``\\vlplimit`` after a large operator in
+    a display (or one given ``\\limits``), else ``\\vlpscript``."""
     out: list[str] = []
     index, limits = 0, False
     while index < len(tex):
         char = tex[index]
         if char in "_^" and (index == 0 or tex[index - 1] != "\\"):
-            limits = limits or _WITH_LIMITS.search(tex[max(0, index - 40) : index]) is not None
+            before = tex[max(0, index - 40) : index]
+            limits = limits or bool(
+                _LIMITS.search(before) or (display and _WITH_LIMITS.search(before))
+            )
             argument, index = _script_argument(tex, index + 1)
             wrapper = "vlplimit" if limits else "vlpscript"
-            out.append(f"{char}\\{wrapper}{{{_scripts_marked(argument)}}}")
+            out.append(f"{char}\\{wrapper}{{{_scripts_marked(argument, display)}}}")
             continue
         limits = limits and char.isspace()
         out.append(char)

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from itertools import pairwise
 
 from rapidfuzz.distance import Indel, LCSseq
 
@@ -133,10 +134,35 @@ class _Token:
 class _Prose:
     text: str
     block_starts: tuple[int, ...]
-    # spans that cannot be cut (tables, display math, math in a paragraph), and where a cut
-    # after one goes (past the blank line after a block)
+    # spans that cannot be cut (tables, display math, math in a paragraph, an alignment's
+    # row), and where a cut after one goes (past the blank line after a block)
     atomic: tuple[tuple[int, int, int], ...]
     tokens: tuple[_Token, ...]
+    # alignments a page may end inside (between rows): where each starts and ends, and its
+    # environment
+    alignments: tuple[tuple[int, int, str], ...] = ()
+
+
+# a display of rows (pandoc writes ``align`` as ``aligned``, ``gather`` as ``gathered``): TeX
+# breaks it across pages between rows where the paper allows (``\allowdisplaybreaks``,
+# ``\displaybreak``)
+_ALIGNMENT = re.compile(r"\$\$\s*\\begin\{(aligned|gathered|alignedat)\}(?:\{\d+\})?")
+_ROW_END = re.compile(r"\\begin\{|\\end\{|\\\\(?:\[[^\]]*\])?")
+
+
+def _row_ends(display: str) -> list[int]:
+    """Where each row but the last of an alignment (a ``$$\\begin{aligned}…`` display) ends:
+    after its ``\\\\``, outside the environments inside it (a matrix's rows are not the
+    display's)."""
+    depth, ends = 0, []
+    for mark in _ROW_END.finditer(display):
+        if mark[0].startswith("\\begin"):
+            depth += 1
+        elif mark[0].startswith("\\end"):
+            depth -= 1
+        elif depth == 1:
+            ends.append(mark.end())
+    return ends
 
 
 def markdown_blocks(markdown: str) -> list[str]:
@@ -205,24 +231,34 @@ def _prose(blocks: list[str]) -> _Prose:
     text_parts: list[str] = []
     starts: list[int] = []
     atomic: list[tuple[int, int, int]] = []
+    alignments: list[tuple[int, int, str]] = []
     tokens: list[_Token] = []
     offset = 0
     for number, block in enumerate(blocks):
         starts.append(offset)
-        if block.startswith("$$") or block.lstrip().startswith(("|", "<")):
-            atomic.append((offset, offset + len(block), offset + len(block) + 2))
-        else:  # math inside a paragraph (a display too) is not cut either
+        spans = (
+            [(0, len(block), len(block) + 2)]
+            if block.startswith("$$") or block.lstrip().startswith(("|", "<"))
+            else [(m.start(), m.end(), m.end()) for m in _MATH_IN_BLOCK.finditer(block)]
+        )  # math inside a paragraph (a display too) is not cut either
+        for start, end, after in spans:
+            alignment = _ALIGNMENT.match(block, start)
+            rows = _row_ends(block[start:end]) if alignment else []
+            bounds = [start, *(start + row for row in rows), end]
             atomic += [
-                (offset + m.start(), offset + m.end(), offset + m.end())
-                for m in _MATH_IN_BLOCK.finditer(block)
+                (offset + low, offset + high, offset + (after if high == end else high))
+                for low, high in pairwise(bounds)
             ]
+            if rows:
+                alignments.append((offset + start, offset + end, alignment[0].lstrip("$").strip()))
         for match in re.finditer(r"\S+", block):
             for piece in _PIECE.finditer(match[0]):  # CJK text has no spaces between words
                 for word in normalize(piece[0]).split():
                     tokens.append(_Token(offset + match.start() + piece.start(), number, word))
         text_parts.append(block)
         offset += len(block) + 2
-    return _Prose("\n\n".join(text_parts), tuple(starts), tuple(atomic), tuple(tokens))
+    text = "\n\n".join(text_parts)
+    return _Prose(text, tuple(starts), tuple(atomic), tuple(tokens), tuple(alignments))
 
 
 def _token_pages(tokens: tuple[_Token, ...], page_texts: list[str]) -> list[int | None]:
@@ -370,7 +406,9 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
     cuts = _page_cuts(prose, _token_pages(prose.tokens, page_texts), len(page_texts))
     parts: list[list[str]] = []
     fence = None  # the fence line of a code block open where the page starts
-    for text in _emphasis_closed_at_cuts(prose.text, cuts):
+    for text in _alignments_closed_at_cuts(
+        _emphasis_closed_at_cuts(prose.text, cuts), cuts, prose.alignments
+    ):
         page_blocks, fence = _code_blocks_whole(markdown_blocks(text), fence)
         parts.append(page_blocks)
     page_words = [set(normalize(text).split()) for text in page_texts] if floats else []
@@ -406,6 +444,22 @@ def _emphasis_closed_at_cuts(text: str, cuts: list[int]) -> list[str]:
         if opened and pieces[page - 1].strip() and pieces[page].strip():
             pieces[page - 1] = pieces[page - 1].rstrip() + "".join(reversed(opened))
             pieces[page] = "".join(opened) + pieces[page].lstrip()
+    return pieces
+
+
+def _alignments_closed_at_cuts(
+    pieces: list[str], cuts: list[int], alignments: tuple[tuple[int, int, str], ...]
+) -> list[str]:
+    """The pages' texts, where a cut falls between two rows of an alignment, with the rows
+    before it closed as a display at the page's end and the rows after it opened as one on the
+    next (an ``align*`` TeX broke across two pages)."""
+    for page in range(1, len(pieces)):
+        for start, end, opening in alignments:
+            if start < cuts[page] < end:
+                environment = re.search(r"\{(\w+)\}", opening)[1]  # type: ignore[index]
+                before = re.sub(r"\\\\(?:\[[^\]]*\])?\s*$", "", pieces[page - 1].rstrip())
+                pieces[page - 1] = f"{before}\\end{{{environment}}}$$"
+                pieces[page] = f"$${opening}\n{pieces[page].lstrip()}"
     return pieces
 
 

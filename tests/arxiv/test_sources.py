@@ -502,6 +502,31 @@ def test_a_longtable_over_several_pages_is_cut_between_its_rows(tmp_path) -> Non
             assert part.markdown.count("|---") + part.markdown.count("|:--") >= 1  # a table
 
 
+def test_an_alignment_broken_across_pages_is_cut_between_its_rows(tmp_path) -> None:
+    """fudan-thesis-zh's matrices and namedtensor's derivations are ``align*`` displays TeX
+    breaks across pages (``\\allowdisplaybreaks``): as one piece, the whole display went to one
+    page. Each page now gets the rows it prints, as a display of its own; a matrix's rows inside
+    a row are not the display's."""
+    rows = " \\\\\n".join(
+        f"x_{{{n}}} &= \\text{{item{n}}} + \\begin{{pmatrix}} {n} & 1 \\\\ 0 & {n} \\end{{pmatrix}}"
+        for n in range(60)
+    )
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{amsmath}\\allowdisplaybreaks\\begin{document}"
+        f"Before the rows.\n\\begin{{align*}}\n{rows}\n\\end{{align*}}\nAfter.\\end{{document}}"
+    )
+    markdown, texts = compiled_markdown(tmp_path)
+    assert len(texts) >= 2
+    parts = align.split_pages(markdown, texts)
+    for part, text in zip(parts, texts, strict=True):
+        shown = set(re.findall(r"item\d+", text))
+        assert shown == set(re.findall(r"item\d+", part.markdown)), part.index
+        assert part.markdown.count("$$") == 2, part.index
+        assert part.markdown.count("\\begin{pmatrix}") == part.markdown.count("\\end{pmatrix}")
+    assert parts[0].markdown.endswith("\\end{aligned}$$")
+    assert parts[1].markdown.startswith("$$\\begin{aligned}\nx_{")
+
+
 def test_page_without_matching_text_gets_a_low_score() -> None:
     parts = align.split_pages("one two three four\n\nfive six", ["one two three four", "", ""])
     assert parts[0].score > 0.9 and parts[2].score == 0.0
