@@ -357,12 +357,17 @@ def _scripts_marked(tex: str, display: bool) -> str:
 
 
 def _set_as_tex_sets(printed: str) -> str:
-    out, in_script = [], False
-    for char in _SPACE.sub("", printed):
+    chars = _SPACE.sub("", printed)
+    out, in_script, previous = [], False, ""
+    for index, char in enumerate(chars):
         if char == _SCRIPT:
             in_script = True
             continue
-        out.append(f" {char} " if char in _SET_APART and not in_script else char)
+        if char in _SET_APART and not in_script:
+            out.append(char if _ordinary(char, previous, _next_atom(chars, index)) else f" {char} ")
+        else:
+            out.append(char)
+        previous = previous if char in _MARKS else char
         in_script = False
     # an operator's scripts are its own (``\\cos^2 t``: the gap comes after the ``2``), and it
     # joins an opening bracket
@@ -371,6 +376,26 @@ def _set_as_tex_sets(printed: str) -> str:
     text = re.sub(_OPERATOR_END + r"(?=[(\[{|‖⟨])", "", text).replace(_SCRIPT_END, "")
     text = text.replace(_OPERATOR, " ").replace(_OPERATOR_END, " ").replace(_GAP, " ")
     return text.replace("|", "¦")  # a bar in math is no table's cell border
+
+
+_MARKS = frozenset((_GAP, _SCRIPT, _SCRIPT_END, _OPERATOR))  # (an operator's end is an atom)
+_OPENINGS = "([{⟨"
+_CLOSINGS = ")]}⟩"
+
+
+def _ordinary(char: str, previous: str, following: str) -> bool:
+    """A binary operator TeX sets as an ordinary symbol, with no gaps: one that opens the
+    formula or follows a relation, an operator, an opening bracket or punctuation, or one that
+    ends it or comes before a relation, a closing bracket or punctuation (``0.631$\\pm$0.003``,
+    ``$a = -b$``)."""
+    return char in _BINARY_OPERATORS and (
+        previous in ("", _OPERATOR_END, *_SET_APART, *_OPENINGS)
+        or following in ("", *_RELATIONS, *_CLOSINGS, ",", ";")
+    )
+
+
+def _next_atom(chars: str, index: int) -> str:
+    return next((char for char in chars[index + 1 :] if char not in _MARKS), "")
 
 
 def page_text(page: pymupdf.Page) -> str:

@@ -71,6 +71,18 @@ def test_markdown_math_is_spaced_as_tex_sets_it() -> None:
             "3\n�\ni=1\n|xi+1|2 = 8π deg(Φ) log n",
         ),
         ("$\\frac{\\partial u}{\\partial x^k} \\text{ if } k \\leq n$", "∂u\n∂xk if k ≤ n"),
+        # an operator name's script is a command with its argument (weil-etale p. 11)
+        (
+            "$$\\operatorname{rk}_\\mathbb{Z} H^i (X_\\text{\\it \\'{e}t}, \\mathbb{Z}^c(n)) = "
+            "\\operatorname{rk}_\\mathbb{Z} K_{-2n - i} (X).$$",
+            "rkZ Hi(X´et, Zc(n)) = rkZ K−2n−i(X).",
+        ),
+        # a binary operator alone is an ordinary symbol, with no gaps (qroute-revtex p. 2,
+        # mhgan-icml p. 7)
+        (
+            "circuit for 3$\\times$3 grid, on CelebA-HQ (1024$\\times$1024).",
+            "circuit for 3×3 grid, on CelebA-HQ (1024×1024).",
+        ),
         # a matrix's cells (fudan p. 105)
         ("$$B = \\begin{pmatrix} 1 & 0 \\\\ 0 & 1 \\end{pmatrix}$$", "B =\n1 0\n0 1"),
         # an operator's script is its own, the gap comes after it (christodoulou-yau p. 7)
