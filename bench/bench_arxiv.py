@@ -367,7 +367,8 @@ def _set_as_tex_sets(printed: str) -> str:
             out.append(char if _ordinary(char, previous, _next_atom(chars, index)) else f" {char} ")
         else:
             out.append(char)
-        previous = previous if char in _MARKS else char
+        # (what a script holds is part of an ordinary atom: ``h^+ \\cdot e``)
+        previous = previous if char in _MARKS else "x" if in_script else char
         in_script = False
     # an operator's scripts are its own (``\\cos^2 t``: the gap comes after the ``2``), and it
     # joins an opening bracket

@@ -23,8 +23,11 @@ _CODE_SPAN = re.compile(r"`[^`\n]*`")
 _EMPHASIS = re.compile(r"(?<![\\*])\*{1,3}(?!\*)")  # a run of asterisks pandoc did not escape
 _COMMAND = re.compile(r"\\[A-Za-z]+|\\.")
 # a caption as printed (``Figure 3:``, ``Table A.1:``, ctex's ``图2.1:``, a renamed ``Fig. 3:``,
-# acmart's ``Fig. 3.``, REVTeX's ``FIG. 3.``: see ``caption_labels_as_on_pages``)
-_FLOAT = re.compile(r"^(?:(?i:fig(?:ure)?|tab(?:le)?)\.?|图|表) ?(?:[\w.-]*\d[\w.-]*|[IVXLC]+)[:.]")
+# acmart's ``Fig. 3.``, REVTeX's ``FIG. 3.``: see ``caption_labels_as_on_pages``; an
+# algorithm's ``Algorithm 2:``, ``算法 2:``)
+_FLOAT = re.compile(
+    r"^(?:(?i:fig(?:ure)?|tab(?:le)?|algorithm)\.?|图|表|算法) ?(?:[\w.-]*\d[\w.-]*|[IVXLC]+)[:.]"
+)
 # a caption's label in the markdown, and a line of a page's text layer that starts like one
 _MARKDOWN_CAPTION = re.compile(
     r"^(?P<name>Figure|Table|Fig\.|Tab\.|图|表) ?(?P<number>[\w.-]*\d[\w.-]*):(?P<text>.*)$",
@@ -45,7 +48,8 @@ _PIECE = re.compile(f"[{_CJK_RANGES}]|[^{_CJK_RANGES}]+")
 _PAGE_NUMBER = re.compile(r"\d+|[ivxlcdm]+")  # a normalised word that numbers a page
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")  # a code block's fence, and what follows it
 _START_WORDS = 4  # a block's first words, found in its page's text to place a float
-_MATH_WORDS = r"(?: \S+){0,6} "  # the words a piece of math prints between two words
+_MATH_WORDS = r"\S*(?: \S+){0,6} "  # what a piece of math prints between two words (glued to
+# the word before it where TeX set no space: ``PAR-SPREAD($\\Gamma_h$`` is ``parspreadγh``)
 _MATH_OR_TEXT = re.compile(f"({MATH.pattern})|(?:\\\\\\$|(?!\\$).)+", re.DOTALL)
 _TABLE_PAGES_AHEAD = 2  # a table's next row is on its page or one of the next two
 RUNNING_REPEATS = 3  # a line on this many pages (page numbers aside) is a running head or foot
@@ -179,6 +183,7 @@ def _is_float(block: str) -> bool:
     return _starts_as_float(block) or bool(_FLOAT.match(block.rsplit("\n", 1)[-1]))
 
 
+FIGURE_TEXT = "vlpipefiguretext"  # read by markdown.lua: the figure's text follows a marker
 FIGURE_TEXT_MARKS = ("<!--vlpipe:figure-->", "<!--vlpipe:/figure-->")  # markdown.lua's
 # a mark, which pandoc may write on the line right after another block
 _FIGURE_TEXT_MARK = re.compile(r"[ \t]*(<!--vlpipe:/?figure-->)[ \t]*")

@@ -13,7 +13,7 @@ from vlpipe.sources.arxiv.archive import decode_tex
 
 _NEWLABEL = re.compile(r"^\\newlabel\{([^{}]+)\}\{", re.MULTILINE)
 _BIBCITE = re.compile(r"^\\bibcite\{([^{}]+)\}\{", re.MULTILINE)
-_WRITEFILE = re.compile(r"\\@writefile\{(toc|lof|lot)\}\{\\contentsline\s*\{([A-Za-z]+)\}")
+_WRITEFILE = re.compile(r"\\@writefile\{([a-z]+)\}\{\\contentsline\s*\{([A-Za-z]+)\}")
 _HSPACE = re.compile(r"\\hspace\s*\*?\s*\{[^{}]*\}")
 # TeX's own skips and kerns with their glue (``\\hskip0pt``, ``\\vskip 2em plus 1fil``)
 TEX_SKIP = re.compile(

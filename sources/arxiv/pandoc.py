@@ -20,7 +20,8 @@ from rapidfuzz.distance import Indel
 
 from vlpipe.errors import ConfigError, DocumentError
 from vlpipe.renderers.tex import VERBATIM, strip_comments
-from vlpipe.sources.arxiv.align import CJK, MATH, normalize
+from vlpipe.sources.arxiv.algorithms import algorithms_as_printed
+from vlpipe.sources.arxiv.align import CJK, FIGURE_TEXT, MATH, normalize
 from vlpipe.sources.arxiv.archive import decode_tex
 from vlpipe.sources.arxiv.biblatex import biblatex_style, bibliography, is_biblatex, read_entries
 from vlpipe.sources.arxiv.compiled import TEX_SKIP, Compiled, braced_groups, read_compiled
@@ -879,7 +880,6 @@ def normalize_figures(tex: str) -> str:
     return _FIGURE.sub(rebuild, tex)
 
 
-FIGURE_TEXT = "vlpipefiguretext"  # read by markdown.lua: the figure's text follows a marker
 _PICTURE = re.compile(r"\\includegraphics\*?\s*(?:\[[^\]]*\]\s*)?(?=\{)")
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _TABULAR = re.compile(r"\\begin\s*\{(tabular[xy*]?|tabu)\}(.*?)\\end\s*\{\1\}", re.DOTALL)
@@ -1116,7 +1116,8 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     (pandoc needs none; one alone on a caption's last line left a blank line in the caption,
     which fails pandoc on the whole paper)."""
     cleveref = _CLEVEREF.search(sources)
-    tex = number_equations(tex, compiled, sources)  # before the labels go: it reads them
+    tex = algorithms_as_printed(tex, compiled, sources)  # before the labels go: it reads them
+    tex = number_equations(tex, compiled, sources)
     tex = replace_refs(
         _LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "", cleveref_names(sources)
     )

@@ -18,6 +18,7 @@ from vlpipe.recipe import ArchiveLimits, InputConfig
 from vlpipe.renderers import compile_latex_dir
 from vlpipe.schema import Document, Drop
 from vlpipe.sources.arxiv import (
+    algorithms,
     align,
     archive,
     biblatex,
@@ -525,6 +526,83 @@ def test_an_alignment_broken_across_pages_is_cut_between_its_rows(tmp_path) -> N
         assert part.markdown.count("\\begin{pmatrix}") == part.markdown.count("\\end{pmatrix}")
     assert parts[0].markdown.endswith("\\end{aligned}$$")
     assert parts[1].markdown.startswith("$$\\begin{aligned}\nx_{")
+
+
+ALGPSEUDOCODE = r"""\documentclass{article}
+\usepackage{algorithm}
+\usepackage{algpseudocode}
+\algrenewcommand\algorithmicrequire{\textbf{Input:}}
+\begin{document}
+The text before it.
+\begin{algorithm}
+\caption{Euclid's algorithm}\label{alg:euclid}
+\begin{algorithmic}[1]
+\Require integers $a$ and $b$
+\Procedure{Euclid}{$a,b$}\Comment{The gcd of a and b}
+\State $r\gets a\bmod b$
+\While{$r\not=0$}\Comment{We have the answer if r is 0}
+\State $a\gets b$
+\State $r\gets a\bmod b$
+\EndWhile
+\If{$b > 1$} \State \Return $b$ \Else \State \Return $1$ \EndIf
+\EndProcedure
+\end{algorithmic}
+\end{algorithm}
+Algorithm~\ref{alg:euclid} is the text after it.
+\end{document}
+"""
+ALGORITHM2E = r"""\documentclass{article}
+\usepackage[linesnumbered,ruled]{algorithm2e}
+\SetKwFunction{Send}{SendBeacon}
+\begin{document}
+The text before it.
+\begin{algorithm}
+\KwIn{a list $L$ of $n$ numbers}
+\KwOut{the sum $s$}
+$s \gets 0$\;
+\For{$i \gets 1$ \KwTo $n$}{
+  \eIf{$L_i > 0$}{$s \gets s + L_i$\; \tcp{a positive one}}{\Send{$i$}\;}
+}
+\Return{$s$}\;
+\caption{Sum of a list}
+\end{algorithm}
+The text after it.
+\end{document}
+"""
+
+
+@pytest.mark.parametrize("source", [ALGPSEUDOCODE, ALGORITHM2E], ids=["algpseudocode", "2e"])
+def test_an_algorithm_prints_its_lines_keywords_and_numbers(tmp_path, source) -> None:
+    """pandoc knows no algorithm package: ib-sagej's algorithms ran into one paragraph of their
+    formulas, without their keywords, line numbers or comments. Each line the page prints is a
+    line of the markdown, its words (outside math) in the page's order, and the caption is
+    numbered as the compile numbered it."""
+    (tmp_path / "main.tex").write_text(source)
+    markdown, texts = compiled_markdown(tmp_path)
+    page = align.normalize(texts[0])
+    opened, closed = align.FIGURE_TEXT_MARKS
+    lines = markdown.split(opened)[1].split(closed)[0].strip().split("\n\n")
+    assert len(lines) >= 10 and "Algorithm 1: " in markdown.split(closed)[1]
+    for line in lines:
+        words = align.normalize(align.MATH.sub(" ", line)).split()
+        # (a word may run into the formula after it: ``Euclid(a, b)`` is ``euclida b``)
+        assert re.search(r"(?<!\S)" + r".*?(?<!\S)".join(map(re.escape, words)), page), line
+    numbers = [line.split(None, 1)[0].rstrip(":") for line in lines if line[0].isdigit()]
+    assert numbers == [str(n) for n in range(1, len(numbers) + 1)] and len(numbers) >= 9
+    assert any(re.fullmatch(r"\d+:? \*\*end\*\*( \*\*while\*\*)?", line) for line in lines)
+
+
+def test_a_malformed_algorithm_reads_as_far_as_it_goes() -> None:
+    """Unclosed groups, missing arguments, a keyword defined without its parts: the lines read
+    so far, nothing raised."""
+    broken = (
+        "\\begin{algorithm}\\begin{algorithmic}[1]\\State \\If{x \\For\\end{algorithmic}"
+        "\\caption{Broken\\end{algorithm} \\begin{algorithmic}\\EndFor\\end{algorithmic}"
+    )
+    out = algorithms.algorithms_as_printed(broken, compiled.Compiled(), "")
+    assert "\\textbf{end} \\textbf{for}" in out
+    lines = algorithms.algorithm2e_lines("\\For{$i$ \\KwTo{ \\eIf{a}{b}\\SetKw{K}", True, True, {})
+    assert lines[0] == "1 \\textbf{for}  \\textbf{do}"
 
 
 def test_page_without_matching_text_gets_a_low_score() -> None:
