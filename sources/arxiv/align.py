@@ -312,17 +312,42 @@ def _page_cuts(prose: _Prose, pages: list[int | None], count: int) -> list[int]:
     return cuts
 
 
-def _float_page(block: str, page_words: list[set[str]], home: int, lists: set[int]) -> int:
+def _float_page(
+    block: str, page_words: list[set[str]], home: int, lists: set[int], labels: dict[str, set[int]]
+) -> int:
     """The page whose words (``page_words``) include most of the float's words (floats move away
     from their place in the source, ``home``), else ``home``. A page of a contents list
-    (``lists``) holds no float, though a list of tables repeats each caption's words."""
+    (``lists``) holds no float, though a list of tables repeats each caption's words; a
+    caption goes to a page that starts a line with its label (``labels``: a label's pages) if
+    one does, since captions of one paper share most of their words."""
     words = set(normalize(block).split())
     if not words:
         return home
     pages = [p for p in range(len(page_words)) if p not in lists or p == home]
+    labelled = [p for p in pages if p in labels.get(_caption_label(block), set())]
+    pages = labelled or pages
     overlaps = {p: len(words & page_words[p]) / len(words) for p in pages}
     best = max(pages, key=lambda p: (overlaps[p], -abs(p - home)), default=home)
     return best if overlaps.get(best, 0.0) >= 0.5 else home
+
+
+def _caption_label(block: str) -> str:
+    """A caption's label (``table 7``, normalised), on its first line or, after a figure's own
+    text, its last; ``""`` for a block without one."""
+    for line in (block.split("\n", 1)[0], block.rsplit("\n", 1)[-1]):
+        label = _FLOAT.match(line)
+        if label:
+            return normalize(label[0])
+    return ""
+
+
+def _printed_labels(page_texts: list[str]) -> dict[str, set[int]]:
+    """The caption labels each page starts a line with (``table 7`` → its pages)."""
+    labels: dict[str, set[int]] = {}
+    for page, text in enumerate(page_texts):
+        for line in _PAGE_CAPTION.finditer(text):
+            labels.setdefault(normalize(f"{line['name']} {line['number']}"), set()).add(page)
+    return labels
 
 
 def _contents_pages(page_texts: list[str]) -> set[int]:
@@ -417,6 +442,7 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
         page_blocks, fence = _code_blocks_whole(markdown_blocks(text), fence)
         parts.append(page_blocks)
     page_words = [set(normalize(text).split()) for text in page_texts] if floats else []
+    labels = _printed_labels(page_texts) if floats else {}
     lists = _contents_pages(page_texts) if floats else set()
     placed: dict[int, int] = {}  # a float's block index → its page
     for index, block in floats:
@@ -427,7 +453,7 @@ def split_pages(markdown: str, page_texts: list[str]) -> list[PageMarkdown]:
             # a table whose cells the text layer spells otherwise (``0.631±0.003``) stays with
             # the caption before it
             home = placed.get(index - 1, home)
-        first = placed[index] = _float_page(block, page_words, home, lists)
+        first = placed[index] = _float_page(block, page_words, home, lists, labels)
         if index not in footnotes and not _starts_as_float(block):  # a figure's own text
             block = _printed_figure_text(block, page_words[first])
         for page, piece in _table_pieces(block, page_words, first):

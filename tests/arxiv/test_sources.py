@@ -469,6 +469,24 @@ def test_split_pages_cuts_a_paragraph_that_crosses_pages_and_moves_floats() -> N
     assert all(part.score > 0.9 for part in parts)
 
 
+def test_a_caption_goes_to_the_page_that_starts_a_line_with_its_label() -> None:
+    """coles-acmart's Tables 7 and 8 share their words with the prose and captions of the page
+    before the one that prints them: a page whose line starts with the label holds the caption."""
+    markdown = (
+        "alpha beta as Table 7 shows the quality of the pretrained model on the downstream "
+        "tasks gamma\n\nTable 7: Quality of the pretrained model on the downstream tasks\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\ntheta iota kappa\n\ndelta epsilon zeta eta"
+    )
+    pages = [
+        "alpha beta as Table 7 shows the quality of the pretrained model on the downstream\n"
+        "tasks gamma theta iota kappa",
+        "delta epsilon\nTable 7: Quality of the pretrained model on the downstream\ntasks\n"
+        "a b 1 2\nzeta eta",
+    ]
+    first, second = (part.markdown for part in align.split_pages(markdown, pages))
+    assert "Table 7:" not in first and second.index("Table 7: Quality") < second.index("| a |")
+
+
 def compiled_markdown(folder: Path, flags: int = 0) -> tuple[str, list[str]]:
     """The folder's ``main.tex`` compiled by TeX (bibtex too) and converted by vlpipe: the
     paper's markdown and the text of each page the compile made, the expected text."""
