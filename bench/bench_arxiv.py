@@ -234,6 +234,12 @@ def _script_text(node: LatexNode, l2tobj: LatexNodes2Text) -> str:
     return "".join(_SCRIPT + c if c in _SET_APART else c for c in script) + _SCRIPT_END
 
 
+def _text_in_math(node: LatexNode, l2tobj: LatexNodes2Text) -> str:
+    """Text in math as text: its spaces print, its hyphen is no minus sign."""
+    text = _argument_text(node, l2tobj).replace(" ", _GAP)
+    return "".join(_SCRIPT + c if c in _SET_APART else c for c in text)
+
+
 def _operator_name(name: str) -> str:
     return _OPERATOR + (f"{name[:3]}{_GAP}{name[3:]}" if name in ("liminf", "limsup") else name)
 
@@ -251,9 +257,7 @@ def _math_contexts() -> tuple[LatexNodes2Text, Any]:
         *(MacroTextSpec(name, _GAP) for name in _SPACING),
         *(MacroTextSpec(name, "") for name in ("!", *_PHANTOMS)),
         *(
-            MacroTextSpec(
-                name, simplify_repl=lambda n, l2tobj: _argument_text(n, l2tobj).replace(" ", _GAP)
-            )
+            MacroTextSpec(name, simplify_repl=lambda n, l2tobj: _text_in_math(n, l2tobj))
             for name in _TEXT_IN_MATH
         ),
         *(

@@ -39,6 +39,7 @@ _PAGE_CAPTION = re.compile(
     re.MULTILINE,
 )
 _CAPTION_WORDS = 6  # words of a caption's text that must match to take the page's label
+_SHORT_CAPTION_WORDS = 2  # a shorter caption's words, all of them, with the same number
 _CAPTION_READ = 300  # characters after a page's label that hold those words, line breaks and all
 _NOT_ALNUM = re.compile(r"[^\w\s]|_")  # \w: what str.isalnum() accepts, and "_"
 _CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
@@ -48,8 +49,10 @@ _PIECE = re.compile(f"[{_CJK_RANGES}]|[^{_CJK_RANGES}]+")
 _PAGE_NUMBER = re.compile(r"\d+|[ivxlcdm]+")  # a normalised word that numbers a page
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})(.*)$")  # a code block's fence, and what follows it
 _START_WORDS = 4  # a block's first words, found in its page's text to place a float
-_MATH_WORDS = r"\S*(?: \S+){0,6} "  # what a piece of math prints between two words (glued to
-# the word before it where TeX set no space: ``PAR-SPREAD($\\Gamma_h$`` is ``parspreadγh``)
+# what a piece of math prints between two words, glued to the word before or after it where TeX
+# set no space (``PAR-SPREAD($\\Gamma_h$`` is ``parspreadγh``, ``$t\\,P$ represents`` is
+# ``tprepresents``)
+_MATH_WORDS = r"\S*(?: \S+){0,6} \S*?"
 _MATH_OR_TEXT = re.compile(f"({MATH.pattern})|(?:\\\\\\$|(?!\\$).)+", re.DOTALL)
 _TABLE_PAGES_AHEAD = 2  # a table's next row is on its page or one of the next two
 RUNNING_REPEATS = 3  # a line on this many pages (page numbers aside) is a running head or foot
@@ -84,8 +87,17 @@ def caption_labels_as_on_pages(markdown: str, page_texts: list[str]) -> str:
     def relabel(caption: re.Match[str]) -> str:
         words = normalize(caption["text"]).split()[:_CAPTION_WORDS]
         labels = printed.get(" ".join(words), []) if len(words) == _CAPTION_WORDS else []
+        if _SHORT_CAPTION_WORDS <= len(words) < _CAPTION_WORDS:  # a short caption: all its words
+            labels = [
+                label
+                for opening, found in printed.items()
+                if opening.split()[: len(words)] == words
+                for label in found
+            ]
         same = [label for label in labels if label[1] == caption["number"]]
-        unique = len(labels) == 1 and openings[" ".join(words)] == 1
+        unique = (
+            len(labels) == 1 and openings[" ".join(words)] == 1 and len(words) == _CAPTION_WORDS
+        )
         # the same kind of float: Fig./FIGURE for Figure, Tab./TABLE for Table, 图 for 图
         found = [x for x in (same or (labels if unique else [])) if x[0][0] == caption["name"][0]]
         if not found:
@@ -580,9 +592,13 @@ def _page_of_offset(cuts: list[int], offset: int | None) -> int:
 
 def _float_position(part: list[str], block: str, page_text: str) -> int:
     """Where a float goes among the page's blocks: before the first block whose text comes
-    after the float's in the page's text layer (top floats go on top), else at the end."""
+    after the float's in the page's text layer (top floats go on top), else at the end. A
+    figure's own text of formulas alone (a figure of inference rules) is placed by its
+    caption, the last line."""
     text = normalize(page_text)
     where = _find_start(block, text)
+    if where < 0 and "\n" in block:
+        where = _find_start(block.rsplit("\n", 1)[-1], text)
     if where < 0:
         return len(part)
     for index, other in enumerate(part):
@@ -594,19 +610,21 @@ def _float_position(part: list[str], block: str, page_text: str) -> int:
 def _find_start(block: str, text: str) -> int:
     r"""The position of a block's first words in normalised page text, -1 when not found. Where
     math stands between two of them, the page may print a few words of it there (``图3-11:
-    $\mathcal{A}_{k+1}$ 模型``: ``图 311 ak1 模 型``); plain words must be adjacent."""
+    $\mathcal{A}_{k+1}$ 模型``: ``图 311 ak1 模 型``); plain words must be adjacent. After a
+    formula that opens the block, the first word may be glued to what it prints."""
     words: list[str] = []  # each word, with the math gap before it
     gap = False
     for piece in _MATH_OR_TEXT.finditer(block):
         if piece[1] is not None:
-            gap = bool(words)
+            gap = True
             continue
         for word in normalize(piece[0]).split()[: _START_WORDS - len(words)]:
-            words.append((_MATH_WORDS if gap else " ") + re.escape(word))
+            before = (_MATH_WORDS if words else r"\S*?") if gap else " " if words else ""
+            words.append(before + re.escape(word))
             gap = False
         if len(words) == _START_WORDS:
             break
     if not words:
         return -1
-    found = re.search(r"(?<!\S)" + "".join(words)[1:] + r"(?!\S)", text)
+    found = re.search(r"(?<!\S)" + "".join(words) + r"(?!\S)", text)
     return found.start() if found else -1

@@ -52,6 +52,7 @@ from vlpipe.sources.arxiv.printed import (
     replace_acronyms,
     replace_refs,
 )
+from vlpipe.sources.arxiv.rules import mathpar_as_displays
 from vlpipe.sources.arxiv.tables import (
     CAPTION,
     cells_as_text,
@@ -1133,7 +1134,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = _single_paragraph_captions(tex)
     tex = minted_shortcuts(text_symbols(chemical_formulas(bold_formulas_in_text(tex))), sources)
     tex = listing_captions(tex, compiled, sources)
-    tex = contents_lists(normalize_figures(tex), compiled, sources)
+    tex = contents_lists(normalize_figures(mathpar_as_displays(tex)), compiled, sources)
     if compiled.bbl is not None:
         # biber's: data for biblatex to print, which it prints here; bibtex's: LaTeX (ACM's
         # ``\\bibitem[Acar(2009)]%`` ends a line with a comment)

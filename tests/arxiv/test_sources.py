@@ -610,6 +610,36 @@ def test_an_algorithm_prints_its_lines_keywords_and_numbers(tmp_path, source) ->
     assert any(re.fullmatch(r"\d+:? \*\*end\*\*( \*\*while\*\*)?", line) for line in lines)
 
 
+def test_inference_rules_print_their_names_premises_and_conclusions(tmp_path) -> None:
+    """parabs-pldi's figures are mathpartir rules, which pandoc dropped: a figure of rules
+    kept its caption alone. Each rule is now a display, its name where the page sets it, its
+    premises side by side over its conclusion; the figure goes where the page prints it."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{mathpartir}\\begin{document}\n"
+        "Typing rules come first.\n\\begin{figure}[t]\\begin{mathpar}\n"
+        "\\inferrule[T-Var]{x : \\tau \\in \\Gamma}{\\Gamma \\vdash x : \\tau}\n\\and\n"
+        "\\inferrule*[right=T-App]{\\Gamma \\vdash e_1 : \\tau \\to \\sigma \\\\ "
+        "\\Gamma \\vdash e_2 : \\tau}{\\Gamma \\vdash e_1\\,e_2 : \\sigma}\n\\\\\n"
+        "\\Gamma \\vdash \\mathsf{unit} : \\mathsf{Unit}\n\\end{mathpar}\n"
+        "\\caption{Typing rules of the lambda calculus}\\end{figure}\n"
+        "The text after the rules.\n\\end{document}\n"
+    )
+    markdown, texts = compiled_markdown(tmp_path)
+    rules = [
+        "$$\\text{\\textsc{T-Var}} \\quad "
+        "\\frac{x : \\tau \\in \\Gamma}{\\Gamma \\vdash x : \\tau}$$",
+        "$$\\frac{\\Gamma \\vdash e_1 : \\tau \\to \\sigma \\qquad \\Gamma \\vdash e_2 : \\tau}"
+        "{\\Gamma \\vdash e_1\\,e_2 : \\sigma} \\quad \\text{\\textsc{T-App}}$$",
+        "$$\\Gamma \\vdash \\mathsf{unit} : \\mathsf{Unit}$$",
+    ]
+    (page,) = align.split_pages(markdown, texts)
+    assert page.markdown.split("\n")[:4] == [
+        *rules,
+        "Figure 1: Typing rules of the lambda calculus",
+    ]
+    assert page.markdown.endswith("Typing rules come first.\n\nThe text after the rules.")
+
+
 def test_a_malformed_algorithm_reads_as_far_as_it_goes() -> None:
     """Unclosed groups, missing arguments, a keyword defined without its parts: the lines read
     so far, nothing raised."""
@@ -716,11 +746,13 @@ def test_a_caption_label_changes_only_where_a_page_prints_its_number_and_words()
         "Figure 2: The loss curve of every run we made in this study.\n\n"
         "Figure 3: Short one.\n\n"
         "Table 1: The loss curve of every run we made in this study.\n\n"
-        "图4: 模型在测试集上的准确率随训练步数的变化\n"
+        "图4: 模型在测试集上的准确率随训练步数的变化\n\n"
+        "Figure 8: `Pool`: Specification\n"
     )
     pages = [
         "Fig. 2. The loss curve of every run\nwe made in this study.\n"  # words across lines
-        "Fig. 3. Short one.\n"  # too few words to be sure
+        "Fig. 5. Short one.\n"  # too few words to be sure of another number
+        "Fig. 8. Pool: Specification\n"  # a short caption's words, all of them, and its number
         "Tab. 7: The loss curve of every run we made in this study.\n"  # another number
         "Theorem 4. 模型在测试集上的准确率随训练步数的变化\n"
     ]
@@ -728,7 +760,8 @@ def test_a_caption_label_changes_only_where_a_page_prints_its_number_and_words()
         "Fig. 2. The loss curve of every run we made in this study.",
         "Figure 3: Short one.",
         "Table 1: The loss curve of every run we made in this study.",
-        "图4: 模型在测试集上的准确率随训练步数的变化\n",  # a theorem is not its caption
+        "图4: 模型在测试集上的准确率随训练步数的变化",  # a theorem is not its caption
+        "Fig. 8. `Pool`: Specification\n",  # parabs-pldi's Fig. 7
     ]
 
 
