@@ -255,6 +255,10 @@ def _math_contexts() -> tuple[LatexNodes2Text, Any]:
         *(MacroTextSpec(name, f"%s{_GAP}%s") for name in _TWO_PARTS),
         *(MacroTextSpec(name, f"{_GAP}%s{_GAP}%s{_GAP}") for name in _STACKED),
         *(MacroTextSpec(name, _GAP) for name in _SPACING),
+        # modular arithmetic: ``a \\bmod n``, ``a \\pmod{n}`` is ``a (mod n)``
+        MacroTextSpec("bmod", f"{_GAP}mod{_GAP}"),
+        MacroTextSpec("pmod", f"{_GAP}(mod{_GAP}%s)"),
+        MacroTextSpec("mod", f"{_GAP}mod{_GAP}%s"),
         *(MacroTextSpec(name, "") for name in ("!", *_PHANTOMS)),
         *(
             MacroTextSpec(name, simplify_repl=lambda n, l2tobj: _text_in_math(n, l2tobj))
@@ -295,6 +299,8 @@ def _math_contexts() -> tuple[LatexNodes2Text, Any]:
         *(MacroSpec(name, "{{") for name in _TWO_PARTS + _STACKED if name != "frac"),
         *(MacroSpec(name, "{") for name in (*_TEXT_LINES, *_SET_APART_AS, *_PHANTOMS, "mathop")),
         MacroSpec("operatorname", "*{"),
+        MacroSpec("pmod", "{"),
+        MacroSpec("mod", "{"),
         MacroSpec("vlpscript", "{"),
         MacroSpec("vlplimit", "{"),
     ]

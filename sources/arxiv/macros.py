@@ -13,7 +13,8 @@ _NEWCOMMAND = re.compile(r"\\(?:re)?newcommand\*?|\\providecommand\*?")
 # ``\\def\\name`` or an active character's ``\\def"#1"{…}``
 _DEF = re.compile(r"\\[egx]?def(?![A-Za-z@])\s*(\\[A-Za-z@]+|[^\\\sA-Za-z0-9@{}%#])")
 _MATHOP = re.compile(r"\\DeclareMathOperator(\*?)\s*")
-_MACRO_USE = re.compile(r"\\([A-Za-z@]+)")
+# a command's name: letters, or one digit (fudan's ``\\newcommand{\\1}{\\mathbb{1}}``)
+_MACRO_USE = re.compile(r"\\([A-Za-z@]+|[0-9])")
 _ENDS_IN_COMMAND = re.compile(r"\\[A-Za-z@]+\s*$")
 # ``\\let\\c\\texttt``: a copy of a text command (parabs-pldi's ``\\c{yield}``, which pandoc
 # read as a cedilla) or of a macro defined before it

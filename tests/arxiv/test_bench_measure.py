@@ -77,6 +77,11 @@ def test_markdown_math_is_spaced_as_tex_sets_it() -> None:
             "\\operatorname{rk}_\\mathbb{Z} K_{-2n - i} (X).$$",
             "rkZ Hi(X´et, Zc(n)) = rkZ K−2n−i(X).",
         ),
+        # modular arithmetic (fudan p. 108)
+        (
+            "$$I = nb + c = n [(i+j)\\bmod n] + [(i+k)\\bmod n],$$",
+            "𝐼= 𝑛𝑏+ 𝑐= 𝑛[(𝑖+ 𝑗) mod 𝑛] + [(𝑖+ 𝑘) mod 𝑛],",
+        ),
         # a binary operator alone is an ordinary symbol, with no gaps (qroute-revtex p. 2,
         # mhgan-icml p. 7)
         (

@@ -199,6 +199,9 @@ def test_expand_macros() -> None:
         "\\newcommand{\\ndef}[2]{\\newcommand{#1}{\\mathsf{#2}}}\\ndef{\\height}{height}$\\height$"
     )
     assert macros.expand_macros(named) == "$\\mathsf{height}$"
+    # fudan's identity object, a macro named by a digit; a line break before a digit stays
+    identity = "\\newcommand{\\1}{\\mathbb{1}}$d_{\\1} = 1$, $\\1_n$ a\\\\1"
+    assert macros.expand_macros(identity) == "$d_{\\mathbb{1}} = 1$, $\\mathbb{1}_n$ a\\\\1"
     # fudan's \\pdv: a control word before a parameter stays one (\\partialE is no command)
     derivative = "\\newcommand{\\pdv}[2]{\\frac{\\partial#1}{\\partial#2}}$\\pdv{E}{x}$"
     assert macros.expand_macros(derivative) == "$\\frac{\\partial E}{\\partial x}$"
