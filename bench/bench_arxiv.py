@@ -288,7 +288,8 @@ def _math_contexts() -> tuple[LatexNodes2Text, Any]:
         ),
     ]
     text = get_default_latex_context_db()
-    cells = [SpecialsTextSpec("&", _GAP)]  # a matrix's or an alignment's columns
+    # a matrix's or an alignment's columns, and a tie (``0.857~[0.819,~0.885]``): gaps
+    cells = [SpecialsTextSpec("&", _GAP), SpecialsTextSpec("~", _GAP)]
     # a matrix as its cells (pylatexenc writes ``[ 1 0; 0 1 ]``, its spaces typed)
     matrices = [EnvironmentTextSpec(name) for name in _MATRICES]
     text.add_context_category(
