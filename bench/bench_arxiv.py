@@ -101,12 +101,13 @@ _COMBINING = dict(
     )
 )
 _SPACING_ACCENT = re.compile(r"([¨ˇ´`ˆ˜¯˘˙˚¸˛])([^\W\d_])")
+_LONE_ACCENT = re.compile(f"[{''.join(_COMBINING)}]")
 _TOKEN = re.compile(r"[\u0370-\u03ff]|[^\W\d_\u0370-\u03ff]+|\d+")
 
 
 def words(text: str) -> list[str]:
-    """Normalised words: spacing accents joined to their letters, NFKC, lower case, letters and
-    digits only; each CJK character a word."""
+    """Normalised words: spacing accents joined to their letters (others dropped), NFKC, lower
+    case, letters and digits only; each CJK character a word."""
     tokens = ("".join(c for c in raw if c.isalnum()) for raw in _normalised(text).split())
     return [t for t in tokens if t]
 
@@ -119,7 +120,9 @@ def tokens(text: str) -> list[str]:
 
 
 def _normalised(text: str) -> str:
-    text = _SPACING_ACCENT.sub(lambda m: m[2] + _COMBINING[m[1]], text)
+    # an accent the text layer sets apart from any letter (a font's integral sign that it
+    # spells ``ˆ``) is no word
+    text = _LONE_ACCENT.sub(" ", _SPACING_ACCENT.sub(lambda m: m[2] + _COMBINING[m[1]], text))
     text = unicodedata.normalize("NFKC", text).lower()
     return CJK.sub(lambda m: f" {m[0]} ", text)
 

@@ -49,6 +49,9 @@ def test_markdown_math_is_measured_as_the_characters_it_prints() -> None:
     page = "With τpair and sin2 θ, e.g. Cu2MnAl"
     expected = ["with", "τpair", "and", "sin2", "θ", "eg", "cu2mnal"]
     assert bench_arxiv.markdown_words(markdown) == bench_arxiv.words(page) == expected
+    # an accent joins its letter; one alone is no word (christodoulou-yau's text layer spells
+    # its integral signs ``ˆ``)
+    assert bench_arxiv.words("ˆ\nΣ\n|h|2dσ by M¨uller") == ["σ", "h2dσ", "by", "müller"]
 
 
 def test_markdown_math_is_spaced_as_tex_sets_it() -> None:
