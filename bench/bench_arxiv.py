@@ -140,12 +140,19 @@ def _markdown_text(markdown: str) -> str:
     return _MD_MARKS.sub("", _MD_MARKUP.sub(" ", MATH.sub(_printed_math, markdown)))
 
 
+# a kern or a skip and its length (``+\\mkern-7mu+``), which print nothing
+_KERN = re.compile(
+    r"\\(?:m?kern|m?skip|hskip)\s*-?[\d.]*\s*(?:mu|pt|em|ex|mm|cm|in|bp|sp|\\[A-Za-z]+)"
+)
+
+
 def _printed_math(match: re.Match[str]) -> str:
     """Math as the page prints its characters (``\\tau_{i}`` → ``τ_i``, symbols written as
     commands count) and sets them apart (:func:`_set_as_tex_sets`); what pylatexenc cannot read
     keeps its LaTeX."""
     try:
-        source = _scripts_marked(match[0].strip("$"), display=match[0].startswith("$$"))
+        math = _KERN.sub("", match[0].strip("$"))
+        source = _scripts_marked(math, display=match[0].startswith("$$"))
         nodes = LatexWalker(source, latex_context=_MATH_SOURCE).get_latex_nodes()[0]
         return _set_as_tex_sets(_MATH_TEXT.nodelist_to_text(nodes))
     except Exception:  # malformed math in the markdown is measured as written

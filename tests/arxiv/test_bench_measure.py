@@ -80,6 +80,8 @@ def test_markdown_math_is_spaced_as_tex_sets_it() -> None:
             "\\operatorname{rk}_\\mathbb{Z} K_{-2n - i} (X).$$",
             "rkZ Hi(X´et, Zc(n)) = rkZ K−2n−i(X).",
         ),
+        # a kern prints nothing (parabs-pldi p. 19)
+        ("$({\\mathit{past}} \\mathbin{+\\mkern-7mu+} {\\mathit{prophs}})$", "(past ++ prophs)"),
         # a tie in math is a space (omeganet-zh p. 9)
         ("$0.857~[0.819,~0.885]$", "0.857 [0.819, 0.885]"),
         # modular arithmetic (fudan p. 108)
