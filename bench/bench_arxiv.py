@@ -151,7 +151,7 @@ def _printed_math(match: re.Match[str]) -> str:
     commands count) and sets them apart (:func:`_set_as_tex_sets`); what pylatexenc cannot read
     keeps its LaTeX."""
     try:
-        math = _KERN.sub("", match[0].strip("$"))
+        math = _OPERATOR_GROUP.sub(r"\1\\, ", _KERN.sub("", match[0].strip("$")))
         source = _scripts_marked(math, display=match[0].startswith("$$"))
         nodes = LatexWalker(source, latex_context=_MATH_SOURCE).get_latex_nodes()[0]
         return _set_as_tex_sets(_MATH_TEXT.nodelist_to_text(nodes))
@@ -214,6 +214,9 @@ _SCRIPT_COMMAND_ARGUMENTS = {
     ),
     **dict.fromkeys(("frac", "tfrac", "dfrac", "binom"), 2),
 }
+# an operator name before a braced group (``\\log{(\\ell n)}``): the group is an ordinary atom,
+# a thin space after the operator (no opening bracket joins it)
+_OPERATOR_GROUP = re.compile(rf"(\\(?:{'|'.join(_OPERATOR_NAMES)}))\s*(?=\{{)")
 _MATRICES = (
     "matrix",
     "pmatrix",

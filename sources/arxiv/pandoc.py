@@ -780,6 +780,15 @@ _LAYOUT_ARGUMENTS = {
             "ignorespaces",
             "unskip",
             "null",
+            # commands that print nothing, which pandoc reads as taking the group after them
+            # (asvc-llncs' ``\\parhead`` is ``{\\bfseries\\boldmath\\ignorespaces{#1}}``)
+            "boldmath",
+            "unboldmath",
+            "relax",
+            "leavevmode",
+            "nobreak",
+            "normalfont",
+            "selectfont",
             "clearpage",
             "newpage",
             "cleardoublepage",

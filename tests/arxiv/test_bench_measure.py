@@ -80,6 +80,8 @@ def test_markdown_math_is_spaced_as_tex_sets_it() -> None:
             "\\operatorname{rk}_\\mathbb{Z} K_{-2n - i} (X).$$",
             "rkZ Hi(X´et, Zc(n)) = rkZ K−2n−i(X).",
         ),
+        # an operator name before a braced group is set apart from it (asvc-llncs p. 26)
+        ("takes $O(\\ell n {\\log{(\\ell n)}})$ group", "takes O(ℓn log (ℓn)) group"),
         # a kern prints nothing (parabs-pldi p. 19)
         ("$({\\mathit{past}} \\mathbin{+\\mkern-7mu+} {\\mathit{prophs}})$", "(past ++ prophs)"),
         # a tie in math is a space (omeganet-zh p. 9)

@@ -768,6 +768,17 @@ def test_a_caption_label_changes_only_where_a_page_prints_its_number_and_words()
     ]
 
 
+def test_commands_that_print_nothing_leave_the_group_after_them() -> None:
+    """pandoc reads ``\\boldmath``, ``\\relax``, ``\\normalfont`` … as taking the group after
+    them, and dropped it: asvc-llncs' run-in headings (``\\parhead``) were lost."""
+    tex = (
+        "\\begin{document}\\medskip\\noindent{\\bfseries\\boldmath\\ignorespaces{Proofs for a "
+        "$v_i$.}} A proof. \\relax{Kept} \\normalfont{too}.\\end{document}"
+    )
+    markdown = pandoc.latex_to_markdown(pandoc.prepare_for_pandoc(tex, compiled.Compiled()))
+    assert markdown == "**Proofs for a $v_i$.** A proof. Kept too.\n"
+
+
 def test_a_label_alone_on_a_captions_last_line_leaves_no_paragraph_break() -> None:
     tex = (
         "\\begin{document}\\begin{figure}\\includegraphics{a.pdf}\\caption{\\small The observables"
