@@ -30,7 +30,10 @@ For each paper (a folder under ``bench/out/arxiv/papers``):
   Both measures are also given against the page text *outside included graphics*: the text
   layer with the page's form XObjects emptied (pdfTeX and dvipdfmx place each
   ``\\includegraphics``'d PDF as one), since the markdown, like Nougat's, carries a figure's
-  caption and not the axis labels inside its picture.
+  caption and not the axis labels inside its picture; and against the page's *body*: that text
+  without its running heads and feet and its page number (lines at a page's top or foot that
+  recur on three pages or more, numbers aside, or a number alone), which the markdown, like
+  Nougat's, leaves out.
 - **Time**: vlpipe's step per paper over the baseline's passes plus rasterising (medians of
   ``--repeat`` runs).
 """
@@ -440,6 +443,42 @@ def without_graphics(pdf: bytes) -> pymupdf.Document:
     return doc
 
 
+_EDGE_LINES = 3  # a page's first and last lines, where running heads, feet and numbers print
+_RUNNING_PAGES = 3  # a line on this many pages' edges (numbers aside) runs with the pages
+_NUMBERS = re.compile(r"\d+|[ivxlcdm]+")
+_PAGE_NUMBER = re.compile(r"\s*[-–—]?\s*(?:\d+|[ivxlcdm]+|[IVXLCDM]+)\s*[-–—]?\s*")
+
+
+def _unnumbered(line: str) -> str:
+    return " ".join(w for w in words(line) if not _NUMBERS.fullmatch(w))
+
+
+def running_lines(page_texts: list[str]) -> set[str]:
+    """The lines (numbers aside) at the top or foot of ``_RUNNING_PAGES`` pages or more: running
+    heads and feet, which Nougat-style markdown leaves out, as vlpipe's does."""
+    counts: Counter[str] = Counter()
+    for text in page_texts:
+        lines = text.splitlines()
+        edges = lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]
+        counts.update({_unnumbered(line) for line in edges} - {""})
+    return {line for line, count in counts.items() if count >= _RUNNING_PAGES}
+
+
+def page_body(text: str, running: set[str]) -> str:
+    """The page's text without its running heads and feet (``running``) and its page number:
+    lines among its first and last ``_EDGE_LINES`` that are one of those, or a number alone (not
+    an equation's ``(3.19)``)."""
+    lines = text.splitlines()
+    edge = set(range(_EDGE_LINES)) | set(range(len(lines) - _EDGE_LINES, len(lines)))
+
+    def running_line(line: str) -> bool:
+        return _unnumbered(line) in running or bool(_PAGE_NUMBER.fullmatch(line))
+
+    return "\n".join(
+        line for n, line in enumerate(lines) if n not in edge or not running_line(line)
+    )
+
+
 def word_f1(a: list[str], b: list[str]) -> float:
     if not a and not b:
         return 1.0
@@ -570,6 +609,9 @@ class PaperResult:
     seq_text: list[float] = field(default_factory=list)
     token_f1: list[float] = field(default_factory=list)  # over letter and digit runs
     token_f1_text: list[float] = field(default_factory=list)
+    # against the page's body: outside graphics, without running heads, feet and page numbers
+    f1_body: list[float] = field(default_factory=list)
+    seq_body: list[float] = field(default_factory=list)
     mismatches: int = 0
     tex_errors: int = 0
     conversion_fallbacks: int = 0  # pandoc failed on the paper: fallbacks taken (paper's json)
@@ -653,6 +695,8 @@ def fidelity(
     ):
         result.produced = doc.page_count
         result.tex_errors = len(compiled.errors)
+        outside_texts = [page_text(page) for page in text_doc]
+        running = running_lines(outside_texts)
         for sample in outcome.samples:
             meta = json.loads(sample.files["json"])
             result.lang = meta.get("lang", "")
@@ -664,10 +708,13 @@ def fidelity(
             result.kept += 1
             result.f1.append(word_f1(ours, reference))
             result.seq.append(sequence_similarity(ours, reference))
-            outside_text = page_text(text_doc[meta["page"] - 1])
+            outside_text = outside_texts[meta["page"] - 1]
             outside = words(outside_text)
             result.f1_text.append(word_f1(ours, outside))
             result.seq_text.append(sequence_similarity(ours, outside))
+            body = words(page_body(outside_text, running))
+            result.f1_body.append(word_f1(ours, body))
+            result.seq_body.append(sequence_similarity(ours, body))
             our_tokens = markdown_tokens(markdown)
             result.token_f1.append(word_f1(our_tokens, tokens(text)))
             result.token_f1_text.append(word_f1(our_tokens, tokens(outside_text)))
@@ -693,6 +740,8 @@ def report(results: list[PaperResult], label: str) -> list[str]:
     seq_text = [v for r in results for v in r.seq_text]
     token_f1 = [v for r in results for v in r.token_f1]
     token_f1_text = [v for r in results for v in r.token_f1_text]
+    f1_body = [v for r in results for v in r.f1_body]
+    seq_body = [v for r in results for v in r.seq_body]
     ratios = [
         statistics.median(r.vlpipe_s) / statistics.median(r.baseline_s)
         for r in results
@@ -728,7 +777,10 @@ def report(results: list[PaperResult], label: str) -> list[str]:
         f"- page word-F1: mean {_mean(f1, 4)}, p10 {_p10(f1)}; sequence similarity: mean "
         f"{_mean(seq)}, p10 {_p10(seq)} (over {len(f1)} kept pages); against the text "
         f"outside included graphics: word-F1 mean {_mean(f1_text, 4)}, p10 {_p10(f1_text)}; "
-        f"sequence similarity mean {_mean(seq_text)}, p10 {_p10(seq_text)}",
+        f"sequence similarity mean {_mean(seq_text)}, p10 {_p10(seq_text)}; against the "
+        f"page's body (outside included graphics, without running heads, feet and page "
+        f"numbers): word-F1 mean {_mean(f1_body, 4)}, sequence similarity mean "
+        f"{_mean(seq_body)}",
         f"- page token-F1 (letter and digit runs): mean {_mean(token_f1, 4)}, p10 "
         f"{_p10(token_f1)}; against the text outside included graphics: mean "
         f"{_mean(token_f1_text, 4)}, p10 {_p10(token_f1_text)}",

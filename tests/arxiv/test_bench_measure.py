@@ -193,3 +193,21 @@ def test_words_join_the_spacing_accents_of_ot1_fonts_to_their_letters() -> None:
         "S. Mühlbauer, J. Šaroun, François, 2.36 Å"
     )
     assert bench_arxiv.words(layer)[1] == "mühlbauer"
+
+
+def test_the_page_body_leaves_out_running_heads_feet_and_page_numbers() -> None:
+    """fudan-thesis-zh's pp. 42–44 as their text layers start and end: a chapter's running head
+    on even pages, a section's on odd ones, the page number at the foot; an equation's number
+    at a page's foot stays."""
+    pages = [
+        "第3 章\n奇异关联子与全息张量网络\n表示为\n节）实际上是不同的。\n42",
+        "3.2\n奇异关联子\n×\n(3.19)\n43",
+        "第3 章\n奇异关联子与全息张量网络\n唯一非平凡的四面体以及对应的三角形张量为\n(3.24)\n44",
+        "第3 章\n奇异关联子与全息张量网络\n在我们的奇异关联子构造中\n45",
+        "3.2\n奇异关联子\n为了与经典二维 Ising 模型相对应\n46",
+        "3.2\n奇异关联子\n融合规则为\n47",
+    ]
+    running = bench_arxiv.running_lines(pages)
+    assert bench_arxiv.page_body(pages[0], running) == "表示为\n节）实际上是不同的。"
+    assert bench_arxiv.page_body(pages[1], running) == "3.2\n×\n(3.19)"
+    assert bench_arxiv.page_body(pages[2], running).endswith("三角形张量为\n(3.24)")
