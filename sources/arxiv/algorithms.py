@@ -11,7 +11,7 @@ import re
 from vlpipe.sources.arxiv.align import FIGURE_TEXT
 from vlpipe.sources.arxiv.compiled import Compiled
 from vlpipe.sources.arxiv.macros import balanced_group, replace_commands
-from vlpipe.sources.arxiv.tables import CAPTION
+from vlpipe.sources.arxiv.tables import CAPTION, FLOAT_PLACEMENT, LABEL
 
 # algpseudocode's and algorithmic's statements: what each prints (``#1``, ``#2``: its
 # arguments), and whether it takes a line number; ``None``: a block's end, which ``noend``
@@ -105,8 +105,6 @@ _ALGORITHMIC = re.compile(
 _ALGORITHM = re.compile(
     r"\\begin\s*\{(algorithm2e|algorithm)(\*?)\}(.*?)\\end\s*\{\1\2\}", re.DOTALL
 )
-_PLACEMENT = re.compile(r"^\s*\[[!htbpH]*\]")
-_LABEL = re.compile(r"\\label\s*\{([^}]*)\}")
 _NOEND = re.compile(r"\\usepackage\s*\[[^\]]*\bnoend\b[^\]]*\]\s*\{algpseudocode\}")
 _ALGORITHM2E = re.compile(r"\\usepackage\s*(?:\[([^\]]*)\])?\s*\{algorithm2e\}")
 
@@ -421,10 +419,10 @@ def algorithms_as_printed(tex: str, compiled: Compiled, sources: str) -> str:
 
     def floated(match: re.Match[str]) -> str:
         nonlocal count
-        body = _PLACEMENT.sub("", match[3])
+        body = FLOAT_PLACEMENT.sub("", match[3])
         captions: list[str] = []
         body = replace_commands(body, CAPTION, lambda _c, inside: captions.append(inside) or "")
-        label = _LABEL.search(body)
+        label = LABEL.search(body)
         lines = lines_of(body)
         if not lines:
             return match[0]

@@ -55,6 +55,8 @@ from vlpipe.sources.arxiv.printed import (
 from vlpipe.sources.arxiv.rules import mathpar_as_displays
 from vlpipe.sources.arxiv.tables import (
     CAPTION,
+    FLOAT_PLACEMENT,
+    LABEL,
     cells_as_text,
     normalize_tables,
     table_caption,
@@ -67,7 +69,6 @@ _THEBIB = re.compile(
 )
 _BIBITEM = re.compile(r"\\bibitem\s*(?:\[((?:[^\[\]]|\{[^{}]*\})*)\])?\s*\{([^}]+)\}")
 _NEWBLOCK = re.compile(r"\\newblock\b\s*")
-_LABEL = re.compile(r"\\label\s*\{[^}]*\}")
 # pandoc puts every heading of a document with a ``\\part`` two levels down (the part is level
 # 1, a section level 3): a part becomes an unnumbered section (its number, where the compile
 # printed one, is in its title by then)
@@ -893,7 +894,6 @@ def normalize_figures(tex: str) -> str:
 _PICTURE = re.compile(r"\\includegraphics\*?\s*(?:\[[^\]]*\]\s*)?(?=\{)")
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _TABULAR = re.compile(r"\\begin\s*\{(tabular[xy*]?|tabu)\}(.*?)\\end\s*\{\1\}", re.DOTALL)
-_FLOAT_PLACEMENT = re.compile(r"^\s*\[[!htbpH]*\]")
 _LINE_BREAK = re.compile(r"\\\\(?:\s*\[[^\]]*\])?")  # between boxes: the text goes on below
 # display math in a figure (megatron's grammar in an ``align*``): its ``\\`` ends a row, not a box
 _DISPLAY_MATH = re.compile(
@@ -908,7 +908,7 @@ def figure_text(body: str) -> str:
     answers in boxes, an algorithm), in a :data:`FIGURE_TEXT` environment before it: the page
     prints it, and the page split moves it with the caption. A body with fewer than four words
     outside commands (``\\centering``, a picture's options) and no code has none."""
-    text = _FLOAT_PLACEMENT.sub("", body)
+    text = FLOAT_PLACEMENT.sub("", body)
     for command in (CAPTION, _PICTURE):
         text = replace_commands(text, command, lambda _command, _inside: "")
     if len(_WORD.findall(_plain_text(text))) < 4 and not _TYPED_MARK.search(text):  # no code
@@ -1129,7 +1129,7 @@ def prepare_for_pandoc(tex: str, compiled: Compiled, sources: str = "") -> str:
     tex = algorithms_as_printed(tex, compiled, sources)  # before the labels go: it reads them
     tex = number_equations(tex, compiled, sources)
     tex = replace_refs(
-        _LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "", cleveref_names(sources)
+        LABEL.sub("", tex), compiled, cleveref[1] if cleveref else "", cleveref_names(sources)
     )
     citations, printed = printed_citations(compiled, sources)
     tex = number_theorems(cite_as_printed(tex, citations, printed), compiled, sources)

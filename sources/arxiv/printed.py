@@ -14,6 +14,7 @@ from vlpipe.sources.arxiv.biblatex import biblatex_style, is_biblatex, read_entr
 from vlpipe.sources.arxiv.biblatex import citations as biblatex_citations
 from vlpipe.sources.arxiv.compiled import Citation, Compiled
 from vlpipe.sources.arxiv.macros import balanced_group, replace_commands
+from vlpipe.sources.arxiv.tables import LABEL
 
 _CITE = re.compile(
     r"\\(cite|citep|citet|citealp|citealt|citeauthor|citeyear|citeyearpar|citenum|Citet|Citep"
@@ -779,7 +780,7 @@ def number_equations(tex: str, compiled: Compiled, sources: str) -> str:
                 numbered.append(row + row_end)
                 continue
             count += 1
-            label = re.search(r"\\label\s*\{([^}]+)\}", row)
+            label = LABEL.search(row)
             printed = compiled.labels.get(label[1].strip()) if label else None
             if printed is None:
                 printed = f"{current.get(within, '0')}.{count}" if within else str(count)

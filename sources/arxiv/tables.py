@@ -24,8 +24,11 @@ _CELL_COMMAND = re.compile(
     r"|endlastfoot|noalign\{[^}]*\}|addlinespace(?:\[[^\]]*\])?)"
 )
 _WIDTH_FIRST = frozenset({"tabular*", "tabularx", "tabulary"})
-# a ``\\caption[short]{`` up to its braced text (pandoc.py reads captions with it too)
+# a ``\\caption[short]{`` up to its braced text (pandoc.py reads captions with it too), a
+# ``\\label{…}`` and a float's placement option (pandoc.py and algorithms.py too)
 CAPTION = re.compile(r"\\caption\*?\s*(?:\[[^\]]*\])?\s*(?=\{)")
+LABEL = re.compile(r"\\label\s*\{([^}]*)\}")
+FLOAT_PLACEMENT = re.compile(r"^\s*\[[!htbpH]*\]")
 _MULTI = re.compile(r"\\multi(?:row|column)\s*\{[^}]*\}\s*(?:\[[^\]]*\]\s*)?\{[^}]*\}\s*")
 
 
