@@ -7,6 +7,9 @@
 
 local sections = {0, 0, 0, 0, 0, 0}
 local figures, tables, notes = 0, 0, 0
+-- while a table float is read: whether its caption is printed (pandoc gives its caption to each
+-- of the float's tables, and LaTeX prints it once)
+local float_caption = nil
 
 local function caption_para(label, number, blocks)
   local inlines = pandoc.List({pandoc.Str(label .. " " .. number .. ":"), pandoc.Space()})
@@ -56,6 +59,11 @@ end
 
 function Table(t)
   if #t.caption.long == 0 then return t end  -- a bare tabular: LaTeX numbers only captions
+  if float_caption then
+    t.caption.long = pandoc.List()
+    return t
+  end
+  if float_caption == false then float_caption = true end
   tables = tables + 1
   local caption = caption_para("Table", tables, t.caption.long)
   t.caption.long = pandoc.List()
@@ -192,7 +200,9 @@ function RawBlock(raw)
     local float = raw.text:gsub("\\begin%s*{table%*}", "\\begin{table}", 1)
     float = float:gsub("\\end%s*{table%*}(%s*)$", "\\end{table}%1")
     local counted = {figures, tables, notes}
+    float_caption = false
     local blocks = read_latex(float)
+    float_caption = nil
     if has_table(blocks) then return blocks end
     figures, tables, notes = table.unpack(counted)  -- not read: counted as the marker below
   end

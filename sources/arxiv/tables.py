@@ -138,9 +138,45 @@ def _without_column_types(tex: str) -> str:
 _UNBRACED_SPAN = re.compile(r"\\multi(column|row)\s*(\d)(?!\d)")
 
 
+_TABLE_FLOAT_BODY = re.compile(r"\\begin\s*\{(table\*?)\}(.*?)\\end\s*\{\1\}", re.DOTALL)
+_SUBTABLE = re.compile(
+    r"\\begin\s*\{subtable\}(?:\s*\[[^\]]*\])?(?:\s*\{[^{}]*\})?(.*?)\\end\s*\{subtable\}",
+    re.DOTALL,
+)
+
+
+def subtables_unwrapped(tex: str) -> str:
+    """A table float's subtables as its tables, their captions after the float's own caption as
+    ``(a) … (b) …``: pandoc gave every table the last subcaption and lost the float's caption
+    (compressive's Table 1)."""
+
+    def float_(match: re.Match[str]) -> str:
+        captions: list[str] = []
+
+        def unwrapped(sub: re.Match[str]) -> str:
+            def taken(_command: re.Match[str], inside: str) -> str:
+                captions.append(f"({chr(ord('a') + len(captions) % 26)}) {inside}")
+                return ""
+
+            return replace_commands(sub[1], CAPTION, taken)
+
+        body = _SUBTABLE.sub(unwrapped, match[2])
+        if not captions:
+            return match[0]
+        main = CAPTION.search(body)
+        group = balanced_group(body, main.end()) if main else None
+        if main is None or group is None:
+            body = f"\n\n{' '.join(captions)}\n\n{body}"
+        else:
+            body = f"{body[: group[1] - 1]} {' '.join(captions)}{body[group[1] - 1 :]}"
+        return f"\\begin{{{match[1]}}}{body}\\end{{{match[1]}}}"
+
+    return _TABLE_FLOAT_BODY.sub(float_, tex)
+
+
 def normalize_tables(tex: str) -> str:
     """Tables rewritten into the ``tabular`` pandoc reads (see the module docstring)."""
-    tex = _UNBRACED_SPAN.sub(r"\\multi\1{\2}", tex)
+    tex = _UNBRACED_SPAN.sub(r"\\multi\1{\2}", subtables_unwrapped(tex))
     tex = _unwrap_boxes(_ENV_BOX.sub("", _RULES.sub(" ", _without_column_types(tex))))
     tex = _LONGTABLE.sub(_longtable_as_table, tex)
     out, position = [], 0

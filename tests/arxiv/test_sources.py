@@ -524,6 +524,34 @@ def test_a_longtable_over_several_pages_is_cut_between_its_rows(tmp_path) -> Non
             assert part.markdown.count("|---") + part.markdown.count("|:--") >= 1  # a table
 
 
+def test_a_table_float_prints_its_caption_once_with_its_subtables_captions(tmp_path) -> None:
+    """compressive's Table 1 holds two subtables: pandoc gave both tables the last subcaption and
+    lost the float's own; a float of two tabulars printed its caption twice, numbered twice."""
+    (tmp_path / "main.tex").write_text(
+        "\\documentclass{article}\\usepackage{subcaption}\\begin{document}Before.\n"
+        "\\begin{table}\\caption{Benchmarks on (a) 1 million and (b) 47 million molecules}\n"
+        "\\begin{subtable}{1\\textwidth}\\caption{On 1 million molecules}\\label{one}\n"
+        "\\begin{tabular}{cc}\\hline ID & Speedup \\\\\\hline 5957 & 31 \\\\\\end{tabular}"
+        "\\end{subtable}\n\n\\vspace{1em}\n\n"
+        "\\begin{subtable}{1\\textwidth}\\caption{On all of PubChem}\\label{two}\n"
+        "\\begin{tabular}{cc}\\hline ID & Speedup \\\\\\hline 5957 & 51.3 \\\\\\end{tabular}"
+        "\\end{subtable}\\end{table}\n"
+        "\\begin{table}\\caption{Two tabulars}\\begin{tabular}{c}\\hline x\\\\\\hline y\\\\"
+        "\\end{tabular}\n\n\\begin{tabular}{c}\\hline z\\\\\\hline w\\\\\\end{tabular}"
+        "\\end{table}\n"
+        "After Table~\\ref{two}.\\end{document}"
+    )
+    markdown, texts = compiled_markdown(tmp_path)
+    assert re.findall(r"^Table \d+:.*$", markdown, re.MULTILINE) == [
+        "Table 1: Benchmarks on (a) 1 million and (b) 47 million molecules "
+        "(a) On 1 million molecules (b) On all of PubChem",
+        "Table 2: Two tabulars",
+    ]
+    assert len(re.findall(r"^\|:", markdown, re.MULTILINE)) == 4  # four tables
+    assert "After Table 1b." in markdown
+    assert all("(a) On 1 million" in text and "(b) On all of PubChem" in text for text in texts)
+
+
 def test_an_alignment_broken_across_pages_is_cut_between_its_rows(tmp_path) -> None:
     """fudan-thesis-zh's matrices and namedtensor's derivations are ``align*`` displays TeX
     breaks across pages (``\\allowdisplaybreaks``): as one piece, the whole display went to one
