@@ -508,20 +508,28 @@ def test_a_longtable_over_several_pages_is_cut_between_its_rows(tmp_path) -> Non
         f"Question {n} about item{n} & Answer{n} with word{n}x and word{n}y \\\\"
         for n in range(150)
     )
-    (tmp_path / "main.tex").write_text(
+    parts, texts = pages_with_their_items(
+        tmp_path,
         "\\documentclass{article}\\usepackage{longtable}\\begin{document}Before.\n\n"
         f"\\begin{{longtable}}{{ll}}Question & Answer \\\\\\hline\\endhead\n{rows}\n"
-        "\\caption{A datasheet.}\\end{longtable}\n\nAfter.\\end{document}"
+        "\\caption{A datasheet.}\\end{longtable}\n\nAfter.\\end{document}",
     )
+    assert len(texts) >= 3 and all(part.score > 0.9 for part in parts)
+    for part, text in zip(parts, texts, strict=True):
+        if re.search(r"item\d+", text):
+            assert part.markdown.count("|---") + part.markdown.count("|:--") >= 1  # a table
+
+
+def pages_with_their_items(tmp_path: Path, source: str) -> tuple[list, list[str]]:
+    """``source`` compiled and its markdown split into pages, each page's markdown holding the
+    ``itemN`` words its text layer prints; the pages' markdown and text."""
+    (tmp_path / "main.tex").write_text(source)
     markdown, texts = compiled_markdown(tmp_path)
-    assert len(texts) >= 3
     parts = align.split_pages(markdown, texts)
-    assert all(part.score > 0.9 for part in parts)
     for part, text in zip(parts, texts, strict=True):
         shown = set(re.findall(r"item\d+", text))
         assert shown == set(re.findall(r"item\d+", part.markdown)), part.index
-        if shown:
-            assert part.markdown.count("|---") + part.markdown.count("|:--") >= 1  # a table
+    return parts, texts
 
 
 def test_a_table_float_prints_its_caption_once_with_its_subtables_captions(tmp_path) -> None:
@@ -561,16 +569,13 @@ def test_an_alignment_broken_across_pages_is_cut_between_its_rows(tmp_path) -> N
         f"x_{{{n}}} &= \\text{{item{n}}} + \\begin{{pmatrix}} {n} & 1 \\\\ 0 & {n} \\end{{pmatrix}}"
         for n in range(60)
     )
-    (tmp_path / "main.tex").write_text(
+    parts, texts = pages_with_their_items(
+        tmp_path,
         "\\documentclass{article}\\usepackage{amsmath}\\allowdisplaybreaks\\begin{document}"
-        f"Before the rows.\n\\begin{{align*}}\n{rows}\n\\end{{align*}}\nAfter.\\end{{document}}"
+        f"Before the rows.\n\\begin{{align*}}\n{rows}\n\\end{{align*}}\nAfter.\\end{{document}}",
     )
-    markdown, texts = compiled_markdown(tmp_path)
     assert len(texts) >= 2
-    parts = align.split_pages(markdown, texts)
-    for part, text in zip(parts, texts, strict=True):
-        shown = set(re.findall(r"item\d+", text))
-        assert shown == set(re.findall(r"item\d+", part.markdown)), part.index
+    for part in parts:
         assert part.markdown.count("$$") == 2, part.index
         assert part.markdown.count("\\begin{pmatrix}") == part.markdown.count("\\end{pmatrix}")
     assert parts[0].markdown.endswith("\\end{aligned}$$")
