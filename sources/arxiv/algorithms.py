@@ -14,10 +14,8 @@ from vlpipe.sources.arxiv.macros import balanced_group, replace_commands
 from vlpipe.sources.arxiv.tables import CAPTION, FLOAT_PLACEMENT, LABEL
 
 # algpseudocode's and algorithmic's statements: what each prints (``#1``, ``#2``: its
-# arguments), and whether it takes a line number; ``None``: a block's end, which ``noend``
-# leaves out
-_Statement = tuple[str, bool]
-_STATEMENTS: dict[str, _Statement] = {
+# arguments), and whether it takes a line number
+_STATEMENTS: dict[str, tuple[str, bool]] = {
     "State": ("", True),
     "Statex": ("", False),
     "Require": ("\\algorithmicrequire", False),
@@ -49,9 +47,10 @@ _STATEMENTS: dict[str, _Statement] = {
     "RETURN": ("\\algorithmicreturn", True),
     "PRINT": ("\\algorithmicprint", True),
 }
-_ENDS = {  # a block's end: ``\\EndFor`` prints "end for"
-    **{f"End{block}": block.lower() for block in ("If", "For", "While", "Loop")},
-    **{f"End{block}": block.lower() for block in ("Procedure", "Function")},
+# a block's end (``\\EndFor`` prints "end for"), which algpseudocode's ``noend`` leaves out
+_ENDS = {
+    **{f"End{block}": block.lower() for block in ("If", "For", "While", "Loop", "Procedure")},
+    "EndFunction": "function",
     **{f"END{block}": block.lower() for block in ("IF", "FOR", "WHILE", "LOOP")},
 }
 _STATEMENT = re.compile(
@@ -86,19 +85,22 @@ KEYWORDS = {
 }
 _RENEWED_KEYWORD = re.compile(r"\\(?:alg)?renewcommand\*?\s*\{?\\algorithmic([a-z]+)\}?\s*(?=\{)")
 _KEYWORD = re.compile(r"\\algorithmic([a-z]+)(?![A-Za-z])(?:\s*\{\})?")
-# inline commands: algpseudocode's and algorithmic's
-_INLINE: dict[str, tuple[int, str]] = {
-    "Return": (0, "\\algorithmicreturn"),
-    "Call": (2, "\\textsc{#1}(#2)"),
-    "Comment": (1, "$\\triangleright$ #1"),
-    "COMMENT": (1, "$\\triangleright$ #1"),
-    "TRUE": (0, "\\algorithmictrue"),
-    "FALSE": (0, "\\algorithmicfalse"),
-    "AND": (0, "\\algorithmicand"),
-    "OR": (0, "\\algorithmicor"),
-    "NOT": (0, "\\algorithmicnot"),
-    "TO": (0, "\\algorithmicto"),
-}
+# inline commands, algpseudocode's and algorithmic's: their argument counts and what they print
+_INLINE = [
+    (re.compile(rf"\\{name}(?![A-Za-z])\s*"), count, form)
+    for name, count, form in (
+        ("Return", 0, "\\algorithmicreturn"),
+        ("Call", 2, "\\textsc{#1}(#2)"),
+        ("Comment", 1, "$\\triangleright$ #1"),
+        ("COMMENT", 1, "$\\triangleright$ #1"),
+        ("TRUE", 0, "\\algorithmictrue"),
+        ("FALSE", 0, "\\algorithmicfalse"),
+        ("AND", 0, "\\algorithmicand"),
+        ("OR", 0, "\\algorithmicor"),
+        ("NOT", 0, "\\algorithmicnot"),
+        ("TO", 0, "\\algorithmicto"),
+    )
+]
 _ALGORITHMIC = re.compile(
     r"\\begin\s*\{algorithmic\}\s*(?:\[(\d*)\])?(.*?)\\end\s*\{algorithmic\}", re.DOTALL
 )
@@ -160,8 +162,7 @@ def algorithmic_lines(body: str, every: int, noend: bool, printed: dict[str, str
 
 
 def _inline_commands(line: str, printed: dict[str, str]) -> str:
-    for name, (count, form) in _INLINE.items():
-        pattern = re.compile(rf"\\{name}(?![A-Za-z])\s*")
+    for pattern, count, form in _INLINE:
         line = _with_arguments(line, pattern, count, form)
     return _KEYWORD.sub(lambda match: printed.get(match[1], match[1]), line)
 
@@ -403,7 +404,7 @@ def algorithms_as_printed(tex: str, compiled: Compiled, sources: str) -> str:
 
     package = _ALGORITHM2E.search(sources)
     options = set((package[1] or "").replace(" ", "").split(",")) if package else set()
-    defined = _definitions_2e(sources)
+    defined = _definitions_2e(sources)  # (the paper's text too: a body's own definitions)
     preamble = sources.split("\\begin{document}", 1)[0]
 
     def lines_of(body: str) -> list[str]:
@@ -415,7 +416,7 @@ def algorithms_as_printed(tex: str, compiled: Compiled, sources: str) -> str:
             ]
         semicolons = "\\DontPrintSemicolon" not in body + preamble
         numbered = "linesnumbered" in options or "\\LinesNumbered" in body
-        return algorithm2e_lines(body, semicolons, numbered, {**defined, **_definitions_2e(body)})
+        return algorithm2e_lines(body, semicolons, numbered, defined)
 
     def floated(match: re.Match[str]) -> str:
         nonlocal count
