@@ -154,9 +154,9 @@ class _Prose:
     # row), and where a cut after one goes (past the blank line after a block)
     atomic: tuple[tuple[int, int, int], ...]
     tokens: tuple[_Token, ...]
-    # alignments a page may end inside (between rows): where each starts and ends, and its
-    # environment
-    alignments: tuple[tuple[int, int, str], ...] = ()
+    # alignments a page may end inside (between rows): where each starts and ends, its opening
+    # (``\\begin{alignedat}{2}``) and its environment
+    alignments: tuple[tuple[int, int, str, str], ...] = ()
 
 
 # a display of rows (pandoc writes ``align`` as ``aligned``, ``gather`` as ``gathered``): TeX
@@ -248,7 +248,7 @@ def _prose(blocks: list[str]) -> _Prose:
     text_parts: list[str] = []
     starts: list[int] = []
     atomic: list[tuple[int, int, int]] = []
-    alignments: list[tuple[int, int, str]] = []
+    alignments: list[tuple[int, int, str, str]] = []
     tokens: list[_Token] = []
     offset = 0
     for number, block in enumerate(blocks):
@@ -267,7 +267,8 @@ def _prose(blocks: list[str]) -> _Prose:
                 for low, high in pairwise(bounds)
             ]
             if rows:
-                alignments.append((offset + start, offset + end, alignment[0].lstrip("$").strip()))
+                opening = alignment[0].lstrip("$").strip()
+                alignments.append((offset + start, offset + end, opening, alignment[1]))
         for match in re.finditer(r"\S+", block):
             for piece in _PIECE.finditer(match[0]):  # CJK text has no spaces between words
                 for word in normalize(piece[0]).split():
@@ -491,15 +492,14 @@ def _emphasis_closed_at_cuts(text: str, cuts: list[int]) -> list[str]:
 
 
 def _alignments_closed_at_cuts(
-    pieces: list[str], cuts: list[int], alignments: tuple[tuple[int, int, str], ...]
+    pieces: list[str], cuts: list[int], alignments: tuple[tuple[int, int, str, str], ...]
 ) -> list[str]:
     """The pages' texts, where a cut falls between two rows of an alignment, with the rows
     before it closed as a display at the page's end and the rows after it opened as one on the
     next (an ``align*`` TeX broke across two pages)."""
     for page in range(1, len(pieces)):
-        for start, end, opening in alignments:
+        for start, end, opening, environment in alignments:
             if start < cuts[page] < end:
-                environment = re.search(r"\{(\w+)\}", opening)[1]  # type: ignore[index]
                 before = re.sub(r"\\\\(?:\[[^\]]*\])?\s*$", "", pieces[page - 1].rstrip())
                 pieces[page - 1] = f"{before}\\end{{{environment}}}$$"
                 pieces[page] = f"$${opening}\n{pieces[page].lstrip()}"
